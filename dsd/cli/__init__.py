@@ -1,0 +1,19 @@
+"""The `dsd` command line: a thin Typer layer over functions a notebook can call too."""
+
+from __future__ import annotations
+
+import sys
+
+from dsd.cli.app import app, err_console
+from dsd.errors import DsdError
+
+# Importing the command modules registers their commands on `app`.
+from dsd.cli import model_cmd, sample_cmd, spaces_cmd  # noqa: E402,F401  isort: skip
+
+
+def main() -> None:
+    try:
+        app()
+    except DsdError as e:
+        err_console.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)

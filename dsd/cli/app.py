@@ -1,0 +1,38 @@
+"""The Typer application and the consoles every command prints to."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    name="dsd",
+    help="Design network design spaces: sample models from a space, train them, compare "
+    "spaces by their error EDFs (Radosavovic et al. 2019, 2020).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+def print_json(obj) -> None:
+    """One JSON document on stdout and nothing else there."""
+    sys.stdout.write(json.dumps(obj, indent=2, default=_default) + "\n")
+
+
+def _default(o):
+    import numpy as np
+
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")

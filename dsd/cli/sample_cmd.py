@@ -1,0 +1,98 @@
+"""`dsd sample`: draw distinct models from a space under complexity windows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from dsd.cli.app import app, console
+from dsd.cli.options import (ChannelsOpt, ClassesOpt, DatasetOpt, ResolutionOpt, StrideOpt,
+                             resolve_shape)
+from dsd.errors import DsdError
+from dsd.sample_run import SampleReport, sample_extend, sample_new
+from dsd.sizes import format_size
+
+
+@app.command("sample")
+def sample_cmd(
+    space: str = typer.Option(None, "--space", help="A space name (dsd spaces list) or a .toml path."),
+    n: int = typer.Option(100, "--n", help="Number of distinct models to draw."),
+    flops: str = typer.Option(None, "--flops", help="Closed flops window LO:HI, e.g. 360M:400M "
+                              "(default: the space's own, if it declares one)."),
+    params: str = typer.Option(None, "--params", help="Closed params window LO:HI."),
+    acts: str = typer.Option(None, "--acts", help="Closed activations window LO:HI."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the candidate stream."),
+    out: Path = typer.Option(None, "--out", help="Run directory (default runs/SPACE)."),
+    extend: bool = typer.Option(False, "--extend", help="Add --n models to the run in --out, "
+                                "continuing its ids and its random stream."),
+    dataset: str = DatasetOpt, resolution: int = ResolutionOpt, in_channels: int = ChannelsOpt,
+    num_classes: int = ClassesOpt, stem_stride: int = StrideOpt,
+    max_candidates: int = typer.Option(200_000_000, "--max-candidates",
+                                       help="Give up after this many candidates."),
+) -> None:
+    """Sample n models into a run directory (run.toml + samples.parquet).
+
+    Example: dsd sample --space anynetx_e --n 500 --flops 360M:400M --out runs/e
+    """
+    with _progress() as prog:
+        task = prog.add_task("sampling", total=n)
+
+        def tick(got: int, total: int, drawn: int) -> None:
+            prog.update(task, completed=got, total=total, drawn=f"{drawn:,}")
+
+        if extend:
+            if out is None:
+                raise DsdError("--extend needs --out RUN_DIR: the run to add models to")
+            rep = sample_extend(out, n, progress=tick, max_candidates=max_candidates)
+        else:
+            if space is None:
+                raise DsdError("--space is required: a name from `dsd spaces list` or a .toml path")
+            shape = resolve_shape(dataset, resolution, in_channels, num_classes, stem_stride)
+            out = out or Path("runs") / Path(space).stem
+            rep = sample_new(space, n, out, shape, {"flops": flops, "params": params, "acts": acts},
+                             seed, dataset, progress=tick, max_candidates=max_candidates)
+    print_summary(rep)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(),
+                    TextColumn("{task.completed}/{task.total} models"),
+                    TextColumn("{task.fields[drawn]} candidates"), TimeElapsedColumn(),
+                    console=console, transient=True, disable=not console.is_terminal)
+
+
+def print_summary(rep: SampleReport) -> None:
+    r, m = rep.result, rep.run.manifest()
+    rate = len(r.rows) / r.drawn if r.drawn else 0.0
+    head = Table(title=f"sampled {len(r.rows)} models from {m['space']['name']} into {rep.run.path}")
+    head.add_column("measure")
+    head.add_column("value", justify="right")
+    shape = f"{m['in_channels']} ch, {m['resolution']} px, {m['num_classes']} classes"
+    for k, v in [("shape", shape), ("seed", str(m["seed"])),
+                 ("windows", " ".join(f"{k} {m[k]}" for k in ("flops", "params", "acts") if m.get(k)) or "none"),
+                 ("candidates drawn", f"{r.drawn:,}"), ("valid (generator + constraints)", f"{r.valid:,}"),
+                 ("inside the windows", f"{r.in_window:,}"),
+                 ("acceptance rate", f"{rate:.2e} (1 in {1 / rate:,.0f})" if rate else "0"),
+                 ("models in run", f"{rep.total}"), ("seconds", f"{rep.seconds:.2f}")]:
+        head.add_row(k, v)
+    console.print(head)
+    q = Table(title="complexity of the drawn models")
+    q.add_column("measure")
+    for p in ("min", "25%", "median", "75%", "max"):
+        q.add_column(p, justify="right")
+    for k in ("flops", "params", "acts"):
+        vals = np.array([row[k] for row in r.rows])
+        qs = np.percentile(vals, [0, 25, 50, 75, 100])
+        q.add_row(k, *[format_size(v) for v in qs])
+    console.print(q)
+    ex = Table(title="examples")
+    for col in ("id", "ds", "ws", "gs", "bs", "flops"):
+        ex.add_column(col)
+    for row in r.rows[:5]:
+        ex.add_row(str(row["model_id"]), str(row["ds"]), str(row["ws"]), str(row["gs"]),
+                   str([f"{b:g}" for b in row["bs"]]).replace("'", ""), format_size(row["flops"]))
+    console.print(ex)

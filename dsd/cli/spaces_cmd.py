@@ -1,0 +1,68 @@
+"""`dsd spaces list | show NAME`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from dsd import spaces
+from dsd.cli.app import app, console
+
+spaces_app = typer.Typer(help="List and show the declared design spaces.", no_args_is_help=True)
+app.add_typer(spaces_app, name="spaces")
+
+
+def _all_files() -> list[Path]:
+    local = sorted(Path("spaces").glob("*.toml")) if Path("spaces").is_dir() else []
+    builtin = sorted(spaces.builtin_dir().glob("*.toml"))
+    names = {p.stem for p in local}
+    return local + [p for p in builtin if p.stem not in names]
+
+
+@spaces_app.command("list")
+def list_spaces() -> None:
+    """All spaces: built-in ones and ./spaces/*.toml.
+
+    Example: dsd spaces list
+    """
+    t = Table(title="design spaces")
+    for col in ("name", "generator", "block", "stages", "shared", "constraints",
+                "configurations", "default flops"):
+        t.add_column(col, no_wrap=col == "name")
+    for path in _all_files():
+        s = spaces.load(str(path))
+        shared = ", ".join(k for k, p in s.params.items() if p.shared and s.generator == "anynet")
+        cons = ", ".join(f"{k} {v}" for k, v in s.constraints.items())
+        t.add_row(s.name, s.generator, s.block.upper(), str(s.stages), shared or "-", cons or "-",
+                  f"{spaces.configurations(s):.1e}", s.flops or "-")
+    console.print(t)
+    console.print("`dsd spaces show NAME` describes one; add your own as ./spaces/NAME.toml "
+                  "or pass a path.")
+
+
+@spaces_app.command("show")
+def show(name: str = typer.Argument(..., help="A space name or a path to a .toml file.")) -> None:
+    """One space: its parameters, how each is drawn, its constraints.
+
+    Example: dsd spaces show anynetx_e
+    """
+    s = spaces.load(name)
+    console.print(f"[bold]{s.name}[/]  ({s.source})")
+    if s.description:
+        console.print(s.description)
+    se = " with squeeze-excitation" if s.se else ""
+    console.print(f"generator {s.generator}, {s.block.upper()} blocks{se}, {s.stages} stages, "
+                  f"stem width {s.stem_width}, default flops window {s.flops or 'none'}")
+    t = Table()
+    for col in ("parameter", "distribution", "values", "drawn"):
+        t.add_column(col)
+    for p in s.params.values():
+        drawn = "once (scalar)" if s.generator == "regnet" else (
+            "once, copied to every stage" if p.shared else "per stage")
+        t.add_row(p.name, p.dist.describe(), str(p.dist.count()), drawn)
+    console.print(t)
+    for k, v in s.constraints.items():
+        console.print(f"constraint: {k} {v} across stages (rejection, not sorting)")
+    console.print(f"configurations before constraints: {spaces.configurations(s):.2e}")
