@@ -62,7 +62,7 @@ class Block(nn.Module):
 
 
 class AnyNet(nn.Module):
-    def __init__(self, arch: Arch, zero_init_final_gamma: bool = False):
+    def __init__(self, arch: Arch, zero_init_final_gamma: bool = False, init: bool = True):
         super().__init__()
         sh = arch.shape
         self.stem = nn.Sequential(
@@ -79,7 +79,8 @@ class AnyNet(nn.Module):
         self.stages = nn.Sequential(*stages)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(w_in, sh.num_classes)
-        self.apply(lambda m: _init(m, zero_init_final_gamma))
+        if init:
+            self.apply(lambda m: _init(m, zero_init_final_gamma))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stages(self.stem(x))
@@ -104,7 +105,8 @@ def build(arch: Arch, zero_init_final_gamma: bool = False, device: str | None = 
     if device is None:
         return AnyNet(arch, zero_init_final_gamma)
     with torch.device(device):
-        return AnyNet(arch, zero_init_final_gamma)
+        # Initialising meta tensors only costs time: they hold no values.
+        return AnyNet(arch, zero_init_final_gamma, init=device != "meta")
 
 
 def count_params(model: nn.Module) -> int:

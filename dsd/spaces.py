@@ -241,5 +241,6 @@ def _constraints(ct: dict, gen: str, params: dict[str, Param], path: Path) -> di
             raise _fail(path, f"constraints.{k}", "ordering constraints apply to the per-stage "
                         "parameters of an anynet space (d, w, b, g)")
         if v not in ORDERINGS:
-            raise _fail(path, f"constraints.{k}", f"unknown ordering {v!r}; use one of {', '.join(ORDERINGS)}")
+            raise _fail(path, f"constraints.{k}",
+                        f"unknown ordering {v!r}; use one of {', '.join(ORDERINGS)}")
     return dict(ct)

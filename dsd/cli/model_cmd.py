@@ -9,8 +9,16 @@ from rich.table import Table
 
 from dsd.arch import Arch, anynet_arch, regnet_arch, stage_resolutions
 from dsd.cli.app import app, console, print_json
-from dsd.cli.options import (ChannelsOpt, ClassesOpt, DatasetOpt, ResolutionOpt, StrideOpt,
-                             float_list, int_list, resolve_shape)
+from dsd.cli.options import (
+    ChannelsOpt,
+    ClassesOpt,
+    DatasetOpt,
+    ResolutionOpt,
+    StrideOpt,
+    float_list,
+    int_list,
+    resolve_shape,
+)
 from dsd.complexity import complexity
 from dsd.errors import DsdError
 
@@ -113,5 +121,5 @@ def _print_tables(arch: Arch, out: dict) -> None:
     console.print(c)
     if "params_torch" in out:
         ok = out["params_torch"] == out["params"]
-        console.print(("[green]params match the torch module[/]" if ok else
-                       "[red]params differ from the torch module[/]"))
+        console.print("[green]params match the torch module[/]" if ok else
+                       "[red]params differ from the torch module[/]")

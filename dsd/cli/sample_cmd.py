@@ -10,8 +10,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from dsd.cli.app import app, console
-from dsd.cli.options import (ChannelsOpt, ClassesOpt, DatasetOpt, ResolutionOpt, StrideOpt,
-                             resolve_shape)
+from dsd.cli.options import ChannelsOpt, ClassesOpt, DatasetOpt, ResolutionOpt, StrideOpt, resolve_shape
 from dsd.errors import DsdError
 from dsd.sample_run import SampleReport, sample_extend, sample_new
 from dsd.sizes import format_size
@@ -67,16 +66,18 @@ def _progress() -> Progress:
 
 def print_summary(rep: SampleReport) -> None:
     r, m = rep.result, rep.run.manifest()
-    rate = len(r.rows) / r.drawn if r.drawn else 0.0
+    rate = r.in_window / r.drawn if r.drawn else 0.0
     head = Table(title=f"sampled {len(r.rows)} models from {m['space']['name']} into {rep.run.path}")
     head.add_column("measure")
     head.add_column("value", justify="right")
     shape = f"{m['in_channels']} ch, {m['resolution']} px, {m['num_classes']} classes"
-    for k, v in [("shape", shape), ("seed", str(m["seed"])),
-                 ("windows", " ".join(f"{k} {m[k]}" for k in ("flops", "params", "acts") if m.get(k)) or "none"),
-                 ("candidates drawn", f"{r.drawn:,}"), ("valid (generator + constraints)", f"{r.valid:,}"),
+    windows = " ".join(f"{k} {m[k]}" for k in ("flops", "params", "acts") if m.get(k))
+    for k, v in [("shape", shape), ("seed", str(m["seed"])), ("windows", windows or "none"),
+                 ("candidates drawn", f"{r.drawn:,}"),
+                 ("valid (generator + constraints)", f"{r.valid:,}"),
                  ("inside the windows", f"{r.in_window:,}"),
-                 ("acceptance rate", f"{rate:.2e} (1 in {1 / rate:,.0f})" if rate else "0"),
+                 ("acceptance rate (in window / drawn)",
+                  f"{rate:.2e} (1 in {1 / rate:,.0f})" if rate else "0"),
                  ("models in run", f"{rep.total}"), ("seconds", f"{rep.seconds:.2f}")]:
         head.add_row(k, v)
     console.print(head)

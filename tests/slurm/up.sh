@@ -34,9 +34,12 @@ start() {  # start NAME CMD...: run a daemon in the foreground in its own sessio
   # setsid: the daemon must not die with the caller's process group (Ctrl-C, test runner kill).
   # Non-interactive bash does not put background jobs in their own group, so setsid execs
   # without forking and $! is the daemon's own PID.
-  local name=$1; shift
+  local name=$1 t; shift
   setsid "$@" >>"$DIR/log/$name.out" 2>&1 </dev/null &
   echo $! >"$DIR/$name.pid"
+  # Wait for the exec (comm becomes NAME), or alive() would see setsid/setpriv and report a death.
+  for ((t = 0; t < 50; t++)); do alive "$name" && return 0; sleep 0.1; done
+  die "$name did not start" "$DIR/log/$name.out"
 }
 
 [[ $(id -u) == 0 ]] || die "must run as root"

@@ -1,0 +1,163 @@
+"""Analytic complexity against outside ground truth: published figures, torch, fvcore."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+from dsd.arch import Shape, regnet_arch
+from dsd.complexity import complexity, complexity_batch
+from dsd.net import build, count_params
+from dsd.verify import verify_arch
+
+# DESIGN.md section 5: exact reference values (flops, params, acts) at 224 px, 1000 classes.
+REFERENCE = {
+    "RegNetX-400MF": ((22, 24, 24.48, 2.54, 16, False), (397_678_568, 5_157_512, 3_143_272),
+                      ([1, 2, 7, 12], [32, 64, 160, 384])),
+    "RegNetY-400MF": ((16, 48, 27.89, 2.09, 8, True), (401_849_056, 4_344_144, 3_892_496),
+                      ([1, 3, 6, 6], [48, 104, 208, 440])),
+    "RegNetX-8.0GF": ((23, 80, 49.56, 2.88, 120, False), (7_995_133_416, 39_572_648, 14_059_688),
+                      None),
+}
+
+# pycls MODEL_ZOO.md (Radosavovic et al. 2020): (d, w0, wa, wm, g) and the published
+# flops (B), params (M), acts (M), each rounded to one decimal.
+PUBLISHED = {
+    "RegNetX-200MF": ((13, 24, 36.44, 2.49, 8), (0.2, 2.7, 2.2)),
+    "RegNetX-400MF": ((22, 24, 24.48, 2.54, 16), (0.4, 5.2, 3.1)),
+    "RegNetX-600MF": ((16, 48, 36.97, 2.24, 24), (0.6, 6.2, 4.0)),
+    "RegNetX-800MF": ((16, 56, 35.73, 2.28, 16), (0.8, 7.3, 5.1)),
+    "RegNetX-1.6GF": ((18, 80, 34.01, 2.25, 24), (1.6, 9.2, 7.9)),
+    "RegNetX-3.2GF": ((25, 88, 26.31, 2.25, 48), (3.2, 15.3, 11.4)),
+    "RegNetX-4.0GF": ((23, 96, 38.65, 2.43, 40), (4.0, 22.1, 12.2)),
+    "RegNetX-6.4GF": ((17, 184, 60.83, 2.07, 56), (6.5, 26.2, 16.4)),
+    "RegNetX-8.0GF": ((23, 80, 49.56, 2.88, 120), (8.0, 39.6, 14.1)),
+    "RegNetX-12GF": ((19, 168, 73.36, 2.37, 112), (12.1, 46.1, 21.4)),
+    "RegNetX-16GF": ((22, 216, 55.59, 2.1, 128), (15.9, 54.3, 25.5)),
+    "RegNetX-32GF": ((23, 320, 69.86, 2.0, 168), (31.7, 107.8, 36.3)),
+    "RegNetY-200MF": ((13, 24, 36.44, 2.49, 8), (0.2, 3.2, 2.2)),
+    "RegNetY-400MF": ((16, 48, 27.89, 2.09, 8), (0.4, 4.3, 3.9)),
+    "RegNetY-600MF": ((15, 48, 32.54, 2.32, 16), (0.6, 6.1, 4.3)),
+    "RegNetY-800MF": ((14, 56, 38.84, 2.4, 16), (0.8, 6.3, 5.2)),
+    "RegNetY-1.6GF": ((27, 48, 20.71, 2.65, 24), (1.6, 11.2, 8.0)),
+    "RegNetY-3.2GF": ((21, 80, 42.63, 2.66, 24), (3.2, 19.4, 11.3)),
+    "RegNetY-4.0GF": ((22, 96, 31.41, 2.24, 64), (4.0, 20.6, 12.3)),
+    "RegNetY-6.4GF": ((25, 112, 33.22, 2.27, 72), (6.4, 30.6, 16.4)),
+    "RegNetY-8.0GF": ((17, 192, 76.82, 2.19, 56), (8.0, 39.2, 18.0)),
+    "RegNetY-12GF": ((19, 168, 73.36, 2.37, 112), (12.1, 51.8, 21.4)),
+    "RegNetY-16GF": ((18, 200, 106.23, 2.48, 112), (15.9, 83.6, 23.0)),
+    "RegNetY-32GF": ((20, 232, 115.89, 2.53, 232), (32.3, 145.0, 30.3)),
+}
+
+# torchvision's RegNets built from the same six numbers; three of them round widths
+# differently from pycls and are other networks (DESIGN.md section 4).
+TORCHVISION = {
+    "regnet_x_400mf": ((22, 24, 24.48, 2.54, 16, False), False),
+    "regnet_x_800mf": ((16, 56, 35.73, 2.28, 16, False), True),
+    "regnet_x_1_6gf": ((18, 80, 34.01, 2.25, 24, False), True),
+    "regnet_x_3_2gf": ((25, 88, 26.31, 2.25, 48, False), True),
+    "regnet_x_8gf": ((23, 80, 49.56, 2.88, 120, False), True),
+    "regnet_x_16gf": ((22, 216, 55.59, 2.1, 128, False), True),
+    "regnet_x_32gf": ((23, 320, 69.86, 2.0, 168, False), True),
+    "regnet_y_400mf": ((16, 48, 27.89, 2.09, 8, True), True),
+    "regnet_y_800mf": ((14, 56, 38.84, 2.4, 16, True), False),
+    "regnet_y_1_6gf": ((27, 48, 20.71, 2.65, 24, True), True),
+    "regnet_y_3_2gf": ((21, 80, 42.63, 2.66, 24, True), True),
+    "regnet_y_8gf": ((17, 192, 76.82, 2.19, 56, True), False),
+    "regnet_y_16gf": ((18, 200, 106.23, 2.48, 112, True), True),
+    "regnet_y_32gf": ((20, 232, 115.89, 2.53, 232, True), True),
+    "regnet_y_128gf": ((27, 456, 160.83, 2.52, 264, True), True),
+}
+
+
+def _regnet(d, w0, wa, wm, g, se=False, shape=Shape()):
+    return regnet_arch(d, w0, wa, wm, g, se=se, shape=shape)
+
+
+@pytest.mark.parametrize("name", REFERENCE)
+def test_reference_models_exact(name):
+    (d, w0, wa, wm, g, se), expected, stages = REFERENCE[name]
+    arch = _regnet(d, w0, wa, wm, g, se)
+    cx = complexity(arch)
+    assert (cx["flops"], cx["params"], cx["acts"]) == expected
+    if stages:
+        assert [list(arch.ds), list(arch.ws)] == [stages[0], stages[1]]
+
+
+def test_regnetx_8gf_group_width_drops_in_narrow_stage():
+    arch = _regnet(23, 80, 49.56, 2.88, 120)
+    assert list(arch.ws) == [80, 240, 720, 1920]
+    assert list(arch.gs) == [80, 120, 120, 120]
+
+
+@pytest.mark.parametrize("name", PUBLISHED)
+def test_published_table(name):
+    (d, w0, wa, wm, g), (gf, mp, ma) = PUBLISHED[name]
+    cx = complexity(_regnet(d, w0, wa, wm, g, se=name.startswith("RegNetY")))
+    assert round(cx["flops"] / 1e9, 1) == gf
+    assert round(cx["params"] / 1e6, 1) == mp
+    assert round(cx["acts"] / 1e6, 1) == ma
+
+
+@pytest.mark.parametrize("name", TORCHVISION)
+def test_params_equal_torchvision_published_count(name):
+    """torchvision's own published parameter count of each of its RegNets."""
+    (d, w0, wa, wm, g, se), same = TORCHVISION[name]
+    weights = list(torchvision.models.get_model_weights(name))[0]
+    ours = complexity(_regnet(d, w0, wa, wm, g, se))["params"]
+    assert (ours == weights.meta["num_params"]) == same
+
+
+@pytest.mark.parametrize("name", ["regnet_x_800mf", "regnet_x_1_6gf", "regnet_y_1_6gf"])
+def test_params_equal_torchvision_module(name):
+    (d, w0, wa, wm, g, se), _ = TORCHVISION[name]
+    tv = getattr(torchvision.models, name)()
+    ours = _regnet(d, w0, wa, wm, g, se)
+    assert complexity(ours)["params"] == count_params(tv) == count_params(build(ours))
+
+
+@pytest.mark.parametrize("name", REFERENCE)
+def test_fvcore_conv_linear_equals_flops_minus_bias_adds(name):
+    (d, w0, wa, wm, g, se), _, _ = REFERENCE[name]
+    arch = _regnet(d, w0, wa, wm, g, se)
+    v = verify_arch(arch)
+    flops = complexity(arch)["flops"]
+    assert v["params_torch"] == complexity(arch)["params"]
+    if not se:  # only the classifier has a bias: fvcore's count is exactly flops - classes
+        assert v["flops_fvcore_conv_linear"] == flops - 1000
+    assert v["flops_fvcore_conv_linear"] == flops - v["bias_adds"]
+    assert v["flops_fvcore"] > v["flops_fvcore_conv_linear"]  # BN and pooling on top
+
+
+def test_torchvision_800mf_fvcore_conv_count():
+    """DESIGN.md section 5: torchvision's regnet_x_800mf conv = 799,027,712, linear 672,000."""
+    from fvcore.nn import FlopCountAnalysis
+
+    tv = torchvision.models.regnet_x_800mf().eval()
+    fa = FlopCountAnalysis(tv, torch.zeros(1, 3, 224, 224))
+    fa.unsupported_ops_warnings(False)
+    ops = fa.by_operator()
+    ours = complexity(_regnet(16, 56, 35.73, 2.28, 16))["flops"]
+    assert ops["conv"] + ops["linear"] == ours - 1000
+
+
+def test_batch_equals_single_and_small_shapes():
+    shape = Shape(1, 28, 10, 1)
+    archs = [_regnet(13, 24, 36.44, 2.49, 8, se, shape) for se in (False, True)]
+    cx = complexity_batch(np.array([a.ds for a in archs]), np.array([a.ws for a in archs]),
+                          np.array([a.bs for a in archs]), np.array([a.gs for a in archs]),
+                          np.array([a.se for a in archs]), shape)
+    for i, a in enumerate(archs):
+        single = complexity(a)
+        assert (cx.flops[i], cx.params[i], cx.acts[i]) == tuple(single.values())
+        v = verify_arch(a)
+        assert v["params_torch"] == single["params"]
+        assert v["flops_fvcore_conv_linear"] == single["flops"] - v["bias_adds"]
+
+
+def test_module_runs_and_has_expected_output_shape():
+    arch = _regnet(13, 24, 36.44, 2.49, 8, True, Shape(1, 28, 10, 1))
+    out = build(arch)(torch.zeros(2, 1, 28, 28))
+    assert out.shape == (2, 10)

@@ -1,0 +1,106 @@
+"""The sampler: constraints, windows, the declared distributions, reproducibility."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from dsd import spaces
+from dsd.arch import Shape
+from dsd.errors import DsdError
+from dsd.sample_run import sample_extend, sample_new
+from dsd.sampler import arch_key, draw_block, sample
+
+IMAGENET = Shape()
+SMALL = Shape(1, 28, 10, 1)
+WINDOW = (360_000_000, 400_000_000)
+
+
+@pytest.mark.parametrize("name", spaces.builtin_names())
+def test_samples_satisfy_window_constraints_and_are_distinct(name):
+    space = spaces.load(name)
+    res = sample(space, 40, IMAGENET, {"flops": WINDOW, "params": (None, 20_000_000)}, seed=1)
+    df = pd.DataFrame(res.rows)
+    assert len(df) == 40 and list(df.model_id) == list(range(40))
+    assert df.flops.between(*WINDOW).all() and (df.params <= 20_000_000).all()
+    keys = {arch_key(r.ds, r.ws, r.gs, r.bs, r.se) for r in df.itertuples()}
+    assert len(keys) == 40
+    for r in df.itertuples():
+        assert all(w % g == 0 for w, g, b in zip(np.array(r.ws) / np.array(r.bs), r.gs, r.bs))
+        if "d" in space.constraints:
+            assert list(r.ds) == sorted(r.ds)
+        if space.params.get("b") and space.params["b"].shared:
+            assert len(set(r.bs)) == 1
+        if space.generator == "regnet":
+            assert len(r.ds) == 4 and sum(r.ds) == r.depth
+            assert list(r.ws) == sorted(r.ws)
+
+
+def test_ordering_constraints_hold_on_drawn_values():
+    """D and E are their parent conditioned on the ordering: rejection, never sorting."""
+    e = spaces.load("anynetx_e")
+    c = draw_block(e, IMAGENET, seed=3, block=0)
+    assert len(c.index) > 50
+    assert (np.diff(c.ds, axis=1) >= 0).all()
+    # Unconstrained parent draws in the same block include unsorted depths.
+    a = draw_block(spaces.load("anynetx_c"), IMAGENET, seed=3, block=0)
+    assert (np.diff(a.ds, axis=1) < 0).any()
+
+
+def test_depth_distribution_is_log_uniform():
+    """anynetx_a's d: pycls log-uniform on [1, 16], q 1: P(d=k) from log f ~ U(log .5, log 16)."""
+    space = spaces.load("anynetx_a")
+    d = np.concatenate([draw_block(space, IMAGENET, seed=7, block=b).ds.ravel() for b in range(2)])
+    ks = np.arange(1, 17)
+    lo, hi = np.log(0.5), np.log(16)
+    p = (np.log(ks) - np.log(np.maximum(ks - 1, 0.5))) / (hi - lo)
+    observed = np.array([(d == k).sum() for k in ks])
+    chi2, pval = stats.chisquare(observed, p * len(d))
+    assert pval > 1e-3, (observed, p * len(d))
+    assert abs(p.sum() - 1) < 1e-12
+
+
+def test_regnet_validity_rate_near_published():
+    """About 22% of RegNet draws give exactly 4 stages with no skipped index (DESIGN.md 3)."""
+    c = draw_block(spaces.load("regnetx"), IMAGENET, seed=0, block=0)
+    rate = len(c.index) / (1 << 15)
+    assert 0.20 < rate < 0.25
+
+
+def test_same_seed_same_bytes(tmp_path):
+    for i in (1, 2):
+        sample_new("anynetx_d", 30, tmp_path / f"r{i}", IMAGENET, {"flops": "360M:400M"}, seed=5)
+    a = (tmp_path / "r1" / "samples.parquet").read_bytes()
+    assert a == (tmp_path / "r2" / "samples.parquet").read_bytes()
+    sample_new("anynetx_d", 30, tmp_path / "r3", IMAGENET, {"flops": "360M:400M"}, seed=6)
+    assert a != (tmp_path / "r3" / "samples.parquet").read_bytes()
+
+
+def test_extend_continues_ids_and_stream(tmp_path):
+    sample_new("regnetx", 25, tmp_path / "whole", IMAGENET, {}, seed=2)
+    sample_new("regnetx", 10, tmp_path / "part", IMAGENET, {}, seed=2)
+    sample_extend(tmp_path / "part", 15)
+    whole = pd.read_parquet(tmp_path / "whole" / "samples.parquet")
+    part = pd.read_parquet(tmp_path / "part" / "samples.parquet")
+    assert list(part.model_id) == list(range(25))
+    pd.testing.assert_frame_equal(whole, part)
+
+
+def test_existing_run_is_not_overwritten(tmp_path):
+    sample_new("anynetx_a", 3, tmp_path / "r", SMALL, {}, seed=0)
+    with pytest.raises(DsdError, match="already holds a run"):
+        sample_new("anynetx_a", 3, tmp_path / "r", SMALL, {}, seed=0)
+
+
+def test_unreachable_window_reports_the_range():
+    space = spaces.load("regnetx")
+    with pytest.raises(DsdError, match=r"no model inside flops .* span"):
+        sample(space, 5, SMALL, {"flops": (10**12, None)}, seed=0, probe=200_000)
+
+
+def test_low_acceptance_space_still_samples():
+    """anynetx_e at 360M:400M accepts about 1 in 10,000 candidates."""
+    res = sample(spaces.load("anynetx_e"), 20, IMAGENET, {"flops": WINDOW}, seed=0)
+    assert len(res.rows) == 20 and res.drawn / res.in_window > 2000

@@ -1,0 +1,109 @@
+"""Declared spaces: built-ins, extends, and one-line errors for malformed files."""
+
+from __future__ import annotations
+
+import pytest
+
+from dsd import spaces
+from dsd.errors import DsdError
+
+BUILTIN = ["anynetx_a", "anynetx_b", "anynetx_c", "anynetx_d", "anynetx_e", "regnetx", "regnety"]
+
+
+def test_builtins_resolve_their_chain():
+    assert spaces.builtin_names() == BUILTIN
+    a, b, c = spaces.load("anynetx_a"), spaces.load("anynetx_b"), spaces.load("anynetx_c")
+    d, e = spaces.load("anynetx_d"), spaces.load("anynetx_e")
+    assert [a.params["b"].shared, b.params["b"].shared, b.params["g"].shared] == [False, True, False]
+    assert c.params["g"].shared and c.params["b"].shared
+    assert d.constraints == {"w": "nondecreasing"}
+    assert e.constraints == {"w": "nondecreasing", "d": "nondecreasing"}
+    assert e.params["w"].dist == a.params["w"].dist  # inherited unchanged
+    y = spaces.load("regnety")
+    assert y.se and not spaces.load("regnetx").se and y.generator == "regnet"
+
+
+def test_anynetx_a_has_about_1e18_configurations():
+    assert 1e18 <= spaces.configurations(spaces.load("anynetx_a")) < 1e19
+
+
+def _write(tmp_path, name, text):
+    p = tmp_path / f"{name}.toml"
+    p.write_text(text)
+    return p
+
+
+GOOD = """
+generator = "anynet"
+stages = 2
+[params.d]
+dist = "uniform"
+low = 1
+high = 3
+[params.w]
+dist = "log_uniform"
+low = 8
+high = 64
+q = 8
+[params.b]
+dist = "choice"
+values = [1]
+[params.g]
+dist = "choice"
+values = [8]
+"""
+
+
+def test_user_file_and_extends_by_path(tmp_path):
+    _write(tmp_path, "mine", GOOD)
+    child = _write(tmp_path, "child", 'extends = "mine"\n[params.g]\nshared = true\n')
+    s = spaces.load(str(child))
+    assert s.name == "child" and s.stages == 2 and s.params["g"].shared
+
+
+@pytest.mark.parametrize("text,key", [
+    ("colour = 3\n" + GOOD, "colour"),
+    (GOOD.replace("stages = 2", 'stages = "two"'), "stages"),
+    (GOOD.replace("low = 1\nhigh = 3", "low = 5\nhigh = 3"), "params.d.low"),
+    (GOOD.replace('dist = "uniform"', 'dist = "gaussian"'), "params.d.dist"),
+    (GOOD.replace("values = [1]", "values = []"), "params.b.values"),
+    (GOOD.replace("[params.g]\ndist", "[params.g]\nbogus = 1\ndist"), "params.g.bogus"),
+    (GOOD + "[constraints]\nw = 'sorted'\n", "constraints.w"),
+    (GOOD.replace('generator = "anynet"', 'generator = "resnet"'), "generator"),
+    (GOOD.replace("[params.d]", "[params.depth]"), "params.depth"),
+])
+def test_malformed_file_names_file_and_key(tmp_path, text, key):
+    p = _write(tmp_path, "bad", text)
+    with pytest.raises(DsdError) as e:
+        spaces.load(str(p))
+    msg = str(e.value)
+    assert str(p) in msg and f"'{key}'" in msg and "\n" not in msg
+
+
+def test_cyclic_extends(tmp_path):
+    _write(tmp_path, "one", 'extends = "two"\n' + GOOD)
+    p = _write(tmp_path, "two", 'extends = "one"\n')
+    with pytest.raises(DsdError, match="'extends' forms a cycle"):
+        spaces.load(str(p))
+
+
+def test_invalid_toml(tmp_path):
+    p = _write(tmp_path, "broken", "stages = [\n")
+    with pytest.raises(DsdError, match="not valid TOML"):
+        spaces.load(str(p))
+
+
+def test_cli_malformed_space_exits_2_without_traceback(tmp_path, cli):
+    p = _write(tmp_path, "bad", GOOD.replace('dist = "uniform"', 'dist = "gaussian"'))
+    r = cli("spaces", "show", str(p))
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr and "params.d.dist" in r.stderr
+    r = cli("sample", "--space", str(p), "--n", "3", "--out", str(tmp_path / "run"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_cli_lists_and_shows(cli):
+    r = cli("spaces", "list")
+    assert r.returncode == 0 and all(n in r.stdout for n in BUILTIN)
+    r = cli("spaces", "show", "anynetx_e")
+    assert r.returncode == 0 and "nondecreasing" in r.stdout
