@@ -7,9 +7,9 @@ DIR=${DSD_SLURM_DIR:-/tmp/dsd-slurm}
 
 # Jobs run under slurmstepd, which outlives slurmd: cancel them first (bounded wait).
 if [[ -f $DIR/slurmctld.pid ]] && scontrol ping >/dev/null 2>&1; then
-  jobs=$(squeue -h -o %A)
-  if [[ -n $jobs ]]; then
-    scancel $jobs || true
+  mapfile -t jobs < <(squeue -h -o %A)
+  if ((${#jobs[@]})); then
+    scancel "${jobs[@]}" || true
     for _ in $(seq 50); do [[ -z $(squeue -h -o %A) ]] && break; sleep 0.2; done
   fi
 fi

@@ -30,6 +30,8 @@ wait_for() {  # wait_for DAEMON WHAT LOG CMD...: poll CMD until it succeeds; fai
   die "timed out after ${TIMEOUT}s waiting for $what" "$log"
 }
 node_idle() { [[ $(sinfo -h -N -n localhost -o %t) == idle ]]; }
+# slurmctld registered with slurmdbd (ControlHost is set) and sacct answers: new jobs reach sacct.
+accounting() { [[ -n $(sacctmgr -n -P list cluster dsd format=controlhost) ]] && sacct -n -X; }
 start() {  # start NAME CMD...: run a daemon in the foreground in its own session, record its PID
   # setsid: the daemon must not die with the caller's process group (Ctrl-C, test runner kill).
   # Non-interactive bash does not put background jobs in their own group, so setsid execs
@@ -75,7 +77,8 @@ install -d -o mysql -g mysql -m 755 /run/mysqld
 [[ -s /etc/munge/munge.key ]] || { mungekey --create --keyfile=/etc/munge/munge.key; chown munge:munge /etc/munge/munge.key; chmod 600 /etc/munge/munge.key; }
 
 CPUS=$(nproc)
-MEM=$(( $(awk '/^MemTotal:/ {print $2}' /proc/meminfo) / 1024 * 8 / 10 ))  # MiB; slurmd drains a node that has less than RealMemory
+# RealMemory (MiB): 80% of the machine's; slurmd drains a node that has less than configured.
+MEM=$(( $(awk '/^MemTotal:/ {print $2}' /proc/meminfo) * 8 / 10 / 1024 ))
 
 # The client tools (sbatch, squeue, sacct, scancel; also submitit's calls) read /etc/slurm/slurm.conf
 # with no special environment, so the config goes there rather than behind SLURM_CONF.
@@ -148,8 +151,6 @@ wait_for slurmctld "slurmctld" "$DIR/log/slurmctld.log" scontrol ping
 # -N: the node is called localhost in slurm.conf, but this machine's host name is not localhost.
 start slurmd slurmd -D -N localhost
 wait_for slurmd "node localhost to be idle" "$DIR/log/slurmd.log" node_idle
-# slurmctld registered with slurmdbd (ControlHost set), so new jobs reach sacct.
-wait_for slurmctld "slurmctld to register with slurmdbd" "$DIR/log/slurmctld.log" \
-  sh -c '[ -n "$(sacctmgr -n -P list cluster dsd format=controlhost)" ] && sacct -n -X'
+wait_for slurmctld "slurmctld to register with slurmdbd" "$DIR/log/slurmctld.log" accounting
 
 echo "slurm up: partition debug, node localhost ($CPUS CPUs, ${MEM} MiB), state in $DIR"
