@@ -27,7 +27,7 @@ class Complexity:
 def _conv(w_in, w_out, h_out, k=1, groups=1, bias=False):
     """(flops, params, acts) of one conv layer whose output is h_out x h_out."""
     weights = k * k * w_in * w_out // groups
-    flops = k * k * w_in * w_out * h_out * h_out // groups + (w_out if bias else 0)
+    flops = k * k * w_in * w_out * h_out * h_out // groups + (w_out * h_out * h_out if bias else 0)
     params = weights + (w_out if bias else 0)
     return flops, params, w_out * h_out * h_out
 

@@ -45,7 +45,7 @@ def bias_adds(model, x) -> int:
     def hook(mod, _inp, out):
         nonlocal total
         if getattr(mod, "bias", None) is not None and isinstance(mod, (torch.nn.Conv2d, torch.nn.Linear)):
-            total += out[0].numel()
+            total += out[0].numel()  # per image: the trace runs a batch of one
 
     hs = [m.register_forward_hook(hook) for m in model.modules()]
     with torch.no_grad():

@@ -8,7 +8,7 @@ from dsd.cli.app import app, err_console
 from dsd.errors import DsdError
 
 # Importing the command modules registers their commands on `app`.
-from dsd.cli import model_cmd, sample_cmd, spaces_cmd  # noqa: E402,F401  isort: skip
+from dsd.cli import model_cmd, sample_cmd, spaces_cmd, train_cmd  # noqa: E402,F401  isort: skip
 
 
 def main() -> None:

@@ -1,0 +1,162 @@
+"""`dsd train-batch RUN` and `dsd status RUN`."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from dsd.cli.app import app, console, err_console, print_json
+from dsd.errors import DsdError
+from dsd.rundir import open_run
+from dsd.status import run_status
+
+# Training options, shared with `dsd sweep launch`.
+TRAIN_OPTIONS = {
+    "dataset": typer.Option(None, "--dataset", help="Data set (default: the run's)."),
+    "data_dir": typer.Option(None, "--data-dir", help="Where the data set lives."),
+    "download": typer.Option(False, "--download", help="Fetch Fashion-MNIST via torchvision "
+                             "into --data-dir (needs internet)."),
+    "epochs": typer.Option(None, "--epochs", help="Epochs per model."),
+    "lr": typer.Option(None, "--lr", help="Base learning rate."),
+    "wd": typer.Option(None, "--wd", help="Weight decay."),
+    "batch_size": typer.Option(None, "--batch-size", help="Training batch size."),
+    "momentum": typer.Option(None, "--momentum", help="SGD momentum."),
+    "warmup_epochs": typer.Option(None, "--warmup-epochs", help="Linear warmup epochs."),
+    "augment": typer.Option(None, "--augment", help="flip-crop, none or inception."),
+    "precise_bn": typer.Option(None, "--precise-bn", help="Training images for precise BN "
+                               "statistics before each evaluation (0 = off)."),
+    "zero_init_final_gamma": typer.Option(None, "--zero-init-final-gamma/--no-zero-init-final-gamma",
+                                          help="Zero the last BN gamma of every block."),
+    "train_subset": typer.Option(None, "--train-subset", help="Seeded stratified subset of K "
+                                 "training images."),
+    "test_subset": typer.Option(None, "--test-subset", help="Seeded stratified subset of K "
+                                "held-out images."),
+    "seed": typer.Option(0, "--seed", help="Seed; with the model id it fixes init and data order."),
+    "device": typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    "retry_failed": typer.Option(False, "--retry-failed", help="Train failed/oom models again."),
+    "lease": typer.Option(300.0, "--lease", help="Seconds after which another host's silent "
+                          "claim is taken over."),
+}
+RECIPE_KEYS = ("epochs", "lr", "wd", "batch_size", "momentum", "warmup_epochs", "augment",
+               "precise_bn", "zero_init_final_gamma", "train_subset", "test_subset")
+
+
+@app.command("train-batch")
+def train_batch(
+    run: Path = typer.Argument(..., help="The run directory made by `dsd sample`."),
+    workers: int = typer.Option(1, "--workers", help="Processes training at once (they share "
+                                "the device; small models need several to fill a GPU)."),
+    limit: int = typer.Option(None, "--limit", help="Train at most K models, then stop."),
+    shard: str = typer.Option(None, "--shard", help="Only models with id % N == I, as I/N."),
+    dataset: str = TRAIN_OPTIONS["dataset"], data_dir: str = TRAIN_OPTIONS["data_dir"],
+    download: bool = TRAIN_OPTIONS["download"], epochs: int = TRAIN_OPTIONS["epochs"],
+    lr: float = TRAIN_OPTIONS["lr"], wd: float = TRAIN_OPTIONS["wd"],
+    batch_size: int = TRAIN_OPTIONS["batch_size"], momentum: float = TRAIN_OPTIONS["momentum"],
+    warmup_epochs: float = TRAIN_OPTIONS["warmup_epochs"], augment: str = TRAIN_OPTIONS["augment"],
+    precise_bn: int = TRAIN_OPTIONS["precise_bn"],
+    zero_init_final_gamma: bool = TRAIN_OPTIONS["zero_init_final_gamma"],
+    train_subset: int = TRAIN_OPTIONS["train_subset"], test_subset: int = TRAIN_OPTIONS["test_subset"],
+    seed: int = TRAIN_OPTIONS["seed"], device: str = TRAIN_OPTIONS["device"],
+    retry_failed: bool = TRAIN_OPTIONS["retry_failed"], lease: float = TRAIN_OPTIONS["lease"],
+) -> None:
+    """Train every sampled model without a final result; resumable and shardable.
+
+    Example: dsd train-batch runs/demo/anynetx_a --epochs 3 --train-subset 10000
+    """
+    from dsd.batch import run_batch
+    from dsd.train_setup import prepare
+
+    if workers < 1 or (limit is not None and limit < 1):
+        raise DsdError("--workers and --limit must be at least 1")
+    overrides = {k: v for k, v in locals().items() if k in RECIPE_KEYS}
+    cfg = prepare(run, dataset, data_dir, download, overrides, seed, device, limit,
+                  retry_failed, shard, lease)
+    ui = BatchDisplay(cfg.run, workers)
+    try:
+        with ui.progress:
+            ids = run_batch(cfg, workers, ui.on_event)
+    except KeyboardInterrupt:
+        err_console.print("interrupted: finished models are saved; rerun the same command to go on")
+        ui.summary()
+        raise typer.Exit(130) from None
+    if not ids:
+        console.print(f"nothing to train in {run}: every model has a final result "
+                      "(--retry-failed trains failed/oom ones again)")
+    ui.summary()
+
+
+class BatchDisplay:
+    """Rich progress: models done/failed/remaining, each worker's model, epoch and speed."""
+
+    def __init__(self, run: str, workers: int):
+        self.run = run
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                 MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                                 TimeRemainingColumn(), console=console)
+        self.total = self.progress.add_task("models", total=None, info="")
+        self.workers: dict[str, int] = {}
+        self.counts = {"ok": 0, "diverged": 0, "failed": 0, "oom": 0}
+        self.t0 = time.time()
+
+    def on_event(self, ev: dict) -> None:
+        kind, w = ev["kind"], ev.get("worker", "w0")
+        if kind == "done":
+            self.counts[ev["status"]] += 1
+            self.progress.advance(self.total)
+        if w not in self.workers and kind in ("start", "epoch"):
+            self.workers[w] = self.progress.add_task(f"  {w}", total=None, info="")
+        if kind == "start":
+            self.progress.update(self.workers[w], description=f"  {w} model {ev['model_id']}",
+                                 completed=0, total=None, info="loading")
+        elif kind == "epoch":
+            self.progress.update(self.workers[w], completed=ev["epoch"], total=ev["epochs"],
+                                 info=f"epoch {ev['epoch']}/{ev['epochs']}, {ev['ips']:.0f} img/s")
+        elif kind == "error":
+            err_console.print(f"worker {w}: {ev['message']}")
+        c = self.counts
+        self.progress.update(self.total, info=f"ok {c['ok']}  diverged {c['diverged']}  "
+                             f"failed {c['failed']}  oom {c['oom']}")
+
+    def summary(self) -> None:
+        console.print(f"trained {sum(self.counts.values())} models in {time.time() - self.t0:.0f} s "
+                      f"({', '.join(f'{k} {v}' for k, v in self.counts.items())})")
+        print_status(self.run)
+
+
+@app.command("status")
+def status(run: Path = typer.Argument(..., help="A run directory."),
+           as_json: bool = typer.Option(False, "--json", help="One JSON document.")) -> None:
+    """Counts of finished, failed and remaining models, and an error summary, from the files.
+
+    Example: dsd status runs/demo/anynetx_a
+    """
+    open_run(run)
+    if as_json:
+        print_json(run_status(run))
+    else:
+        print_status(run)
+
+
+def print_status(run) -> None:
+    st = run_status(run)
+    t = Table(title=f"{st['run']}: {st['sampled']} models sampled")
+    for col in ("ok", "diverged", "failed", "oom", "in flight", "remaining"):
+        t.add_column(col, justify="right")
+    c = st["counts"]
+    t.add_row(*(str(c[k]) for k in ("ok", "diverged", "failed", "oom", "in_flight", "remaining")))
+    console.print(t)
+    e = st["error_min"]
+    if e:
+        t2 = Table(title=f"top-1 error (%) of ok models, best epoch (error_min); {st['dataset']}, "
+                   f"{st['epochs']} epochs")
+        for col in ("min", "25%", "median", "mean", "75%", "max"):
+            t2.add_column(col, justify="right")
+        t2.add_row(*(f"{e[k]:.2f}" for k in ("min", "25%", "median", "mean", "75%", "max")))
+        console.print(t2)
+    for path, why in st["corrupt"]:
+        err_console.print(f"warning: skipped damaged result file {path} ({why}); delete it and "
+                          "rerun train-batch to retrain that model")
