@@ -216,6 +216,7 @@ def run_batch(cfg: BatchConfig, workers: int, on_event: Emit) -> list[int]:
     ids = todo(run, cfg)
     if not ids:
         return ids
+    on_event({"kind": "plan", "total": len(ids) if cfg.limit is None else min(cfg.limit, len(ids))})
     cfg = config_threads(cfg, workers)
     if workers <= 1:
         started = 0

@@ -104,6 +104,8 @@ class BatchDisplay:
 
     def on_event(self, ev: dict) -> None:
         kind, w = ev["kind"], ev.get("worker", "w0")
+        if kind == "plan":
+            self.progress.update(self.total, total=ev["total"])
         if kind == "done":
             self.counts[ev["status"]] += 1
             self.progress.advance(self.total)
