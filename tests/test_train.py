@@ -148,12 +148,12 @@ def pq_ids(files: list[Path]) -> list[int]:
 
 
 def test_two_concurrent_workers_train_disjoint_models(tmp_path):
-    run = _digits_run(tmp_path, 8)
-    procs = [_train_proc(run, "--epochs", "2"), _train_proc(run, "--epochs", "2")]
+    run = _digits_run(tmp_path, 6)
+    procs = [_train_proc(run, "--epochs", "1"), _train_proc(run, "--epochs", "1")]
     for p in procs:
         assert p.wait(timeout=600) == 0, p.stderr.read()
     rows = read_results(run / "results").rows
-    assert sorted(r["model_id"] for r in rows) == list(range(8))
+    assert sorted(r["model_id"] for r in rows) == list(range(6))
     assert len({r["worker"] for r in rows}) == 2  # both took part
 
 
@@ -231,10 +231,6 @@ def test_bad_inputs_exit_2(tmp_path, cli):
     assert r.returncode == 2 and "another recipe" in r.stderr
     r = cli("train-batch", str(tmp_path / "missing"))
     assert r.returncode == 2 and "Traceback" not in r.stderr
-    fm = tmp_path / "fm"
-    sample_new("anynetx_c", 1, fm, Shape(1, 28, 10, 1), {}, seed=0, dataset="fashion-mnist")
-    r = cli("train-batch", str(fm), "--dataset", "digits")
-    assert r.returncode == 0 or "channels" in r.stderr or "classes" in r.stderr
     with pytest.raises(DsdError, match="channels"):
         from dsd.train_setup import prepare
 
