@@ -1,0 +1,112 @@
+"""`dsd edf compare RUN_A RUN_B ...` and `dsd edf show RUN`."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from dsd.analysis import Options, compare
+from dsd.cli.app import app, console, err_console, print_json
+
+edf_app = typer.Typer(help="Compare design spaces by their error EDFs.", no_args_is_help=True)
+app.add_typer(edf_app, name="edf")
+
+METRIC = typer.Option("error_min", "--metric", help="error_min (best epoch, as the papers; "
+                      "optimistic), error_last, or error@K (after epoch K).")
+NORMALIZE = typer.Option("none", "--normalize", help="none, flops, params or acts: weight "
+                         "models so each complexity bin counts the same (ICCV 2019).")
+BINS = typer.Option(10, "--bins", help="Complexity bins when normalising.")
+RANGE = typer.Option(None, "--range", help="Complexity range LO:HI (default: the runs' shared range).")
+BOOT = typer.Option(10_000, "--bootstrap", help="Bootstrap resamples for the bands.")
+CI = typer.Option(0.95, "--ci", help="Confidence level of the bands.")
+SEED = typer.Option(0, "--seed", help="Seed of the bootstrap and permutations.")
+FAILED = typer.Option("as-chance", "--failed", help="Diverged models: as-chance (count at "
+                      "chance error) or drop.")
+PERMS = typer.Option(2_000, "--permutations", help="Permutations for the normalised KS p-value.")
+PLOT = typer.Option(None, "--plot", help="Write the EDF plot here (.png or .svg; both are written).")
+JSON = typer.Option(False, "--json", help="Print one JSON document with every number.")
+
+
+@edf_app.command("compare")
+def compare_cmd(
+    runs: list[str] = typer.Argument(..., help="Two or more run directories."),
+    metric: str = METRIC, normalize: str = NORMALIZE, bins: int = BINS, range_: str = RANGE,
+    bootstrap: int = BOOT, ci: float = CI, seed: int = SEED, failed: str = FAILED,
+    permutations: int = PERMS, plot: str = PLOT, as_json: bool = JSON,
+) -> None:
+    """EDFs with bootstrap and DKW bands, best-model good ranges, and KS tests for each pair.
+
+    Example: dsd edf compare runs/demo/anynetx_a runs/demo/regnetx --plot runs/demo/edf.png
+    """
+    from dsd.errors import DsdError
+
+    if len(runs) < 2:
+        raise DsdError("edf compare needs two or more runs (use `dsd edf show RUN` for one)")
+    _emit(runs, Options(metric, normalize, bins, range_, bootstrap, ci, seed, failed, permutations),
+          plot, as_json)
+
+
+@edf_app.command("show")
+def show_cmd(
+    run: str = typer.Argument(..., help="A run directory."),
+    metric: str = METRIC, normalize: str = NORMALIZE, bins: int = BINS, range_: str = RANGE,
+    bootstrap: int = BOOT, ci: float = CI, seed: int = SEED, failed: str = FAILED,
+    plot: str = PLOT, as_json: bool = JSON,
+) -> None:
+    """The EDF of one run, with its bands and best-model good range.
+
+    Example: dsd edf show runs/demo/regnetx --normalize flops --bins 4
+    """
+    _emit([run], Options(metric, normalize, bins, range_, bootstrap, ci, seed, failed), plot, as_json)
+
+
+def _emit(runs: list[str], opt: Options, plot: str | None, as_json: bool) -> None:
+    doc = compare(runs, opt)
+    paths = []
+    if plot:
+        from dsd.plots import edf_plot
+
+        paths = edf_plot(doc, plot)
+        doc["plot"] = [str(p) for p in paths]
+    if as_json:
+        print_json(doc)
+        return
+    print_tables(doc)
+    for p in paths:
+        console.print(f"plot: {p}")
+
+
+def print_tables(doc: dict) -> None:
+    norm = doc["normalize"]
+    how = "plain EDF" if norm == "none" else (
+        f"normalised by {norm}: {doc['bins']} bins on {doc['range'][0]:.4g}..{doc['range'][1]:.4g}")
+    t = Table(title=f"error EDFs ({doc['metric']}, {how})")
+    for col in ("run", "n", "ok/div/fail/pend", "out of range", "min",
+                f"min {doc['ci']:.0%} range", "median", "mean"):
+        t.add_column(col, justify="right" if col != "run" else "left")
+    for r in doc["runs"]:
+        c = r["counts"]
+        t.add_row(r["name"], str(r["n"]),
+                  f"{c['ok']}/{c['diverged']}/{c['failed'] + c['oom']}/{c['pending']}",
+                  str(r["dropped"]), f"{r['min_error']:.2f}",
+                  f"{r['min_error_ci'][0]:.2f}..{r['min_error_ci'][1]:.2f}",
+                  f"{r['median_error']:.2f}", f"{r['mean_error']:.2f}")
+    console.print(t)
+    if doc["pairs"]:
+        p = Table(title="two-sample KS tests")
+        for col in ("a", "b", "D", "p-value", "at error", "method"):
+            p.add_column(col)
+        for pr in doc["pairs"]:
+            p.add_row(pr["a"], pr["b"], f"{pr['ks_d']:.3f}", f"{pr['p_value']:.3g}",
+                      f"{pr['argmax_error']:.2f}", pr["p_method"])
+        console.print(p)
+    n_min = min(r["n_eff"] for r in doc["runs"])
+    from dsd.edf import dkw_eps
+
+    console.print(f"diverged models count at chance error ({doc['failed']}); failed/oom models "
+                  f"are left out. error_min is the best epoch's error, optimistic by design. "
+                  f"With n_eff = {n_min:.0f}, a {doc['ci']:.0%} DKW band is +-{dkw_eps(n_min, doc['ci']):.3f}: "
+                  "few models give wide bands.")
+    for r in doc["runs"]:
+        for w in r["warnings"]:
+            err_console.print(f"warning ({r['name']}): {w}")

@@ -1,0 +1,58 @@
+"""Plots: PNG and SVG files (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
+
+
+def figure(width: float = 6.4, height: float = 4.4):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(width, height), dpi=100)
+
+
+def save(fig, path: str | Path) -> list[Path]:
+    """Write PATH (PNG or SVG by its extension) and its sibling in the other format."""
+    import matplotlib.pyplot as plt
+
+    p = Path(path)
+    if p.suffix.lower() not in (".png", ".svg"):
+        p = p.with_suffix(".png")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    paths = [p, p.with_suffix(".svg" if p.suffix.lower() == ".png" else ".png")]
+    fig.tight_layout()
+    for q in paths:
+        fig.savefig(q)
+    plt.close(fig)
+    return paths
+
+
+def edf_plot(doc: dict, path: str | Path) -> list[Path]:
+    """EDFs with their bootstrap bands; legend `name: n | min | mean` as in pycls."""
+    fig, ax = figure()
+    grid = np.asarray(doc["grid"])
+    for i, r in enumerate(doc["runs"]):
+        c = COLORS[i % len(COLORS)]
+        ax.fill_between(grid, r["band_lo"], r["band_hi"], color=c, alpha=0.18, linewidth=0,
+                        step="post")
+        e, w = np.asarray(r["errors"]), np.asarray(r["weights"])
+        order = np.argsort(e)
+        xs = np.r_[grid[0], e[order], grid[-1]]
+        ys = np.r_[0.0, np.cumsum(w[order]) / w.sum(), 1.0]
+        label = f"{r['name']}: n={r['n']} | min={r['min_error']:.2f} | mean={r['mean_error']:.2f}"
+        ax.step(xs, ys, where="post", color=c, linewidth=1.8, label=label)
+    norm = doc["normalize"]
+    title = f"error EDF ({doc['metric']}" + (f", normalised by {norm}, {doc['bins']} bins)"
+                                             if norm != "none" else ")")
+    ax.set(xlabel=f"error (%)   [shaded: pointwise {doc['ci']:.0%} bootstrap band]",
+           ylabel="cumulative prob.", title=title, ylim=(0, 1), xlim=(grid[0], grid[-1]))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    return save(fig, path)

@@ -1,0 +1,199 @@
+"""EDF statistics against independent references: scipy, hand-worked weights, simulation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from dsd import edf as E
+from dsd.analysis import Options, compare
+from dsd.arch import Shape
+from dsd.errors import DsdError
+from dsd.results import write_result
+from dsd.sample_run import sample_new
+
+
+def test_plain_edf_equals_scipy_ecdf():
+    rng = np.random.default_rng(0)
+    x = np.round(rng.normal(30, 5, 137), 1)  # rounded: ties, as real errors have
+    grid = np.linspace(10, 50, 400)
+    ours = E.edf(E.plain(x), grid)
+    ref = stats.ecdf(x).cdf.evaluate(grid)
+    np.testing.assert_allclose(ours, ref, atol=1e-12)
+    assert E.edf(E.plain(x), np.array([x.max()]))[0] == pytest.approx(1.0)  # F counts <=
+
+
+def test_ks_equals_scipy():
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        a, b = rng.normal(0, 1, 80), rng.normal(0.3, 1.2, 120)
+        d, at = E.ks_statistic(E.plain(a), E.plain(b))
+        ref = stats.ks_2samp(a, b)
+        assert d == pytest.approx(ref.statistic, abs=1e-12)
+        assert at == pytest.approx(ref.statistic_location)
+        assert E.ks_plain_pvalue(E.plain(a), E.plain(b))[0] == pytest.approx(ref.pvalue)
+
+
+def test_bootstrap_band_agrees_with_scipy_bootstrap():
+    rng = np.random.default_rng(2)
+    x = rng.normal(25, 4, 150)
+    e0 = 26.0
+    lo, hi = E.bootstrap_band(E.plain(x), np.array([e0]), 10_000, 0.95, np.random.default_rng(3))
+    ref = stats.bootstrap((x,), lambda s, axis=-1: np.mean(s <= e0, axis=axis), n_resamples=10_000,
+                          method="percentile", confidence_level=0.95, random_state=4)
+    # Monte Carlo error of a 2.5% quantile of a proportion over 10,000 resamples, n = 150:
+    # one grid step of the proportion is 1/150; allow two.
+    assert lo[0] == pytest.approx(ref.confidence_interval.low, abs=2 / 150)
+    assert hi[0] == pytest.approx(ref.confidence_interval.high, abs=2 / 150)
+
+
+def test_normalized_weights_hand_worked():
+    """ICCV 2019 rule: K = 2 bins on [1, 10]: edges 1, 5.5, 10; bin 1 holds 3 models,
+    bin 2 holds 2, so weights 1/(3*2) and 1/(2*2); each bin weighs 1/K."""
+    s = E.normalized(np.array([5.0, 6, 7, 8, 9]), np.array([1.0, 2, 3, 6, 10]), 2, 1, 10)
+    np.testing.assert_allclose(s.weights, [1 / 6, 1 / 6, 1 / 6, 1 / 4, 1 / 4])
+    assert list(s.bins) == [0, 0, 0, 1, 1]
+    assert s.weights.sum() == pytest.approx(1.0)
+    assert s.n_eff == pytest.approx(1 / (3 / 36 + 2 / 16))  # Kish
+    with pytest.raises(DsdError, match="holds no model"):
+        E.normalized(np.array([1.0, 2]), np.array([1.0, 1.5]), 3, 1, 10)
+
+
+def test_dkw_reference_figures():
+    """DESIGN.md section 7: +-0.136 at n = 100 and +-0.061 at n = 500 (95%)."""
+    assert E.dkw_eps(100, 0.95) == pytest.approx(0.136, abs=5e-4)
+    assert E.dkw_eps(500, 0.95) == pytest.approx(0.061, abs=5e-4)
+
+
+def test_ks_critical_value_500_vs_500():
+    """The 5% critical D for 500 vs 500 is about 0.086: D just below is not rejected."""
+    a = np.arange(500) / 500
+    for shift, reject in ((0.080, False), (0.092, True)):
+        p = E.ks_plain_pvalue(E.plain(a), E.plain(a + shift))[0]
+        assert (p < 0.05) == reject
+
+
+def test_band_coverage_simulated():
+    """Pointwise 95% percentile band at the true median of N(0, 1), n = 100: seeded, 200
+    repetitions. Tolerance: 0.95 +- 0.05 (binomial sd at 200 reps is 0.015; the percentile
+    bootstrap of a proportion undercovers slightly at this n)."""
+    rng = np.random.default_rng(5)
+    hits = 0
+    for _ in range(200):
+        x = rng.normal(0, 1, 100)
+        lo, hi = E.bootstrap_band(E.plain(x), np.array([0.0]), 1000, 0.95, rng)
+        hits += lo[0] <= 0.5 <= hi[0]
+    assert 0.90 <= hits / 200 <= 1.0, hits
+
+
+def test_dkw_band_covers_whole_cdf():
+    rng = np.random.default_rng(6)
+    grid = np.linspace(-3, 3, 301)
+    hits = 0
+    for _ in range(200):
+        x = rng.normal(0, 1, 100)
+        lo, hi = E.dkw_band(E.plain(x), grid, 0.95)
+        true = stats.norm.cdf(grid)
+        hits += np.all((lo <= true) & (true <= hi))
+    assert hits / 200 >= 0.93  # DKW is simultaneous and conservative
+
+
+def test_same_distribution_rarely_called_different():
+    """Plain KS and the binned permutation test reject about 5% of the time under H0."""
+    rng = np.random.default_rng(7)
+    plain_rej = perm_rej = 0
+    for _ in range(200):
+        ea, eb = rng.normal(30, 5, 60), rng.normal(30, 5, 60)
+        ca, cb = rng.uniform(0, 1, 60), rng.uniform(0, 1, 60)
+        plain_rej += E.ks_plain_pvalue(E.plain(ea), E.plain(eb))[0] < 0.05
+        sa, sb = E.normalized(ea, ca, 3, 0, 1), E.normalized(eb, cb, 3, 0, 1)
+        perm_rej += E.ks_permutation_pvalue(sa, sb, 199, rng)[0] < 0.05
+    assert plain_rej / 200 <= 0.09 and perm_rej / 200 <= 0.10, (plain_rej, perm_rej)
+
+
+def test_permutation_detects_a_real_difference():
+    rng = np.random.default_rng(8)
+    sa = E.normalized(rng.normal(30, 3, 80), rng.uniform(0, 1, 80), 4, 0, 1)
+    sb = E.normalized(rng.normal(33, 3, 80), rng.uniform(0, 1, 80), 4, 0, 1)
+    assert E.ks_permutation_pvalue(sa, sb, 500, rng)[0] < 0.01
+
+
+def test_good_range_matches_definition():
+    rng = np.random.default_rng(9)
+    errs = rng.normal(30, 5, 200)
+    lo, med, hi = E.good_range(errs, errs, np.random.default_rng(1))
+    # Each resample's best of 50 models: its median is far below the median model.
+    assert errs.min() <= lo <= med <= hi < np.median(errs)
+
+
+# --- run directories ------------------------------------------------------------------
+
+
+def _fake_run(tmp_path, name, mu, n=40, seed=0, space="anynetx_c", diverged=(), failed=()):
+    out = tmp_path / name
+    sample_new(space, n, out, Shape(1, 28, 10, 1), {"flops": "2M:20M"}, seed=seed)
+    rng = np.random.default_rng(seed)
+    for r in pd.read_parquet(out / "samples.parquet").itertuples():
+        e = float(mu + rng.normal(0, 3))
+        status = "diverged" if r.model_id in diverged else "failed" if r.model_id in failed else "ok"
+        write_result(out / "results", {"model_id": r.model_id, "status": status, "error_min": e,
+                                       "error_last": e + 1, "curve": [e + 6, e + 2, e]})
+    return out
+
+
+def test_compare_document(tmp_path):
+    a = _fake_run(tmp_path, "a", 30, diverged=(1,), failed=(2,))
+    b = _fake_run(tmp_path, "b", 25, seed=1, space="regnetx")
+    doc = compare([a, b], Options(bootstrap=500, permutations=200))
+    assert set(doc) >= {"metric", "normalize", "bins", "ci", "grid", "runs", "pairs"}
+    ra = doc["runs"][0]
+    assert ra["n"] == 39 and ra["counts"]["failed"] == 1 and ra["counts"]["diverged"] == 1
+    assert 90.0 in ra["errors"]  # the diverged model at chance error (10 classes)
+    for key in ("edf", "band_lo", "band_hi", "dkw_lo", "dkw_hi"):
+        assert len(ra[key]) == len(doc["grid"])
+        assert np.all(np.diff(ra[key]) >= -1e-12)
+    assert np.all(np.asarray(ra["band_lo"]) <= np.asarray(ra["band_hi"]))
+    assert doc["pairs"][0]["p_value"] < 0.01 and doc["grid"] == sorted(doc["grid"])
+    drop = compare([a, b], Options(bootstrap=100, failed="drop"))
+    assert drop["runs"][0]["n"] == 38
+    at2 = compare([a, b], Options(bootstrap=100, metric="error@2"))
+    e_at2 = sorted(at2["runs"][1]["errors"])
+    e_min = sorted(doc["runs"][1]["errors"])
+    assert np.allclose(np.array(e_at2) - 2, e_min)
+    norm = compare([a, b], Options(bootstrap=100, normalize="flops", bins=3, permutations=100))
+    assert norm["range"][0] < norm["range"][1] and "permutation" in norm["pairs"][0]["p_method"]
+
+
+def test_cli_json_and_plot(tmp_path, cli):
+    a, b = _fake_run(tmp_path, "a", 30), _fake_run(tmp_path, "b", 27, seed=2)
+    png = tmp_path / "plots" / "edf.png"
+    r = cli("edf", "compare", str(a), str(b), "--bootstrap", "300", "--plot", str(png), "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["runs"][1]["name"] == "b" and len(doc["pairs"]) == 1
+    from PIL import Image
+
+    with Image.open(png) as im:
+        assert im.format == "PNG" and im.size == (640, 440)
+    assert png.with_suffix(".svg").read_text().lstrip().startswith("<?xml")
+    r = cli("edf", "show", str(a), "--bootstrap", "200")
+    assert r.returncode == 0 and "few models give wide bands" in " ".join(r.stdout.split())
+
+
+def test_cli_bad_inputs(tmp_path, cli):
+    a = _fake_run(tmp_path, "a", 30, n=10)
+    few = tmp_path / "few"
+    sample_new("anynetx_c", 5, few, Shape(1, 28, 10, 1), {"flops": "2M:20M"}, seed=3)
+    r = cli("edf", "compare", str(a), str(few))
+    assert r.returncode == 2 and "at least 3" in r.stderr
+    far = _fake_run(tmp_path, "far", 30, n=10, seed=4)
+    r = cli("edf", "compare", str(a), str(far), "--normalize", "flops", "--range", "1G:2G")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    r = cli("edf", "compare", str(a), str(far), "--normalize", "flops", "--bins", "200")
+    assert r.returncode == 2 and "fewer --bins" in r.stderr
+    r = cli("edf", "compare", str(a), str(far), "--metric", "error@x")
+    assert r.returncode == 2 and "error@K" in r.stderr
