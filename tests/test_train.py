@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from conftest import ROOT
+
 from dsd.arch import Shape, anynet_arch
 from dsd.batch import BatchConfig, run_batch
 from dsd.data import load, load_cifar10

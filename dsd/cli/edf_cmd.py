@@ -103,9 +103,10 @@ def print_tables(doc: dict) -> None:
     n_min = min(r["n_eff"] for r in doc["runs"])
     from dsd.edf import dkw_eps
 
+    eps = dkw_eps(n_min, doc["ci"])
     console.print(f"diverged models count at chance error ({doc['failed']}); failed/oom models "
                   f"are left out. error_min is the best epoch's error, optimistic by design. "
-                  f"With n_eff = {n_min:.0f}, a {doc['ci']:.0%} DKW band is +-{dkw_eps(n_min, doc['ci']):.3f}: "
+                  f"With n_eff = {n_min:.0f}, a {doc['ci']:.0%} DKW band is +-{eps:.3f}: "
                   "few models give wide bands.")
     for r in doc["runs"]:
         for w in r["warnings"]:
