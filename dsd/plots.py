@@ -35,6 +35,10 @@ def save(fig, path: str | Path) -> list[Path]:
 
 
 def edf_plot(doc: dict, path: str | Path) -> list[Path]:
+    return save(edf_figure(doc), path)
+
+
+def edf_figure(doc: dict):
     """EDFs with their bootstrap bands; legend `name: n | min | mean` as in pycls."""
     fig, ax = figure()
     grid = np.asarray(doc["grid"])
@@ -55,4 +59,4 @@ def edf_plot(doc: dict, path: str | Path) -> list[Path]:
            ylabel="cumulative prob.", title=title, ylim=(0, 1), xlim=(grid[0], grid[-1]))
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
-    return save(fig, path)
+    return fig

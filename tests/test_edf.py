@@ -197,3 +197,22 @@ def test_cli_bad_inputs(tmp_path, cli):
     assert r.returncode == 2 and "fewer --bins" in r.stderr
     r = cli("edf", "compare", str(a), str(far), "--metric", "error@x")
     assert r.returncode == 2 and "error@K" in r.stderr
+
+
+def test_report_is_self_contained(tmp_path, cli):
+    import re
+
+    a, b = _fake_run(tmp_path, "a", 30), _fake_run(tmp_path, "b", 27, seed=2, space="regnety")
+    out = tmp_path / "rep" / "report.html"
+    r = cli("report", str(a), str(b), "--out", str(out), "--bootstrap", "200")
+    assert r.returncode == 0, r.stderr
+    page = out.read_text()
+    from dsd.report import SECTIONS
+
+    for section in SECTIONS:
+        assert f"<h2>{section}</h2>" in page
+    assert page.count("<svg") >= 5
+    # No resource from the network: every src/href is a fragment inside the page.
+    links = re.findall(r'(?:src|href)\s*=\s*"([^"]*)"', page)
+    assert links and all(link.startswith("#") for link in links)
+    assert "<script" not in page and "@import" not in page
