@@ -1,0 +1,124 @@
+"""`dsd sweep launch | status | cancel`: train-batch as a Slurm job array, via submitit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from dsd.cli.app import app, console
+from dsd.cli.train_cmd import RECIPE_KEYS, TRAIN_OPTIONS, print_status
+from dsd.errors import DsdError
+from dsd.rundir import open_run
+
+sweep_app = typer.Typer(help="Scripted cluster sweeps on Slurm (or local processes).",
+                        no_args_is_help=True)
+app.add_typer(sweep_app, name="sweep")
+
+
+@sweep_app.command("launch")
+def launch_cmd(
+    runs: list[Path] = typer.Argument(..., help="One or more run directories."),
+    executor: str = typer.Option("slurm", "--executor", help="slurm, or local (processes here)."),
+    partition: str = typer.Option(None, "--partition", help="Slurm partition."),
+    gpus_per_task: int = typer.Option(0, "--gpus-per-task", help="GPUs per array task."),
+    cpus_per_task: int = typer.Option(1, "--cpus-per-task", help="CPUs per array task."),
+    mem_gb: float = typer.Option(4.0, "--mem-gb", help="Memory per array task, GB."),
+    parallel: int = typer.Option(64, "--parallel", help="Array tasks running at once (%P)."),
+    models_per_task: int = typer.Option(1, "--models-per-task", help="Models each task trains "
+                                        "(small models would otherwise spend their time starting)."),
+    timeout_min: int = typer.Option(60, "--timeout-min", help="Time limit per task; a task "
+                                    "that reaches it is requeued and resumes."),
+    slurm_arg: list[str] = typer.Option(None, "--slurm-arg", help="Extra sbatch option key=value "
+                                        "(repeatable), e.g. account=vision."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the sbatch script; submit nothing."),
+    limit: int = typer.Option(None, "--limit", help="Submit at most K models per run."),
+    dataset: str = TRAIN_OPTIONS["dataset"], data_dir: str = TRAIN_OPTIONS["data_dir"],
+    download: bool = TRAIN_OPTIONS["download"], epochs: int = TRAIN_OPTIONS["epochs"],
+    lr: float = TRAIN_OPTIONS["lr"], wd: float = TRAIN_OPTIONS["wd"],
+    batch_size: int = TRAIN_OPTIONS["batch_size"], momentum: float = TRAIN_OPTIONS["momentum"],
+    warmup_epochs: float = TRAIN_OPTIONS["warmup_epochs"], augment: str = TRAIN_OPTIONS["augment"],
+    precise_bn: int = TRAIN_OPTIONS["precise_bn"],
+    zero_init_final_gamma: bool = TRAIN_OPTIONS["zero_init_final_gamma"],
+    train_subset: int = TRAIN_OPTIONS["train_subset"], test_subset: int = TRAIN_OPTIONS["test_subset"],
+    seed: int = TRAIN_OPTIONS["seed"], device: str = TRAIN_OPTIONS["device"],
+    retry_failed: bool = TRAIN_OPTIONS["retry_failed"], lease: float = TRAIN_OPTIONS["lease"],
+) -> None:
+    """Submit the untrained models of each run as a Slurm job array (one per run).
+
+    Example: dsd sweep launch runs/a runs/b --models-per-task 4 --parallel 32 --epochs 10
+    """
+    from dataclasses import replace
+
+    from dsd.sweep import Resources, check_slurm, launch, parse_slurm_args
+    from dsd.train_setup import prepare
+
+    if min(parallel, models_per_task, cpus_per_task, timeout_min) < 1 or mem_gb <= 0 \
+            or gpus_per_task < 0:
+        raise DsdError("--parallel, --models-per-task, --cpus-per-task and --timeout-min must be "
+                       "at least 1, --mem-gb positive, --gpus-per-task not negative")
+    if executor not in ("slurm", "local"):
+        raise DsdError(f"--executor must be slurm or local, got {executor!r}")
+    res = Resources(executor, partition, gpus_per_task, cpus_per_task, mem_gb, parallel,
+                    models_per_task, timeout_min, parse_slurm_args(slurm_arg))
+    overrides = {k: v for k, v in locals().items() if k in RECIPE_KEYS}
+    # The device is the task's node's, not this one's: checked there, not here.
+    task_device = ("cuda" if gpus_per_task else "cpu") if device == "auto" else device
+    if res.executor == "slurm" and not dry_run:
+        check_slurm()
+    for run in runs:
+        cfg = prepare(run, dataset, data_dir, download, overrides, seed, "cpu", limit,
+                      retry_failed, None, lease)
+        cfg = replace(cfg, device=task_device)
+        info = launch(cfg, res, dry_run)
+        if not info["models"]:
+            console.print(f"{run}: nothing left to train; submitted nothing")
+        elif dry_run:
+            console.print(f"{run}: would submit {info['models']} models as {info['tasks']} tasks")
+            if "sbatch" in info:
+                print(info["sbatch"])
+        else:
+            console.print(f"{run}: submitted {info['models']} models as {info['tasks']} tasks "
+                          f"({res.executor}: {', '.join(_short(info['job_ids']))}); logs in {run}/logs; "
+                          f"watch with `dsd sweep status {run}`")
+
+
+def _short(job_ids: list[str]) -> list[str]:
+    arrays = sorted({j.split("_")[0] for j in job_ids})
+    return [f"array {a}" for a in arrays] if all("_" in j for j in job_ids) else job_ids
+
+
+@sweep_app.command("status")
+def status_cmd(run: Path = typer.Argument(..., help="A run directory with a sweep.")) -> None:
+    """Job ids and states of the run's sweeps, and the run directory's counts.
+
+    Example: dsd sweep status runs/demo/regnetx
+    """
+    from dsd.sweep import job_states, submissions
+
+    r = open_run(run)
+    t = Table(title=f"sweeps of {run}")
+    for col in ("submitted", "executor", "models", "tasks", "states"):
+        t.add_column(col)
+    for sub in submissions(r):
+        states = job_states(sub)
+        summary = {}
+        for s in states.values():
+            summary[s] = summary.get(s, 0) + 1
+        t.add_row(sub["submitted"], sub["executor"], str(sub["models"]), str(sub["tasks"]),
+                  ", ".join(f"{k} {v}" for k, v in sorted(summary.items())))
+    console.print(t)
+    print_status(run)
+
+
+@sweep_app.command("cancel")
+def cancel_cmd(run: Path = typer.Argument(..., help="A run directory with a sweep.")) -> None:
+    """Cancel the run's sweep tasks (finished models stay; relaunch to go on).
+
+    Example: dsd sweep cancel runs/demo/regnetx
+    """
+    from dsd.sweep import cancel
+
+    jobs = cancel(open_run(run))
+    console.print(f"cancelled {', '.join(jobs) if jobs else 'nothing (no task was running)'}")

@@ -1,0 +1,122 @@
+"""Sweeps: the generated sbatch script, bad input, local processes, and a real Slurm."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from dsd.arch import Shape
+from dsd.results import read_results
+from dsd.sample_run import sample_new
+
+DIGITS = Shape(1, 8, 10, 1)
+
+
+def _run(tmp_path: Path, n: int, name: str = "run") -> Path:
+    out = tmp_path / name
+    sample_new("anynetx_c", n, out, DIGITS, {"flops": "100K:300K"}, seed=0, dataset="digits")
+    return out
+
+
+def test_dry_run_script(tmp_path, cli):
+    run = _run(tmp_path, 7)
+    r = cli("sweep", "launch", str(run), "--dry-run", "--models-per-task", "2", "--parallel", "3",
+            "--partition", "gpu", "--gpus-per-task", "1", "--cpus-per-task", "4", "--mem-gb", "6",
+            "--timeout-min", "30", "--slurm-arg", "account=vision", "--epochs", "2")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    for line in ("#SBATCH --array=0-3%3", "#SBATCH --partition=gpu", "#SBATCH --gpus-per-task=1",
+                 "#SBATCH --cpus-per-task=4", "#SBATCH --mem=6GB", "#SBATCH --time=30",
+                 "#SBATCH --account=vision", "#SBATCH --signal=USR2@90",
+                 f"#SBATCH --output={run.resolve()}/logs/%A_%a_0_log.out"):
+        assert line in out, line
+    assert "-m submitit.core._submit" in out and "srun" in out
+    assert not (run / "sweep.json").exists()  # nothing submitted
+    assert (run / "train.toml").read_text().count("epochs = 2") == 1
+
+
+def test_no_slurm_and_nothing_to_do(tmp_path, cli):
+    run = _run(tmp_path, 2)
+    r = cli("sweep", "launch", str(run), env={"PATH": str(tmp_path)})
+    assert r.returncode == 2 and "--executor local" in r.stderr and "Traceback" not in r.stderr
+    r = cli("sweep", "launch", str(run), "--slurm-arg", "nokey", "--dry-run")
+    assert r.returncode == 2 and "key=value" in r.stderr
+    assert cli("train-batch", str(run), "--epochs", "1", "--device", "cpu").returncode == 0
+    r = cli("sweep", "launch", str(run), "--epochs", "1")
+    assert r.returncode == 0 and "nothing left to train" in r.stdout
+    assert not (run / "sweep.json").exists()
+
+
+def _wait(pred, timeout: float = 600, step: float = 1.0) -> None:
+    deadline = time.time() + timeout
+    while not pred():
+        if time.time() > deadline:
+            raise TimeoutError
+        time.sleep(step)
+
+
+def test_local_executor(tmp_path, cli):
+    run = _run(tmp_path, 4)
+    r = cli("sweep", "launch", str(run), "--executor", "local", "--parallel", "2", "--epochs", "1")
+    assert r.returncode == 0, r.stderr
+    subs = json.loads((run / "sweep.json").read_text())
+    assert subs[0]["tasks"] == 2 and subs[0]["models"] == 4
+    _wait(lambda: len(read_results(run / "results").rows) == 4, timeout=300)
+    rows = read_results(run / "results").rows
+    assert sorted(r["model_id"] for r in rows) == [0, 1, 2, 3]
+    _wait(lambda: "RUNNING" not in cli("sweep", "status", str(run)).stdout, timeout=60)
+
+
+# --- a real Slurm (tests/slurm/up.sh; run by .ci/run) ---------------------------------
+
+
+def _squeue(job: str) -> list[str]:
+    out = subprocess.run(["squeue", "-h", "-j", job, "-o", "%i %T"], capture_output=True, text=True)
+    return out.stdout.split("\n") if out.stdout.strip() else []
+
+
+def _array_id(run: Path, k: int = -1) -> str:
+    return json.loads((run / "sweep.json").read_text())[k]["job_ids"][0].split("_")[0]
+
+
+@pytest.mark.slurm
+def test_slurm_sweep_trains_every_model_once(tmp_path, cli):
+    run = _run(tmp_path, 8)
+    t0 = time.time()
+    r = cli("sweep", "launch", str(run), "--models-per-task", "2", "--parallel", "2", "--epochs", "1")
+    assert r.returncode == 0, r.stderr
+    array = _array_id(run)
+    _wait(lambda: not _squeue(array))
+    rows = read_results(run / "results").rows
+    assert sorted(r["model_id"] for r in rows) == list(range(8))
+    assert all(r["status"] == "ok" for r in rows)
+    print(f"slurm sweep of 8 models: {time.time() - t0:.1f} s")
+    st = cli("sweep", "status", str(run))
+    assert st.returncode == 0 and "COMPLETED 4" in st.stdout
+
+
+@pytest.mark.slurm
+def test_slurm_cancelled_task_then_relaunch_loses_nothing(tmp_path, cli):
+    run = _run(tmp_path, 8)
+    r = cli("sweep", "launch", str(run), "--models-per-task", "2", "--parallel", "2", "--epochs", "3")
+    assert r.returncode == 0, r.stderr
+    array = _array_id(run)
+    # Cancel task 1 once it is training (it has claimed a model), others go on.
+    _wait(lambda: any(line.startswith(f"{array}_1 RUNNING") for line in _squeue(array)), step=0.3)
+    _wait(lambda: list((run / "claims").glob("[23]")) != [], step=0.2, timeout=120)
+    subprocess.run(["scancel", f"{array}_1"], check=True)
+    _wait(lambda: not _squeue(array))
+    before = {p.name: p.read_bytes() for p in (run / "results").glob("*.parquet")}
+    assert len(before) < 8  # the cancelled task's models are missing
+    r = cli("sweep", "launch", str(run), "--models-per-task", "2", "--parallel", "2", "--epochs", "3")
+    assert r.returncode == 0, r.stderr
+    _wait(lambda: not _squeue(_array_id(run)))
+    rows = read_results(run / "results").rows
+    assert sorted(r["model_id"] for r in rows) == list(range(8))  # each exactly once
+    assert all((run / "results" / n).read_bytes() == b for n, b in before.items())
+    cancelled = json.loads((run / "sweep.json").read_text())[1]["models"]
+    assert 1 <= cancelled <= 2
