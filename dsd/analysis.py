@@ -101,10 +101,16 @@ class Options:
     grid_points: int = 201
 
 
-def compare(paths: list[str | Path], opt: Options) -> dict:
-    """Everything `dsd edf compare` reports, as one JSON-ready document."""
+def compare(paths: list[str | Path], opt: Options, splits: list[str] | None = None) -> dict:
+    """Everything `dsd edf compare` reports, as one JSON-ready document.
+
+    With `splits`, `paths` holds one run: one split compares the models that satisfy it
+    with those that do not; several splits compare the groups they select.
+    """
     _check(opt)
     runs = [run_errors(p, opt.metric, opt.failed) for p in paths]
+    if splits:
+        runs = split_runs(runs, splits)
     for r in runs:
         if len(r.table) < MIN_MODELS:
             raise DsdError(f"{r.path} has {len(r.table)} usable models (counts: "
@@ -123,6 +129,35 @@ def compare(paths: list[str | Path], opt: Options) -> dict:
             "bins": opt.bins if opt.normalize != "none" else None,
             "range": rng_range, "ci": opt.ci, "bootstrap": opt.bootstrap, "seed": opt.seed,
             "failed": opt.failed, "grid": grid.tolist(), "runs": out_runs, "pairs": pairs}
+
+
+def split_runs(runs: list[RunErrors], splits: list[str]) -> list[RunErrors]:
+    from dsd.expr import evaluate_split
+
+    if len(runs) != 1:
+        raise DsdError("--split compares groups inside one run: pass exactly one run directory")
+    r = runs[0]
+    rows = r.table.to_dict("records")
+    if not rows:
+        raise DsdError(f"{r.path} has no usable models to split; train some first")
+    groups = []
+    for text in splits:
+        mask = evaluate_split(text, rows)
+        if len(splits) == 1 and (mask.all() or not mask.any()):
+            which = "every" if mask.all() else "no"
+            raise DsdError(f"the rule {text!r} holds for {which} model of {r.path} "
+                           f"({len(rows)} models); there is nothing to compare it against")
+        groups.append((text, mask))
+        if len(splits) == 1:
+            groups.append((f"not ({text})", ~mask))
+    return [RunErrors(name, r.path, r.table[mask].reset_index(drop=True), _group_counts(r.table[mask]),
+                      r.chance, r.warnings) for name, mask in groups]
+
+
+def _group_counts(table: pd.DataFrame) -> dict[str, int]:
+    """Counts of a split group: only models that entered the run's EDF can be in it."""
+    return {"ok": int((table.status == "ok").sum()), "diverged": int((table.status == "diverged").sum()),
+            "failed": 0, "oom": 0, "pending": 0, "too_short": 0}
 
 
 def _check(opt: Options) -> None:

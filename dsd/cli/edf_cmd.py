@@ -29,7 +29,14 @@ JSON = typer.Option(False, "--json", help="Print one JSON document with every nu
 
 @edf_app.command("compare")
 def compare_cmd(
-    runs: list[str] = typer.Argument(..., help="Two or more run directories."),
+    runs: list[str] = typer.Argument(..., help="Two or more run directories (one with --split)."),
+    split: list[str] = typer.Option(None, "--split", help="Compare the models of one run that "
+                                    "satisfy EXPR with those that do not (repeat for several "
+                                    "groups). EXPR: names ds ws gs bs d1.. w1.. b g depth w0 wa wm "
+                                    "se flops params acts error; + - * / < <= == and or not; "
+                                    "xs[i], sum() min() max() len() mean() abs(); "
+                                    "xs.all_equal() .nondecreasing() .nonincreasing(). "
+                                    "E.g. 'wm >= 2.5', 'bs.all_equal()', 'sum(ds) > 20'."),
     metric: str = METRIC, normalize: str = NORMALIZE, bins: int = BINS, range_: str = RANGE,
     bootstrap: int = BOOT, ci: float = CI, seed: int = SEED, failed: str = FAILED,
     permutations: int = PERMS, plot: str = PLOT, as_json: bool = JSON,
@@ -37,13 +44,16 @@ def compare_cmd(
     """EDFs with bootstrap and DKW bands, best-model good ranges, and KS tests for each pair.
 
     Example: dsd edf compare runs/demo/anynetx_a runs/demo/regnetx --plot runs/demo/edf.png
+
+    Example: dsd edf compare runs/demo/anynetx_a --split "ws.nondecreasing()"
     """
     from dsd.errors import DsdError
 
-    if len(runs) < 2:
-        raise DsdError("edf compare needs two or more runs (use `dsd edf show RUN` for one)")
+    if len(runs) < 2 and not split:
+        raise DsdError("edf compare needs two or more runs, or one run with --split "
+                       "(use `dsd edf show RUN` for one run)")
     _emit(runs, Options(metric, normalize, bins, range_, bootstrap, ci, seed, failed, permutations),
-          plot, as_json)
+          plot, as_json, split)
 
 
 @edf_app.command("show")
@@ -60,8 +70,9 @@ def show_cmd(
     _emit([run], Options(metric, normalize, bins, range_, bootstrap, ci, seed, failed), plot, as_json)
 
 
-def _emit(runs: list[str], opt: Options, plot: str | None, as_json: bool) -> None:
-    doc = compare(runs, opt)
+def _emit(runs: list[str], opt: Options, plot: str | None, as_json: bool,
+          splits: list[str] | None = None) -> None:
+    doc = compare(runs, opt, splits)
     paths = []
     if plot:
         from dsd.plots import edf_plot
