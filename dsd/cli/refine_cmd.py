@@ -1,0 +1,102 @@
+"""`dsd fit RUN` and `dsd trend RUN --param P`: from a finished run to the next space."""
+
+from __future__ import annotations
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from dsd.analysis import run_errors
+from dsd.cli.app import app, console, print_json
+from dsd.cli.edf_cmd import FAILED, METRIC, SEED
+
+
+@app.command("fit")
+def fit_cmd(
+    run: str = typer.Argument(..., help="A trained run of any AnyNet-family space."),
+    top: int = typer.Option(20, "--top", help="Fit this many of the best models."),
+    metric: str = METRIC, failed: str = FAILED,
+    plot: str = typer.Option(None, "--plot", help="Per-block widths with their fits (.png/.svg)."),
+    to_space: str = typer.Option(None, "--to-space", help="Write a RegNet space file whose "
+                                 "ranges cover the fitted parameters."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON document."),
+) -> None:
+    """Quantized linear fit (d, w0, wa, wm) of the best models' per-block widths, with e_fit.
+
+    e_fit = mean over blocks of (log w_j - log w'_j)^2: the mean squared log-ratio between
+    the model's widths and the fit's quantized widths (0 for a RegNet).
+
+    Example: dsd fit runs/demo/anynetx_a --top 8 --plot runs/demo/fit.png --to-space runs/demo/refined.toml
+    """
+    from dsd.errors import DsdError
+    from dsd.refine import fit_plot, fit_rows, fit_top, space_from_fits, write_space
+
+    if top < 1:
+        raise DsdError("--top must be at least 1")
+    r = run_errors(run, metric, failed)
+    r.table = r.table[r.table.status == "ok"]  # diverged models have no error to learn from
+    fits = fit_top(r, top)
+    rows = fit_rows(fits)
+    doc = {"run": str(r.path), "metric": metric, "models": rows,
+           "e_fit_median": float(np.median([x["e_fit"] for x in rows]))}
+    if plot:
+        doc["plot"] = [str(p) for p in fit_plot(fits, plot, f"{r.name}: best models and their "
+                                                "quantized linear fits")]
+    if to_space:
+        from pathlib import Path
+
+        doc["space"] = str(write_space(space_from_fits(fits, r, Path(to_space).stem), to_space))
+    if as_json:
+        print_json(doc)
+        return
+    t = Table(title=f"quantized linear fits of the {len(rows)} best models of {r.name} ({metric})")
+    for col in ("id", "error", "depths", "widths", "d", "w0", "wa", "wm", "e_fit"):
+        t.add_column(col, justify="right")
+    for x in rows:
+        t.add_row(str(x["model_id"]), f"{x['error']:.2f}", str(x["depths"]), str(x["widths"]),
+                  str(x["d"]), str(x["w0"]), f"{x['wa']:.2f}", f"{x['wm']:.3f}", f"{x['e_fit']:.4f}")
+    console.print(t)
+    console.print(f"median e_fit {doc['e_fit_median']:.4f} (mean squared log-ratio of widths; 0 = a RegNet)")
+    for p in doc.get("plot", []):
+        console.print(f"plot: {p}")
+    if "space" in doc:
+        console.print(f"space: {doc['space']} (sample it with `dsd sample --space {doc['space']}`)")
+
+
+@app.command("trend")
+def trend_cmd(
+    run: str = typer.Argument(..., help="A trained run."),
+    param: str = typer.Option(..., "--param", help="A sampled parameter (d1, w4, wm, ...), "
+                              "total depth, or flops/params/acts."),
+    bins: int = typer.Option(5, "--bins", help="Bins of the parameter for the table."),
+    metric: str = METRIC, failed: str = FAILED, seed: int = SEED,
+    plot: str = typer.Option(None, "--plot", help="Write the plot here (.png/.svg)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON document."),
+) -> None:
+    """Error against one parameter, with the best model's bootstrap good range.
+
+    Example: dsd trend runs/demo/regnetx --param wm --plot runs/demo/trend-wm.png
+    """
+    from dsd.errors import DsdError
+    from dsd.refine import trend, trend_plot
+
+    if bins < 1:
+        raise DsdError("--bins must be at least 1")
+    doc = trend(run_errors(run, metric, failed), param, np.random.default_rng(seed), bins)
+    if plot:
+        doc["plot"] = [str(p) for p in trend_plot(doc, plot)]
+    if as_json:
+        print_json(doc)
+        return
+    t = Table(title=f"{doc['run']}: error ({metric}) against {param}")
+    for col in (param, "n", "min", "median", "mean"):
+        t.add_column(col, justify="right")
+    for b in doc["bins"]:
+        rng = f"{b['from']:.4g}" if b["from"] == b["to"] else f"{b['from']:.4g}..{b['to']:.4g}"
+        t.add_row(rng, str(b["n"]), f"{b['min']:.2f}", f"{b['median']:.2f}", f"{b['mean']:.2f}")
+    console.print(t)
+    lo, med, hi = doc["good_range"]
+    console.print(f"good range of {param} for the best model (2,500 resamples of 25%): "
+                  f"{lo:.4g}..{hi:.4g}, median {med:.4g}")
+    for p in doc.get("plot", []):
+        console.print(f"plot: {p}")
