@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 import pytest
+from test_complexity import PUBLISHED
+from test_edf import _fake_run
 
 from dsd import spaces
 from dsd.arch import Shape, regnet_arch, regnet_block_widths
@@ -13,8 +15,6 @@ from dsd.errors import DsdError
 from dsd.expr import evaluate_split
 from dsd.fit import block_widths, fit_widths, generate
 from dsd.sampler import sample
-from test_complexity import PUBLISHED
-from test_edf import _fake_run
 
 
 def _generator_widths(d, w0, wa, wm):
