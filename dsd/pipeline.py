@@ -40,6 +40,10 @@ class TensorPipeline:
     def n_train(self) -> int:
         return len(self.train_y)
 
+    def generator(self, seed: int) -> torch.Generator:
+        """Random numbers made where the data lives: no host-device copy per batch."""
+        return torch.Generator(device=self.device).manual_seed(seed)
+
     @property
     def n_test(self) -> int:
         return len(self.test_y)
@@ -49,7 +53,7 @@ class TensorPipeline:
 
     def train_batches(self, batch_size: int, gen: torch.Generator) -> Iterator[Batch]:
         """Shuffled, augmented batches; the last partial batch is dropped (BatchNorm)."""
-        order = torch.randperm(self.n_train, generator=gen).to(self.device)
+        order = torch.randperm(self.n_train, generator=gen, device=self.device)
         for i in range(self.steps_per_epoch(batch_size)):
             idx = order[i * batch_size:(i + 1) * batch_size]
             x = self._augment(self.train_x[idx], gen)
@@ -68,7 +72,7 @@ class TensorPipeline:
         if self.recipe.augment == "none":
             return x
         n = x.shape[0]
-        flip = (torch.rand(n, generator=gen) < 0.5).to(self.device).view(-1, 1, 1, 1)
+        flip = (torch.rand(n, generator=gen, device=self.device) < 0.5).view(-1, 1, 1, 1)
         x = torch.where(flip, x.flip(3), x)
         p = self.recipe.crop_pad
         if p > 0:
@@ -89,8 +93,8 @@ def _random_crop(x: torch.Tensor, pad: int, gen: torch.Generator) -> torch.Tenso
     """Zero-pad by `pad`, then crop back at a random offset per image (one gather)."""
     n, c, h, w = x.shape
     xp = F.pad(x, (pad, pad, pad, pad))
-    dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen).to(x.device)
-    dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen).to(x.device)
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen, device=x.device)
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen, device=x.device)
     rows = (dy[:, None] + torch.arange(h, device=x.device)[None])  # [n, h]
     cols = (dx[:, None] + torch.arange(w, device=x.device)[None])  # [n, w]
     bidx = torch.arange(n, device=x.device)[:, None, None]
@@ -127,6 +131,9 @@ class FolderPipeline:
     @property
     def n_train(self) -> int:
         return len(self.train_set)
+
+    def generator(self, seed: int) -> torch.Generator:
+        return torch.Generator().manual_seed(seed)  # DataLoader shuffles on the host
 
     @property
     def n_test(self) -> int:

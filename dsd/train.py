@@ -67,10 +67,12 @@ def train_model(arch: Arch, pipe, recipe: Recipe, device: torch.device, seed: in
     """Train `arch` on `pipe` (a dsd.pipeline pipeline); seed fixes init and data order."""
     batch_size = batch_size or recipe.batch_size
     torch.manual_seed(seed)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels
     model = build(arch, recipe.zero_init_final_gamma).to(device, memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
                           nesterov=recipe.nesterov, weight_decay=recipe.wd)
-    gen = torch.Generator().manual_seed(seed)
+    gen = pipe.generator(seed)
     res = TrainResult("ok")
     start_epoch = _resume(ckpt, model, opt, gen, res)
     steps = pipe.steps_per_epoch(batch_size)
