@@ -60,6 +60,7 @@ TARGET_STEP_RATIO = 0.95
 REGNET_X_800MF = (16, 56, 35.73, 2.28, 16)   # depth, w0, wa, wm, group width
 FASHION_MODEL = (10, 16, 16, 2.5, 8)         # about 5 MFLOPs at 28 px, stem stride 1
 WORKER_COUNTS = (1, 2, 4, 8)
+DEFAULT_THREADS = torch.get_num_threads()  # before --threads changes it
 
 console = Console()
 
@@ -126,13 +127,29 @@ def verdict(ok: bool) -> str:
     return "[green]met[/]" if ok else "[red]missed[/]"
 
 
+def stall_probe(n: int = 50) -> float:
+    """Median ms of a tiny multi-threaded op (uint8 -> float, 100K elements).
+
+    Quiet cores: a few microseconds. When other processes hold the cores, each parallel op can
+    wait a scheduler slice (about 8 ms here) at its OpenMP barrier, which swamps small ops.
+    """
+    x = torch.zeros(128 * 784, dtype=torch.uint8)
+    ts = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        x.float()
+        ts.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(ts)
+
+
 def machine_line(label: str) -> str:
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     dev = (f"cuda: {torch.cuda.get_device_name(0)}" if torch.cuda.is_available()
            else "no CUDA device visible")
     return (f"machine ({label}): {os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable), "
             f"load average (1/5/15 min) {load}; python {platform.python_version()}, torch "
-            f"{torch.__version__} ({torch.get_num_threads()} threads); {dev}")
+            f"{torch.__version__} ({torch.get_num_threads()} threads); {dev}; stall probe "
+            f"{stall_probe():.3f} ms (tiny parallel op, median; ~0.01 quiet, ~8 contended)")
 
 
 def new_table(title: str, cols: list[str]) -> Table:
@@ -216,6 +233,8 @@ def bench_step(stem_stride: int, device: torch.device, batch: int, steps: int, r
     models = {"dsd": build(arch), "torchvision": torchvision_regnet(stem_stride)}
     params = {k: count_params(m) for k, m in models.items()}
     ops = {k: fvcore_ops(m, shape) for k, m in models.items()} if check_flops else {}
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # as dsd.train.train_model sets it on CUDA
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(batch, 3, 32, 32, generator=gen).to(device).contiguous(
         memory_format=torch.channels_last)
@@ -503,6 +522,9 @@ class LoaderPipe:
     def steps_per_epoch(self, batch_size: int) -> int:
         return self.n_train // batch_size
 
+    def generator(self, seed: int) -> torch.Generator:
+        return torch.Generator().manual_seed(seed)  # unused: the DataLoader shuffles on the host
+
     def train_batches(self, batch_size: int, gen: torch.Generator):
         assert batch_size == self.recipe.batch_size
         for x, y in self.loader:
@@ -544,8 +566,10 @@ def bench_gpu_pipeline(cifar: Path, arch: Arch, recipe: Recipe, device: torch.de
     from torchvision import transforms
 
     from dsd.pipeline import TensorPipeline
-    from dsd.train import _train_epoch
+    from dsd.train import Diverged, _train_epoch
 
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # as dsd.train.train_model sets it on CUDA
     ds = data_mod.load_cifar10(str(cifar))
     pipe = TensorPipeline(ds, recipe, device, 32)
     tr = data_mod.subset(ds.train_y, recipe.train_subset or None, recipe.subset_seed)
@@ -561,15 +585,24 @@ def bench_gpu_pipeline(cifar: Path, arch: Arch, recipe: Recipe, device: torch.de
         torch.manual_seed(0)
         model = build(arch).to(device, memory_format=torch.channels_last)
         opt = sgd(model, recipe)
-        gen = torch.Generator().manual_seed(0)
+        gen = p.generator(0)  # TensorPipeline: a generator on its device, as train_model uses
+
         def run() -> None:  # the same step code for both (dsd's own): only the data path differs
-            _train_epoch(model, opt, p, recipe, device, gen, recipe.batch_size, 0, steps * 1000, steps)
+            try:
+                _train_epoch(model, opt, p, recipe, device, gen, recipe.batch_size, 0,
+                             steps * 1000, steps)
+            except Diverged:  # random labels should not diverge; if they do, say so
+                diverged.append(1)
         return run
 
-    fns = {"TensorPipeline (resident)": make(pipe), f"DataLoader nw={workers} pinned": make(loader_pipe)}
+    diverged: list[int] = []
+    ref = f"DataLoader nw={workers}" + (" pinned, non_blocking" if device.type == "cuda" else "")
+    fns = {"TensorPipeline (resident)": make(pipe), ref: make(loader_pipe)}
     for fn in fns.values():  # warm-up epoch: worker start-up, cudnn/kernel selection
         fn()
     seconds = interleaved(fns, repeats, device)
+    if diverged:
+        console.print(f"[red]{len(diverged)} epochs diverged and stopped early: their img/s is wrong[/]")
     return GpuPipeBench(arch, pipe.n_train, recipe.batch_size, workers, seconds, steps)
 
 
@@ -598,6 +631,8 @@ def gpu_section(args: argparse.Namespace) -> None:
     if on_cpu:
         console.print("[yellow]section 3 dry run on the CPU (--gpu-section-on-cpu): a code-path "
                       "check only, the numbers mean nothing[/]")
+    else:  # as `dsd train-batch` runs on a GPU host: torch's default thread count
+        torch.set_num_threads(DEFAULT_THREADS)
     tiny = args.tiny
     n_train, n_test = (500, 100) if tiny else (50_000, 10_000)
     n_models = 2 if tiny else args.sweep_models
@@ -644,14 +679,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g = p.add_argument_group("section 1: training step")
     g.add_argument("--batch", type=int, default=64, help="images per step")
     g.add_argument("--steps", type=int, default=3, help="steps per timed repeat")
-    g.add_argument("--repeats", type=int, default=10, help="interleaved repeats per model")
+    g.add_argument("--repeats", type=int, default=20, help="interleaved repeats per model")
     g.add_argument("--warmup", type=int, default=2, help="untimed repeats first")
     g.add_argument("--stem-strides", default="2,1", help="stem strides to compare (2 = torchvision's)")
     g.add_argument("--no-fvcore", action="store_true", help="skip fvcore's operator counts")
     g = p.add_argument_group("section 2: whole pipeline on Fashion-MNIST")
     g.add_argument("--train-subset", type=int, default=5000)
     g.add_argument("--test-subset", type=int, default=1000)
-    g.add_argument("--pipeline-repeats", type=int, default=5)
+    g.add_argument("--pipeline-repeats", type=int, default=7)
     g.add_argument("--loader-workers", default="0,2", help="DataLoader num_workers to compare")
     g.add_argument("--precise-bn", type=int, default=0,
                    help="dsd's precise-BN images (the reference loop has none, so 0 by default)")

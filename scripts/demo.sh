@@ -16,5 +16,8 @@ for space in anynetx_a regnetx; do
 done
 $DSD edf compare "$OUT/anynetx_a" "$OUT/regnetx" --plot "$OUT/edf.png"
 $DSD report "$OUT/anynetx_a" "$OUT/regnetx" --out "$OUT/report.html"
+# The refinement step: how close are the best AnyNetX_A models to a quantized linear
+# (RegNet) width rule, and which RegNet space covers them?
+$DSD fit "$OUT/anynetx_a" --top 4 --plot "$OUT/fit.png" --to-space "$OUT/refined.toml"
 echo "demo: $N models per space is far too few to separate spaces (see the bands);"
 echo "      \`make study\` runs the same comparison at a size that can."
