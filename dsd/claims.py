@@ -92,7 +92,7 @@ def in_flight(claims_dir: Path, lease: float = DEFAULT_LEASE) -> list[int]:
         except (OSError, ValueError):
             continue
         if data.get("host") == socket.gethostname():
-            alive = _pid_alive(int(data.get("pid", -1)))
+            alive = pid_alive(int(data.get("pid", -1)))
         else:
             alive = time.time() - float(data.get("heartbeat", 0)) < lease
         if alive:
@@ -100,7 +100,7 @@ def in_flight(claims_dir: Path, lease: float = DEFAULT_LEASE) -> list[int]:
     return sorted(out)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

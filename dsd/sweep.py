@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from dsd.batch import BatchConfig, Worker, todo
+from dsd.claims import pid_alive
 from dsd.errors import DsdError
 from dsd.rundir import Run
 
@@ -199,7 +200,7 @@ def submissions(run: Run) -> list[dict]:
 def job_states(sub: dict) -> dict[str, str]:
     """State of every task of one submission: sacct for Slurm, the pid for local jobs."""
     if sub["executor"] == "local":
-        return {j: ("RUNNING" if _pid_alive(int(j)) else "FINISHED") for j in sub["job_ids"]}
+        return {j: ("RUNNING" if pid_alive(int(j)) else "FINISHED") for j in sub["job_ids"]}
     if shutil.which("sacct") is None:
         raise DsdError("sacct not found: query the Slurm job states from a Slurm login node")
     array = sub["job_ids"][0].split("_")[0]
@@ -227,23 +228,13 @@ def _in_range(i: int, spec: str) -> bool:
     return False
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def cancel(run: Run) -> list[str]:
     """Cancel every recorded task that may still run; returns the job ids it signalled."""
     done = []
     for sub in submissions(run):
         if sub["executor"] == "local":
             for j in sub["job_ids"]:
-                if _pid_alive(int(j)):
+                if pid_alive(int(j)):
                     os.kill(int(j), signal.SIGTERM)
                     done.append(j)
             continue

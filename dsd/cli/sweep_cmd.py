@@ -8,7 +8,8 @@ import typer
 from rich.table import Table
 
 from dsd.cli.app import app, console
-from dsd.cli.train_cmd import RECIPE_KEYS, TRAIN_OPTIONS, print_status
+from dsd.cli.train_cmd import print_status
+from dsd.cli.train_options import recipe_overrides, with_train_options
 from dsd.errors import DsdError
 from dsd.rundir import open_run
 
@@ -18,6 +19,7 @@ app.add_typer(sweep_app, name="sweep")
 
 
 @sweep_app.command("launch")
+@with_train_options
 def launch_cmd(
     runs: list[Path] = typer.Argument(..., help="One or more run directories."),
     executor: str = typer.Option("slurm", "--executor", help="slurm, or local (processes here)."),
@@ -34,16 +36,7 @@ def launch_cmd(
                                         "(repeatable), e.g. account=vision."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the sbatch script; submit nothing."),
     limit: int = typer.Option(None, "--limit", help="Submit at most K models per run."),
-    dataset: str = TRAIN_OPTIONS["dataset"], data_dir: str = TRAIN_OPTIONS["data_dir"],
-    download: bool = TRAIN_OPTIONS["download"], epochs: int = TRAIN_OPTIONS["epochs"],
-    lr: float = TRAIN_OPTIONS["lr"], wd: float = TRAIN_OPTIONS["wd"],
-    batch_size: int = TRAIN_OPTIONS["batch_size"], momentum: float = TRAIN_OPTIONS["momentum"],
-    warmup_epochs: float = TRAIN_OPTIONS["warmup_epochs"], augment: str = TRAIN_OPTIONS["augment"],
-    precise_bn: int = TRAIN_OPTIONS["precise_bn"],
-    zero_init_final_gamma: bool = TRAIN_OPTIONS["zero_init_final_gamma"],
-    train_subset: int = TRAIN_OPTIONS["train_subset"], test_subset: int = TRAIN_OPTIONS["test_subset"],
-    seed: int = TRAIN_OPTIONS["seed"], device: str = TRAIN_OPTIONS["device"],
-    retry_failed: bool = TRAIN_OPTIONS["retry_failed"], lease: float = TRAIN_OPTIONS["lease"],
+    train: dict | None = None,
 ) -> None:
     """Submit the untrained models of each run as a Slurm job array (one per run).
 
@@ -62,14 +55,14 @@ def launch_cmd(
         raise DsdError(f"--executor must be slurm or local, got {executor!r}")
     res = Resources(executor, partition, gpus_per_task, cpus_per_task, mem_gb, parallel,
                     models_per_task, timeout_min, parse_slurm_args(slurm_arg))
-    overrides = {k: v for k, v in locals().items() if k in RECIPE_KEYS}
+    t = train
     # The device is the task's node's, not this one's: checked there, not here.
-    task_device = ("cuda" if gpus_per_task else "cpu") if device == "auto" else device
+    task_device = ("cuda" if gpus_per_task else "cpu") if t["device"] == "auto" else t["device"]
     if res.executor == "slurm" and not dry_run:
         check_slurm()
     for run in runs:
-        cfg = prepare(run, dataset, data_dir, download, overrides, seed, "cpu", limit,
-                      retry_failed, None, lease)
+        cfg = prepare(run, t["dataset"], t["data_dir"], t["download"], recipe_overrides(t),
+                      t["seed"], "cpu", limit, t["retry_failed"], None, t["lease"])
         cfg = replace(cfg, device=task_device)
         info = launch(cfg, res, dry_run)
         if not info["models"]:

@@ -10,58 +10,21 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from dsd.cli.app import app, console, err_console, print_json
+from dsd.cli.train_options import recipe_overrides, with_train_options
 from dsd.errors import DsdError
 from dsd.rundir import open_run
 from dsd.status import run_status
 
-# Training options, shared with `dsd sweep launch`.
-TRAIN_OPTIONS = {
-    "dataset": typer.Option(None, "--dataset", help="Data set (default: the run's)."),
-    "data_dir": typer.Option(None, "--data-dir", help="Where the data set lives."),
-    "download": typer.Option(False, "--download", help="Fetch Fashion-MNIST via torchvision "
-                             "into --data-dir (needs internet)."),
-    "epochs": typer.Option(None, "--epochs", help="Epochs per model."),
-    "lr": typer.Option(None, "--lr", help="Base learning rate."),
-    "wd": typer.Option(None, "--wd", help="Weight decay."),
-    "batch_size": typer.Option(None, "--batch-size", help="Training batch size."),
-    "momentum": typer.Option(None, "--momentum", help="SGD momentum."),
-    "warmup_epochs": typer.Option(None, "--warmup-epochs", help="Linear warmup epochs."),
-    "augment": typer.Option(None, "--augment", help="flip-crop, none or inception."),
-    "precise_bn": typer.Option(None, "--precise-bn", help="Training images for precise BN "
-                               "statistics before each evaluation (0 = off)."),
-    "zero_init_final_gamma": typer.Option(None, "--zero-init-final-gamma/--no-zero-init-final-gamma",
-                                          help="Zero the last BN gamma of every block."),
-    "train_subset": typer.Option(None, "--train-subset", help="Seeded stratified subset of K "
-                                 "training images."),
-    "test_subset": typer.Option(None, "--test-subset", help="Seeded stratified subset of K "
-                                "held-out images."),
-    "seed": typer.Option(0, "--seed", help="Seed; with the model id it fixes init and data order."),
-    "device": typer.Option("auto", "--device", help="auto, cpu or cuda."),
-    "retry_failed": typer.Option(False, "--retry-failed", help="Train failed/oom models again."),
-    "lease": typer.Option(300.0, "--lease", help="Seconds after which another host's silent "
-                          "claim is taken over."),
-}
-RECIPE_KEYS = ("epochs", "lr", "wd", "batch_size", "momentum", "warmup_epochs", "augment",
-               "precise_bn", "zero_init_final_gamma", "train_subset", "test_subset")
-
 
 @app.command("train-batch")
+@with_train_options
 def train_batch(
     run: Path = typer.Argument(..., help="The run directory made by `dsd sample`."),
     workers: int = typer.Option(1, "--workers", help="Processes training at once (they share "
                                 "the device; small models need several to fill a GPU)."),
     limit: int = typer.Option(None, "--limit", help="Train at most K models, then stop."),
     shard: str = typer.Option(None, "--shard", help="Only models with id % N == I, as I/N."),
-    dataset: str = TRAIN_OPTIONS["dataset"], data_dir: str = TRAIN_OPTIONS["data_dir"],
-    download: bool = TRAIN_OPTIONS["download"], epochs: int = TRAIN_OPTIONS["epochs"],
-    lr: float = TRAIN_OPTIONS["lr"], wd: float = TRAIN_OPTIONS["wd"],
-    batch_size: int = TRAIN_OPTIONS["batch_size"], momentum: float = TRAIN_OPTIONS["momentum"],
-    warmup_epochs: float = TRAIN_OPTIONS["warmup_epochs"], augment: str = TRAIN_OPTIONS["augment"],
-    precise_bn: int = TRAIN_OPTIONS["precise_bn"],
-    zero_init_final_gamma: bool = TRAIN_OPTIONS["zero_init_final_gamma"],
-    train_subset: int = TRAIN_OPTIONS["train_subset"], test_subset: int = TRAIN_OPTIONS["test_subset"],
-    seed: int = TRAIN_OPTIONS["seed"], device: str = TRAIN_OPTIONS["device"],
-    retry_failed: bool = TRAIN_OPTIONS["retry_failed"], lease: float = TRAIN_OPTIONS["lease"],
+    train: dict | None = None,
 ) -> None:
     """Train every sampled model without a final result; resumable and shardable.
 
@@ -72,9 +35,9 @@ def train_batch(
 
     if workers < 1 or (limit is not None and limit < 1):
         raise DsdError("--workers and --limit must be at least 1")
-    overrides = {k: v for k, v in locals().items() if k in RECIPE_KEYS}
-    cfg = prepare(run, dataset, data_dir, download, overrides, seed, device, limit,
-                  retry_failed, shard, lease)
+    t = train
+    cfg = prepare(run, t["dataset"], t["data_dir"], t["download"], recipe_overrides(t), t["seed"],
+                  t["device"], limit, t["retry_failed"], shard, t["lease"])
     ui = BatchDisplay(cfg.run, workers)
     try:
         with ui.progress:
