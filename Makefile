@@ -38,6 +38,7 @@ study: $(STAMP) fashion-mnist
 
 bench: $(STAMP)
 	$(PY) bench/sample.py
+	$(PY) bench/train.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

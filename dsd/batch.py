@@ -203,9 +203,8 @@ def resolve_device(name: str) -> str:
 
 
 def config_threads(cfg: BatchConfig, workers: int) -> BatchConfig:
-    """Split the cores among CPU workers so they do not oversubscribe."""
-    if cfg.device != "cpu":
-        return cfg
+    """Split the cores among the workers so they do not oversubscribe (GPU workers too:
+    their host-side ops stall when many threads contend for few cores)."""
     cores = len(os.sched_getaffinity(0))
     return replace(cfg, threads=max(1, cores // workers))
 

@@ -8,6 +8,7 @@ ImageNet-style folder through torchvision's transforms and a DataLoader.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import numpy as np
@@ -106,7 +107,7 @@ class FolderPipeline:
     """ImageNet-style folder: Inception crop + flip for training, resize + center crop for test."""
 
     def __init__(self, data: FolderData, recipe: Recipe, device: torch.device, resolution: int,
-                 workers: int = 4):
+                 workers: int | None = None):
         from torchvision import datasets, transforms
 
         norm = transforms.Normalize(recipe.mean, recipe.std)
@@ -126,7 +127,8 @@ class FolderPipeline:
             targets = np.array(self.test_set.targets)
             self.test_set = torch.utils.data.Subset(
                 self.test_set, subset(targets, recipe.test_subset, recipe.subset_seed).tolist())
-        self.device, self.recipe, self.workers = device, recipe, workers
+        self.device, self.recipe = device, recipe
+        self.workers = workers if workers is not None else min(8, len(os.sched_getaffinity(0)))
 
     @property
     def n_train(self) -> int:

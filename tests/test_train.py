@@ -237,3 +237,81 @@ def test_bad_inputs_exit_2(tmp_path, cli):
         cif = tmp_path / "cif"
         sample_new("anynetx_c", 1, cif, Shape(3, 32, 10, 1), {}, seed=0, dataset="cifar10")
         prepare(cif, "digits", None, False, {}, 0, "cpu", None, False, None, 300)
+
+
+def test_cuda_oom_is_retried_at_half_batch_then_recorded(tmp_path, monkeypatch):
+    """The OOM path without a GPU: the real handler, fed the real exception type."""
+    import dsd.train
+
+    run = _digits_run(tmp_path, 2)
+    real = dsd.train.train_model
+    batches = []
+
+    def train(arch, pipe, recipe, device, seed, batch_size=None, *args, **kw):
+        batches.append((seed, batch_size))
+        if seed == 0 or (seed == 1 and batch_size == recipe.batch_size):
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
+        return real(arch, pipe, recipe, device, seed, batch_size, *args, **kw)
+
+    monkeypatch.setattr(dsd.train, "train_model", train)
+    run_batch(_cfg(run, epochs=1), 1, lambda ev: None)
+    final = read_results(run / "results").final()
+    assert final.loc[0, "status"] == "oom" and final.loc[0, "batch_size"] == 16
+    assert final.loc[1, "status"] == "ok" and final.loc[1, "batch_size"] == 16
+    assert "retried at batch 16" in final.loc[1, "message"]
+    assert batches == [(0, 32), (0, 16), (1, 32), (1, 16)]
+
+
+def test_ctrl_c_stops_cleanly(tmp_path):
+    run = _digits_run(tmp_path, 6)
+    p = _train_proc(run)
+    _wait_files(run, 1)
+    p.send_signal(signal.SIGINT)
+    assert p.wait(timeout=120) == 130
+    done = _result_files(run)
+    assert 1 <= len(done) < 6
+    assert not list((run / "claims").glob("[0-9]")) or all(
+        not _claim_alive(c) for c in (run / "claims").glob("[0-9]"))
+    r = _train_proc(run)
+    assert r.wait(timeout=600) == 0
+    assert sorted(pq_ids(_result_files(run))) == list(range(6))
+
+
+def _wait_files(run: Path, n: int, timeout: float = 300) -> None:
+    deadline = time.time() + timeout
+    while len(_result_files(run)) < n and time.time() < deadline:
+        time.sleep(0.2)
+
+
+def _claim_alive(info: Path) -> bool:
+    from dsd.claims import in_flight
+
+    return int(info.name) in in_flight(info.parent)
+
+
+def _write_image_folder(root: Path, classes=("cat", "dog", "eel"), per_class=(12, 4)) -> Path:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, n in zip(("train", "val"), per_class):
+        for k, c in enumerate(classes):
+            (root / split / c).mkdir(parents=True)
+            for i in range(n):
+                arr = rng.integers(0, 60, (40, 48, 3), dtype=np.uint8) + 60 * k
+                Image.fromarray(arr.astype(np.uint8)).save(root / split / c / f"{i}.png")
+    return root
+
+
+def test_imagenet_folder_loads_and_trains(tmp_path, cli):
+    root = _write_image_folder(tmp_path / "imgs")
+    run = tmp_path / "f"
+    r = cli("sample", "--space", "anynetx_c", "--n", "1", "--dataset", "imagenet-folder",
+            "--resolution", "32", "--num-classes", "3", "--flops", ":5M", "--out", str(run))
+    assert r.returncode == 0, r.stderr
+    r = cli("train-batch", str(run), "--data-dir", str(root), "--epochs", "2", "--batch-size", "6",
+            "--precise-bn", "12", "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    final = read_results(run / "results").final()
+    assert final.loc[0, "status"] == "ok" and len(final.loc[0, "curve"]) == 2
+    r = cli("train-batch", str(run), "--data-dir", str(tmp_path / "nothing"))
+    assert r.returncode == 2 and "train/" in r.stderr
