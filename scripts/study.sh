@@ -2,7 +2,8 @@
 # The demo's comparison at a size that can separate spaces: 100 models per space,
 # 5 epochs on 20,000 Fashion-MNIST training images, the full 10,000-image test set,
 # EDFs plain and flops-normalised. Resumable: rerun the same command after a stop.
-# Duration: about 90 s per model on 2 CPU cores (5 h for the 200 models); on a GPU
+# Duration: about 50 s per model on 2 CPU cores (about 3 h for the 200 models,
+# estimated from the demo's measured cost per model); on a GPU
 # the workers share the device (8 by default).
 set -euo pipefail
 OUT=${1:-runs/study}
