@@ -315,3 +315,29 @@ def test_imagenet_folder_loads_and_trains(tmp_path, cli):
     assert final.loc[0, "status"] == "ok" and len(final.loc[0, "curve"]) == 2
     r = cli("train-batch", str(run), "--data-dir", str(tmp_path / "nothing"))
     assert r.returncode == 2 and "train/" in r.stderr
+
+
+def test_claims_other_host_heartbeat_lease(tmp_path):
+    """A claim from another host is respected until its heartbeat is older than the lease;
+    one from this host whose owner died is taken over at once."""
+    import json as js
+
+    from dsd.claims import try_claim
+
+    claims = tmp_path / "claims"
+    claims.mkdir()
+    info = claims / "7"
+    info.write_text(js.dumps({"host": "elsewhere", "pid": 1, "heartbeat": time.time()}))
+    assert try_claim(claims, 7, lease=60) is None
+    info.write_text(js.dumps({"host": "elsewhere", "pid": 1, "heartbeat": time.time() - 120}))
+    c = try_claim(claims, 7, lease=60)
+    assert c is not None and try_claim(claims, 7, lease=60) is None  # held by us now
+    c.release(done=False)
+    import socket
+
+    info.write_text(js.dumps({"host": socket.gethostname(), "pid": 2**22 + 12345,
+                              "heartbeat": time.time()}))
+    c = try_claim(claims, 7, lease=60)  # the lock is free: its owner is gone
+    assert c is not None
+    c.release(done=True)
+    assert not info.exists()

@@ -92,14 +92,15 @@ def status_cmd(run: Path = typer.Argument(..., help="A run directory with a swee
 
     r = open_run(run)
     t = Table(title=f"sweeps of {run}")
-    for col in ("submitted", "executor", "models", "tasks", "states"):
+    for col in ("submitted", "executor", "jobs", "models", "tasks", "states"):
         t.add_column(col)
     for sub in submissions(r):
         states = job_states(sub)
         summary = {}
         for s in states.values():
             summary[s] = summary.get(s, 0) + 1
-        t.add_row(sub["submitted"], sub["executor"], str(sub["models"]), str(sub["tasks"]),
+        t.add_row(sub["submitted"], sub["executor"], ", ".join(_short(sub["job_ids"])),
+                  str(sub["models"]), str(sub["tasks"]),
                   ", ".join(f"{k} {v}" for k, v in sorted(summary.items())))
     console.print(t)
     print_status(run)
