@@ -109,6 +109,10 @@ def compare(paths: list[str | Path], opt: Options, splits: list[str] | None = No
     """
     _check(opt)
     runs = [run_errors(p, opt.metric, opt.failed) for p in paths]
+    names = [r.name for r in runs]
+    for r in runs:
+        if names.count(r.name) > 1:  # runs/x/a and runs/y/a: tell them apart
+            r.name = str(r.path)
     if splits:
         runs = split_runs(runs, splits)
     for r in runs:
