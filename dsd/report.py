@@ -75,7 +75,7 @@ def _params_figure(r: RunErrors, rng) -> tuple[str, list[dict]]:
         ax.axvspan(lo, hi, color="#2ca02c", alpha=0.15, linewidth=0)
         ax.axvline(med, color="#2ca02c", linewidth=1)
         ax.scatter(vals, err, s=8, alpha=0.6, color="#1f77b4")
-        if (name[0] == "w" or name in ("flops", "params", "acts")) and name != "wm" and vals.min() > 0:
+        if vals.min() > 0 and vals.max() / vals.min() > 10:  # a short span has no decade to label
             ax.set_xscale("log")
             ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide on short spans
         ax.set_xlabel(name, fontsize=8)
