@@ -16,7 +16,7 @@ import pandas as pd
 from dsd import edf as E
 from dsd.errors import DsdError
 from dsd.results import read_results
-from dsd.rundir import Run, open_run
+from dsd.rundir import open_run
 from dsd.sizes import parse_window
 
 MIN_MODELS = 3
@@ -228,7 +228,3 @@ def _pair(a: RunErrors, b: RunErrors, sa: E.Sample, sb: E.Sample, opt: Options, 
 
 def _fmt_counts(c: dict) -> str:
     return ", ".join(f"{k} {v}" for k, v in c.items())
-
-
-def run_label(path: str | Path) -> str:
-    return Run(Path(path)).name

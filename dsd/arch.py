@@ -11,8 +11,7 @@ Pure Python and numpy: importing this module never imports torch.
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -54,15 +53,6 @@ class Arch:
 
     def bottleneck_widths(self) -> list[int]:
         return [int(round(w * (1.0 / b))) for w, b in zip(self.ws, self.bs)]
-
-    def key(self) -> tuple:
-        """Identity of the network for de-duplication (shape excluded)."""
-        return (self.ds, self.ws, self.gs, self.bs, self.se, self.stem_w)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d.update({k: list(v) for k, v in d.items() if isinstance(v, tuple)})
-        return d
 
 
 def adjust_compat(
@@ -158,7 +148,3 @@ def stage_resolutions(shape: Shape, num_stages: int) -> list[int]:
         h = (h - 1) // 2 + 1
         out.append(h)
     return out
-
-
-def is_power_of_two(x: float) -> bool:
-    return x > 0 and math.log2(x).is_integer()

@@ -7,6 +7,7 @@ stays on disk and streams through a DataLoader.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import pickle
 from dataclasses import dataclass
@@ -58,8 +59,16 @@ class FolderData:
 
 
 def load(name: str, data_dir: str | None = None, download: bool = False) -> ImageData | FolderData:
+    """The data set, read once per process (train-batch checks it, then trains on it)."""
+    if download and name == "fashion-mnist" and data_dir:
+        _download_fashion(data_dir)
+    return _load(name, data_dir)
+
+
+@functools.lru_cache(maxsize=2)
+def _load(name: str, data_dir: str | None) -> ImageData | FolderData:
     if name == "fashion-mnist":
-        return load_fashion_mnist(data_dir, download)
+        return load_fashion_mnist(data_dir)
     if name == "cifar10":
         return load_cifar10(data_dir)
     if name == "digits":
@@ -99,9 +108,7 @@ def _find_idx(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def load_fashion_mnist(data_dir: str | None = None, download: bool = False) -> ImageData:
-    if download and data_dir:
-        _download_fashion(data_dir)
+def load_fashion_mnist(data_dir: str | None = None) -> ImageData:
     for folder in _fashion_candidates(data_dir):
         files = {k: _find_idx(folder, v) for k, v in FASHION_FILES.items()}
         if all(files.values()):

@@ -9,7 +9,7 @@ extending by 10 gives exactly the models that sampling 20 at once gives.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -50,7 +50,6 @@ class SampleResult:
     in_window: int                # of those, inside every window (duplicates included)
     position: tuple[int, int]     # stream position after the last accepted model
     flops_seen: tuple[int, int] | None = None
-    extra: dict = field(default_factory=dict)
 
 
 def draw_block(space: Space, shape: Shape, seed: int, block: int, size: int = BLOCK) -> Candidates:

@@ -122,9 +122,11 @@ def launch(cfg: BatchConfig, res: Resources, dry_run: bool = False) -> dict:
         ids = ids[:cfg.limit]
     if not ids:
         return {"run": str(run.path), "models": 0, "tasks": 0, "job_ids": []}
-    groups = chunks(ids, res.models_per_task)
-    if res.executor == "local":
-        groups = [ids[i::min(res.parallel, len(ids))] for i in range(min(res.parallel, len(ids)))]
+    if res.executor == "local":  # one process per parallel slot, each with its share
+        slots = min(res.parallel, len(ids))
+        groups = [ids[i::slots] for i in range(slots)]
+    else:
+        groups = chunks(ids, res.models_per_task)
     info = {"run": str(run.path), "models": len(ids), "tasks": len(groups),
             "executor": res.executor, "resources": asdict(res),
             "submitted": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
