@@ -42,6 +42,9 @@ class BatchConfig:
     threads: int | None = None
 
 
+Item = tuple[int, int]  # (index of the run's config, model id)
+
+
 def model_seed(seed: int, model_id: int) -> int:
     """--seed plus the model id fix the initialisation and the data order."""
     return seed * 1_000_003 + model_id
@@ -56,67 +59,100 @@ def todo(run: Run, cfg: BatchConfig) -> list[int]:
     return [m for m in ids if m not in done and m % n == i]
 
 
-class Worker:
-    """Trains models of one run, one at a time, through the claims."""
+def interleave(lists: list[list[int]]) -> list[Item]:
+    """Round-robin over runs, so a study stopped early holds a share of every space."""
+    out: list[Item] = []
+    for k in range(max((len(x) for x in lists), default=0)):
+        out += [(i, ids[k]) for i, ids in enumerate(lists) if k < len(ids)]
+    return out
 
-    def __init__(self, cfg: BatchConfig, emit: Emit, name: str = "w0"):
+
+@dataclass
+class _RunContext:
+    cfg: BatchConfig
+    run: Run
+    samples: object
+    pipe: object
+
+
+class Worker:
+    """Trains models of one or more runs, one at a time, through the claims.
+
+    Runs that share a data set, recipe and resolution share one pipeline (the data set
+    is loaded once per process).
+    """
+
+    def __init__(self, cfgs: BatchConfig | list[BatchConfig], emit: Emit, name: str = "w0"):
         import torch
 
-        from dsd import data
-        from dsd.pipeline import make_pipeline
+        self.cfgs = [cfgs] if isinstance(cfgs, BatchConfig) else list(cfgs)
+        self.emit, self.name = emit, name
+        if self.cfgs[0].threads:
+            torch.set_num_threads(self.cfgs[0].threads)
+        self.device = torch.device(self.cfgs[0].device)
+        self._contexts: dict[int, _RunContext] = {}
+        self._pipes: dict[tuple, object] = {}
 
-        self.cfg, self.emit, self.name = cfg, emit, name
-        self.run = Run(Path(cfg.run))
-        self.samples = self.run.samples().set_index("model_id", drop=False)
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
-        self.device = torch.device(cfg.device)
-        ds = data.load(cfg.recipe.dataset, cfg.data_dir)
-        self.pipe = make_pipeline(ds, cfg.recipe, self.device, self.run.shape().resolution)
-        (self.run.path / "ckpt").mkdir(exist_ok=True)
+    def context(self, i: int) -> _RunContext:
+        if i not in self._contexts:
+            from dsd import data
+            from dsd.pipeline import make_pipeline
 
-    def work(self, ids: list[int], budget: Callable[[], bool] | None = None) -> None:
-        for mid in ids:
+            cfg = self.cfgs[i]
+            run = Run(Path(cfg.run))
+            key = (cfg.recipe, cfg.data_dir, run.shape().resolution)
+            if key not in self._pipes:
+                ds = data.load(cfg.recipe.dataset, cfg.data_dir)
+                self._pipes[key] = make_pipeline(ds, cfg.recipe, self.device, key[2])
+            (run.path / "ckpt").mkdir(exist_ok=True)
+            self._contexts[i] = _RunContext(cfg, run, run.samples().set_index("model_id", drop=False),
+                                            self._pipes[key])
+        return self._contexts[i]
+
+    def work(self, items: list[Item] | list[int], budget: Callable[[], bool] | None = None) -> None:
+        for item in items:
+            i, mid = item if isinstance(item, tuple) else (0, item)
             if budget is not None and not budget():
                 return
-            claim = try_claim(self.run.path / "claims", mid, self.cfg.lease)
+            ctx = self.context(i)
+            claim = try_claim(ctx.run.path / "claims", mid, ctx.cfg.lease)
             if claim is None:
                 continue
             done = False
             try:
-                if model_done(self.run.results_dir, mid, self.cfg.retry_failed):
+                if model_done(ctx.run.results_dir, mid, ctx.cfg.retry_failed):
                     done = True
                     continue
-                row = self.attempt(mid)
-                write_result(self.run.results_dir, row)
+                row = self.attempt(ctx, mid)
+                write_result(ctx.run.results_dir, row)
                 done = True
-                (self.run.path / "ckpt" / f"{mid}.pt").unlink(missing_ok=True)
-                self.emit({"kind": "done", "worker": self.name, "model_id": mid,
+                (ctx.run.path / "ckpt" / f"{mid}.pt").unlink(missing_ok=True)
+                self.emit({"kind": "done", "worker": self.name, "run": ctx.run.name, "model_id": mid,
                            "status": row["status"], "error": row["error_min"]})
             finally:
                 claim.release(done)
 
-    def attempt(self, mid: int) -> dict:
+    def attempt(self, ctx: _RunContext, mid: int) -> dict:
         """Train one model; every outcome becomes a result row."""
         import torch
 
         from dsd.train import TrainResult, train_model
 
-        arch = self.run.arch(self.samples.loc[mid])
-        seed = model_seed(self.cfg.seed, mid)
-        batch = self.cfg.recipe.batch_size
-        ckpt = self.run.path / "ckpt" / f"{mid}.pt"
-        self.emit({"kind": "start", "worker": self.name, "model_id": mid})
+        cfg = ctx.cfg
+        arch = ctx.run.arch(ctx.samples.loc[mid])
+        seed = model_seed(cfg.seed, mid)
+        batch = cfg.recipe.batch_size
+        ckpt = ctx.run.path / "ckpt" / f"{mid}.pt"
+        self.emit({"kind": "start", "worker": self.name, "run": ctx.run.name, "model_id": mid})
 
         def progress(epoch: int, epochs: int, ips: float) -> None:
-            self.emit({"kind": "epoch", "worker": self.name, "model_id": mid, "epoch": epoch,
-                       "epochs": epochs, "ips": ips})
+            self.emit({"kind": "epoch", "worker": self.name, "run": ctx.run.name, "model_id": mid,
+                       "epoch": epoch, "epochs": epochs, "ips": ips})
 
         res, message = None, ""
         for attempt in range(2):
             try:
-                res = train_model(arch, self.pipe, self.cfg.recipe, self.device, seed, batch,
-                                  ckpt, progress)
+                res = train_model(arch, ctx.pipe, cfg.recipe, self.device, seed, batch, ckpt, progress)
                 break
             except torch.cuda.OutOfMemoryError as e:
                 torch.cuda.empty_cache()
@@ -134,16 +170,21 @@ class Worker:
                 break
         if message and res.status == "ok":
             res.message = f"retried at batch {batch} after: {message}"
-        return self._row(mid, res, seed, batch)
+        return self._row(cfg, mid, res, seed, batch)
 
-    def _row(self, mid: int, res, seed: int, batch: int) -> dict:
+    def _row(self, cfg: BatchConfig, mid: int, res, seed: int, batch: int) -> dict:
+        import torch
+
+        from dsd.provenance import stamp
+
         return {
             "model_id": mid, "status": res.status, "error_min": res.error_min,
             "error_last": res.error_last, "curve": res.curve, "train_loss": res.train_loss,
             "epochs": res.epochs, "seconds": res.seconds,
             "images_per_second": res.images_per_second, "device": self._device_name(),
-            "dataset": self.cfg.recipe.dataset, "recipe": self.cfg.recipe.to_json(),
+            "dataset": cfg.recipe.dataset, "recipe": cfg.recipe.to_json(),
             "message": res.message, "seed": seed, "batch_size": batch,
+            "threads": torch.get_num_threads(), **stamp(),
         }
 
     def _device_name(self) -> str:
@@ -163,24 +204,26 @@ def die_with_parent() -> None:
         pass
 
 
-def child_main(cfg: BatchConfig, ids: list[int], name: str, queue, started, lock) -> None:
+def child_main(cfgs: list[BatchConfig], items: list[Item], name: str, queue, started, lock) -> None:
     """Entry point of a spawned worker process."""
     die_with_parent()
 
     def emit(ev: Event) -> None:
         queue.put(ev)
 
+    limit = cfgs[0].limit
+
     def budget() -> bool:
-        if cfg.limit is None:
+        if limit is None:
             return True
         with lock:
-            if started.value >= cfg.limit:
+            if started.value >= limit:
                 return False
             started.value += 1
             return True
 
     try:
-        Worker(cfg, emit, name).work(ids, budget)
+        Worker(cfgs, emit, name).work(items, budget)
     except KeyboardInterrupt:
         pass
     except DsdError as e:
@@ -202,36 +245,71 @@ def resolve_device(name: str) -> str:
     return name
 
 
-def config_threads(cfg: BatchConfig, workers: int) -> BatchConfig:
-    """Split the cores among the workers so they do not oversubscribe (GPU workers too:
-    their host-side ops stall when many threads contend for few cores)."""
-    cores = len(os.sched_getaffinity(0))
-    return replace(cfg, threads=max(1, cores // workers))
+# Not measured on a GPU yet: small models leave one mostly idle, so several share it.
+CUDA_AUTO_WORKERS = 4
 
 
-def run_batch(cfg: BatchConfig, workers: int, on_event: Emit) -> list[int]:
-    """Train the run's remaining models with `workers` processes; returns the todo list."""
-    run = Run(Path(cfg.run))
-    ids = todo(run, cfg)
-    if not ids:
-        return ids
-    on_event({"kind": "plan", "total": len(ids) if cfg.limit is None else min(cfg.limit, len(ids))})
-    cfg = config_threads(cfg, workers)
+def cores() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def resolve_workers(workers: str | int, device: str, threads: int | None = None) -> int:
+    """--workers N, or auto: on a CPU one worker per core (or per --threads cores).
+
+    Measured on a 2-core machine (README, Training): small models train faster as two
+    one-thread processes than as one two-thread process, idle or under load.
+    """
+    if isinstance(workers, int) or str(workers).isdigit():
+        n = int(workers)
+        if n < 1:
+            raise DsdError("--workers must be at least 1 (or auto)")
+        return n
+    if workers != "auto":
+        raise DsdError(f"--workers takes a number or auto, got {workers!r}")
+    if device.startswith("cuda"):
+        return CUDA_AUTO_WORKERS
+    return max(1, cores() // (threads or 1))
+
+
+def resolve_threads(threads: int | None, workers: int) -> int:
+    """Threads per worker: --threads, else OMP_NUM_THREADS, else the cores split among the
+    workers (GPU workers too: their host-side ops stall when many threads contend)."""
+    if threads is not None:
+        if threads < 1:
+            raise DsdError("--threads must be at least 1")
+        return threads
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) >= 1:
+        return int(env)
+    return max(1, cores() // workers)
+
+
+def run_batch(cfgs: BatchConfig | list[BatchConfig], workers: int, on_event: Emit) -> list[Item]:
+    """Train the remaining models of one or more runs with `workers` processes (sharing
+    the device); returns the todo list as (run index, model id) items, interleaved."""
+    cfgs = [cfgs] if isinstance(cfgs, BatchConfig) else list(cfgs)
+    items = interleave([todo(Run(Path(c.run)), c) for c in cfgs])
+    if not items:
+        return items
+    limit = cfgs[0].limit
+    on_event({"kind": "plan", "total": len(items) if limit is None else min(limit, len(items))})
+    threads = resolve_threads(cfgs[0].threads, workers)
+    cfgs = [replace(c, threads=threads) for c in cfgs]
     if workers <= 1:
         started = 0
 
         def budget() -> bool:
             nonlocal started
             started += 1
-            return cfg.limit is None or started <= cfg.limit
+            return limit is None or started <= limit
 
-        Worker(cfg, on_event).work(ids, budget)
-        return ids
-    _run_children(cfg, workers, ids, on_event)
-    return ids
+        Worker(cfgs, on_event).work(items, budget)
+        return items
+    _run_children(cfgs, workers, items, on_event)
+    return items
 
 
-def _run_children(cfg: BatchConfig, workers: int, ids: list[int], on_event: Emit) -> None:
+def _run_children(cfgs: list[BatchConfig], workers: int, items: list[Item], on_event: Emit) -> None:
     import multiprocessing as mp
     import queue as queue_mod
 
@@ -240,8 +318,8 @@ def _run_children(cfg: BatchConfig, workers: int, ids: list[int], on_event: Emit
     procs = []
     for i in range(workers):
         # Each worker starts at its own offset so they do not all contend for one model.
-        mine = ids[i::workers] + [m for j, m in enumerate(ids) if j % workers != i]
-        p = ctx.Process(target=child_main, args=(cfg, mine, f"w{i}", q, started, lock), daemon=True)
+        mine = items[i::workers] + [m for j, m in enumerate(items) if j % workers != i]
+        p = ctx.Process(target=child_main, args=(cfgs, mine, f"w{i}", q, started, lock), daemon=True)
         p.start()
         procs.append(p)
     try:

@@ -101,7 +101,7 @@ def test_divergence_and_failure_are_data(tmp_path, monkeypatch):
     # Final rows are final: a rerun trains nothing; --retry-failed retrains only the failure.
     assert run_batch(_cfg(run), 1, lambda ev: None) == []
     monkeypatch.setattr(dsd.train, "train_model", real)
-    assert run_batch(_cfg(run, retry_failed=True), 1, lambda ev: None) == [2]
+    assert run_batch(_cfg(run, retry_failed=True), 1, lambda ev: None) == [(0, 2)]
     assert read_results(run / "results").final().loc[2, "status"] == "ok"
 
 

@@ -44,7 +44,7 @@ def launch_cmd(
     """
     from dataclasses import replace
 
-    from dsd.sweep import Resources, check_slurm, launch, parse_slurm_args
+    from dsd.sweep import Resources, launch, parse_slurm_args
     from dsd.train_setup import prepare
 
     if min(parallel, models_per_task, cpus_per_task, timeout_min) < 1 or mem_gb <= 0 \
@@ -58,8 +58,6 @@ def launch_cmd(
     t = train
     # The device is the task's node's, not this one's: checked there, not here.
     task_device = ("cuda" if gpus_per_task else "cpu") if t["device"] == "auto" else t["device"]
-    if res.executor == "slurm" and not dry_run:
-        check_slurm()
     for run in runs:
         cfg = prepare(run, t["dataset"], t["data_dir"], t["download"], recipe_overrides(t),
                       t["seed"], "cpu", limit, t["retry_failed"], None, t["lease"])

@@ -9,6 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from dsd.batch import CUDA_AUTO_WORKERS
 from dsd.cli.app import app, console, err_console, print_json
 from dsd.cli.train_options import recipe_overrides, with_train_options
 from dsd.errors import DsdError
@@ -20,8 +21,11 @@ from dsd.status import run_status
 @with_train_options
 def train_batch(
     run: Path = typer.Argument(..., help="The run directory made by `dsd sample`."),
-    workers: int = typer.Option(1, "--workers", help="Processes training at once (they share "
-                                "the device; small models need several to fill a GPU)."),
+    workers: str = typer.Option("auto", "--workers", help="Processes training at once, sharing "
+                                "the device; auto: one per CPU core (see --threads), "
+                                f"{CUDA_AUTO_WORKERS} on a GPU."),
+    threads: int = typer.Option(None, "--threads", help="Threads per worker (default: "
+                                "OMP_NUM_THREADS, else the cores split among the workers)."),
     limit: int = typer.Option(None, "--limit", help="Train at most K models, then stop."),
     shard: str = typer.Option(None, "--shard", help="Only models with id % N == I, as I/N."),
     train: dict | None = None,
@@ -30,14 +34,18 @@ def train_batch(
 
     Example: dsd train-batch runs/demo/anynetx_a --epochs 3 --train-subset 10000
     """
-    from dsd.batch import run_batch
+    from dataclasses import replace
+
+    from dsd.batch import resolve_workers, run_batch
     from dsd.train_setup import prepare
 
-    if workers < 1 or (limit is not None and limit < 1):
-        raise DsdError("--workers and --limit must be at least 1")
+    if limit is not None and limit < 1:
+        raise DsdError("--limit must be at least 1")
     t = train
     cfg = prepare(run, t["dataset"], t["data_dir"], t["download"], recipe_overrides(t), t["seed"],
                   t["device"], limit, t["retry_failed"], shard, t["lease"])
+    workers = resolve_workers(workers, cfg.device, threads)
+    cfg = replace(cfg, threads=threads)
     ui = BatchDisplay(cfg.run, workers)
     try:
         with ui.progress:
@@ -55,8 +63,8 @@ def train_batch(
 class BatchDisplay:
     """Rich progress: models done/failed/remaining, each worker's model, epoch and speed."""
 
-    def __init__(self, run: str, workers: int):
-        self.run = run
+    def __init__(self, run: str | None, workers: int, multi: bool = False):
+        self.run, self.multi = run, multi
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
                                  MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
                                  TimeRemainingColumn(), console=console)
@@ -75,7 +83,8 @@ class BatchDisplay:
         if w not in self.workers and kind in ("start", "epoch"):
             self.workers[w] = self.progress.add_task(f"  {w}", total=None, info="")
         if kind == "start":
-            self.progress.update(self.workers[w], description=f"  {w} model {ev['model_id']}",
+            where = f"{ev['run']} " if ev.get("run") and self.multi else ""
+            self.progress.update(self.workers[w], description=f"  {w} {where}model {ev['model_id']}",
                                  completed=0, total=None, info="loading")
         elif kind == "epoch":
             self.progress.update(self.workers[w], completed=ev["epoch"], total=ev["epochs"],

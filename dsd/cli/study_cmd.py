@@ -1,0 +1,85 @@
+"""`dsd study run FILE` and `dsd study report FILE`: a whole design-space study as data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from dsd.batch import CUDA_AUTO_WORKERS
+from dsd.cli.app import app, console, err_console
+from dsd.errors import DsdError
+
+study_app = typer.Typer(help="Run and report a whole study declared in a TOML file.",
+                        no_args_is_help=True)
+app.add_typer(study_app, name="study")
+
+
+@study_app.command("run")
+def run_cmd(
+    file: Path = typer.Argument(..., help="The study file, e.g. studies/fashion-mnist.toml."),
+    workers: str = typer.Option("auto", "--workers", help="Processes training at once; auto: one "
+                                f"per CPU core, {CUDA_AUTO_WORKERS} on a GPU."),
+    threads: int = typer.Option(None, "--threads", help="Threads per worker (default: "
+                                "OMP_NUM_THREADS, else the cores split among the workers)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    limit: int = typer.Option(None, "--limit", help="Train at most K models in this call."),
+    no_report: bool = typer.Option(False, "--no-report", help="Train only; skip the analysis."),
+) -> None:
+    """Sample what is not sampled, train what is not trained, then write the analysis.
+
+    Resumable at any point: run the same command again. Deleting one run's results/
+    trains exactly that run again.
+
+    Example: dsd study run studies/fashion-mnist.toml
+    """
+    from dsd import study as S
+    from dsd.batch import resolve_workers, run_batch
+    from dsd.cli.train_cmd import BatchDisplay
+
+    if limit is not None and limit < 1:
+        raise DsdError("--limit must be at least 1")
+    st = S.load(file)
+    made = S.sample_missing(st)
+    for s in made:
+        console.print(f"sampled {st.n} models of {s} into {st.run_dir(s)}")
+    cfgs = S.configs(st, device, limit, threads)
+    n_workers = resolve_workers(workers, cfgs[0].device, threads)
+    ui = BatchDisplay(None, n_workers, multi=True)
+    try:
+        with ui.progress:
+            items = run_batch(cfgs, n_workers, ui.on_event)
+    except KeyboardInterrupt:
+        err_console.print("interrupted: finished models are saved; rerun the same command to go on")
+        ui.summary()
+        raise typer.Exit(130) from None
+    if items:
+        ui.summary()
+    else:
+        console.print(f"{st.name}: every model of every space has a final result; nothing to train")
+    if not no_report:
+        _report(st)
+
+
+@study_app.command("report")
+def report_cmd(
+    file: Path = typer.Argument(..., help="The study file."),
+) -> None:
+    """Rebuild the figures, the HTML report and FINDINGS.md from what is trained so far.
+
+    Example: dsd study report studies/fashion-mnist.toml
+    """
+    from dsd import study as S
+
+    _report(S.load(file))
+
+
+def _report(st) -> None:
+    from dsd.findings import write_study_report
+
+    out = write_study_report(st)
+    console.print(out.table)
+    for p in out.files:
+        console.print(f"wrote {p}")
+    if out.partial:
+        console.print(f"[yellow]partial study:[/] {out.partial}")
