@@ -76,7 +76,7 @@ class Study:
     def space_ref(self, space: str) -> str:
         """A space path is relative to the study file; a name is a built-in or ./spaces name."""
         if space.endswith(".toml"):
-            return str((self.path.parent / space))
+            return str(self.path.parent / space)
         return space
 
 
@@ -165,7 +165,8 @@ def _recipe(r: dict, dataset: str, p: Path) -> dict:
 def _analysis(a: dict, p: Path) -> Analysis:
     unknown = sorted(set(a) - ANALYSIS_KEYS)
     if unknown:
-        raise _fail(p, f"analysis.{unknown[0]}", f"unknown key; allowed are {', '.join(sorted(ANALYSIS_KEYS))}")
+        raise _fail(p, f"analysis.{unknown[0]}",
+                    f"unknown key; allowed are {', '.join(sorted(ANALYSIS_KEYS))}")
     out = Analysis(**a)
     if out.normalize not in ("none", "flops", "params", "acts"):
         raise _fail(p, "analysis.normalize", "use none, flops, params or acts")
@@ -191,7 +192,8 @@ def _comparisons(items: list, labels: list[str], p: Path) -> tuple[Comparison, .
                 raise _fail(p, pre + k, f"{v!r} is not one of the study's spaces ({', '.join(labels)})")
         expect = _get(c, "expect", str, p, prefix=pre)
         if expect not in EXPECT:
-            raise _fail(p, pre + "expect", f"use {' or '.join(EXPECT)} ({'; '.join(f'{k}: {v}' for k, v in EXPECT.items())})")
+            meaning = "; ".join(f"{k}: {v}" for k, v in EXPECT.items())
+            raise _fail(p, pre + "expect", f"use {' or '.join(EXPECT)} ({meaning})")
         out.append(Comparison(a, b, _get(c, "finding", str, p, prefix=pre), expect))
     return tuple(out)
 

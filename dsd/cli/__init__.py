@@ -5,7 +5,17 @@ from __future__ import annotations
 import sys
 
 # Importing the command modules registers their commands on `app`.
-from dsd.cli import edf_cmd, model_cmd, refine_cmd, report_cmd, sample_cmd, spaces_cmd, study_cmd, sweep_cmd, train_cmd  # noqa: E402,F401,I001
+from dsd.cli import (  # noqa: E402,F401,I001
+    edf_cmd,
+    model_cmd,
+    refine_cmd,
+    report_cmd,
+    sample_cmd,
+    spaces_cmd,
+    study_cmd,
+    sweep_cmd,
+    train_cmd,
+)
 from dsd.cli.app import app, err_console
 from dsd.errors import DsdError
 
