@@ -99,6 +99,7 @@ class Options:
     failed: str = "as-chance"
     permutations: int = 2_000
     grid_points: int = 201
+    min_of_k_bootstrap: int = 1_000
 
 
 def compare(paths: list[str | Path], opt: Options, splits: list[str] | None = None) -> dict:
@@ -198,6 +199,8 @@ def _samples(runs: list[RunErrors], opt: Options):
 
 
 def _describe(r: RunErrors, s: E.Sample, dropped: int, grid, opt: Options, rng) -> dict:
+    from dsd.minofk import min_of_k
+
     band = E.bootstrap_band(s, grid, opt.bootstrap, opt.ci, rng)
     dkw = E.dkw_band(s, grid, opt.ci)
     lo, _, hi = E.good_range(s.errors, s.errors, rng, ci=opt.ci)
@@ -207,7 +210,8 @@ def _describe(r: RunErrors, s: E.Sample, dropped: int, grid, opt: Options, rng) 
             "min_error_ci": [lo, hi], "mean_error": mean, "median_error": _wmedian(s),
             "edf": E.edf(s, grid).tolist(), "band_lo": band[0].tolist(), "band_hi": band[1].tolist(),
             "dkw_lo": dkw[0].tolist(), "dkw_hi": dkw[1].tolist(), "warnings": r.warnings,
-            "errors": s.errors.tolist(), "weights": s.weights.tolist()}
+            "errors": s.errors.tolist(), "weights": s.weights.tolist(),
+            "min_of_k": min_of_k(s, opt.min_of_k_bootstrap, opt.ci, rng)}
 
 
 def _wmedian(s: E.Sample) -> float:

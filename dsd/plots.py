@@ -60,3 +60,24 @@ def edf_figure(doc: dict):
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     return fig
+
+
+def edf_lines_figure(doc: dict, title: str):
+    """Many EDFs in one figure, lines only (the papers' Fig. 5/7 style): with seven
+    spaces, overlapping bands would hide the curves; each run's band is in its own plot."""
+    fig, ax = figure(7.2, 4.8)
+    grid = np.asarray(doc["grid"])
+    for i, r in enumerate(doc["runs"]):
+        e, w = np.asarray(r["errors"]), np.asarray(r["weights"])
+        order = np.argsort(e)
+        xs = np.r_[grid[0], e[order], grid[-1]]
+        ys = np.r_[0.0, np.cumsum(w[order]) / w.sum(), 1.0]
+        label = f"{r['name']}: n={r['n']} | min={r['min_error']:.2f} | mean={r['mean_error']:.2f}"
+        ax.step(xs, ys, where="post", color=COLORS[i % len(COLORS)], linewidth=1.6, label=label)
+    norm = doc["normalize"]
+    how = f"normalised by {norm}, {doc['bins']} bins" if norm != "none" else "plain"
+    ax.set(xlabel=f"error (%) [{doc['metric']}]", ylabel="cumulative prob. (share of models)",
+           title=f"{title} ({how})", ylim=(0, 1), xlim=(grid[0], grid[-1]))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=7)
+    return fig

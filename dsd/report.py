@@ -145,14 +145,15 @@ def _fmt(v) -> str:
     return html.escape(str(v))
 
 
-def build_report(paths: list[str], out: str | Path, opt: Options | None = None) -> Path:
+def build_report(paths: list[str], out: str | Path, opt: Options | None = None,
+                 preface: str = "") -> Path:
     opt = opt or Options(bootstrap=2_000)
     doc = compare(paths, opt)
     runs = [run_errors(p, opt.metric, opt.failed) for p in paths]
     rng = np.random.default_rng(opt.seed)
     parts = [f"<h1>dsd report: {html.escape(', '.join(r['name'] for r in doc['runs']))}</h1>",
              f"<p>metric {doc['metric']} (best epoch's error is optimistic by design); diverged "
-             f"models at chance error ({doc['failed']}); failed/oom models left out.</p>"]
+             f"models at chance error ({doc['failed']}); failed/oom models left out.</p>", preface]
     parts.append(f"<h2>{SECTIONS[0]}</h2>")
     parts.append(f"<div class='fig'>{_svg(edf_figure(doc))}</div>")
     parts.append(_table([{"run": r["name"], "n": r["n"], "min": r["min_error"],

@@ -25,6 +25,9 @@ FAILED = typer.Option("as-chance", "--failed", help="Diverged models: as-chance 
 PERMS = typer.Option(2_000, "--permutations", help="Permutations for the normalised KS p-value.")
 PLOT = typer.Option(None, "--plot", help="Write the EDF plot here (.png or .svg; both are written).")
 JSON = typer.Option(False, "--json", help="Print one JSON document with every number.")
+MINK = typer.Option(None, "--plot-min-of-k", help="Write the random-search efficiency plot here: "
+                    "the expected best error of k models drawn from each space, k = 1, 2, 4, ..., n "
+                    "(exact, from the EDF's order statistics), with a bootstrap band.")
 
 
 @edf_app.command("compare")
@@ -39,7 +42,7 @@ def compare_cmd(
                                     "E.g. 'wm >= 2.5', 'bs.all_equal()', 'sum(ds) > 20'."),
     metric: str = METRIC, normalize: str = NORMALIZE, bins: int = BINS, range_: str = RANGE,
     bootstrap: int = BOOT, ci: float = CI, seed: int = SEED, failed: str = FAILED,
-    permutations: int = PERMS, plot: str = PLOT, as_json: bool = JSON,
+    permutations: int = PERMS, plot: str = PLOT, plot_min_of_k: str = MINK, as_json: bool = JSON,
 ) -> None:
     """EDFs with bootstrap and DKW bands, best-model good ranges, and KS tests for each pair.
 
@@ -53,7 +56,7 @@ def compare_cmd(
         raise DsdError("edf compare needs two or more runs, or one run with --split "
                        "(use `dsd edf show RUN` for one run)")
     _emit(runs, Options(metric, normalize, bins, range_, bootstrap, ci, seed, failed, permutations),
-          plot, as_json, split)
+          plot, as_json, split, plot_min_of_k)
 
 
 @edf_app.command("show")
@@ -61,17 +64,18 @@ def show_cmd(
     run: str = typer.Argument(..., help="A run directory."),
     metric: str = METRIC, normalize: str = NORMALIZE, bins: int = BINS, range_: str = RANGE,
     bootstrap: int = BOOT, ci: float = CI, seed: int = SEED, failed: str = FAILED,
-    plot: str = PLOT, as_json: bool = JSON,
+    plot: str = PLOT, plot_min_of_k: str = MINK, as_json: bool = JSON,
 ) -> None:
     """The EDF of one run, with its bands and best-model good range.
 
     Example: dsd edf show runs/demo/regnetx --normalize flops --bins 4
     """
-    _emit([run], Options(metric, normalize, bins, range_, bootstrap, ci, seed, failed), plot, as_json)
+    _emit([run], Options(metric, normalize, bins, range_, bootstrap, ci, seed, failed), plot, as_json,
+          None, plot_min_of_k)
 
 
 def _emit(runs: list[str], opt: Options, plot: str | None, as_json: bool,
-          splits: list[str] | None = None) -> None:
+          splits: list[str] | None = None, plot_min_of_k: str | None = None) -> None:
     doc = compare(runs, opt, splits)
     paths = []
     if plot:
@@ -79,6 +83,12 @@ def _emit(runs: list[str], opt: Options, plot: str | None, as_json: bool,
 
         paths = edf_plot(doc, plot)
         doc["plot"] = [str(p) for p in paths]
+    if plot_min_of_k:
+        from dsd.minofk import min_of_k_plot
+
+        mk = min_of_k_plot(doc, plot_min_of_k)
+        doc["plot_min_of_k"] = [str(p) for p in mk]
+        paths += mk
     if as_json:
         print_json(doc)
         return

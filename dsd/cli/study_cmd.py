@@ -75,7 +75,7 @@ def report_cmd(
 
 
 def _report(st) -> None:
-    from dsd.findings import write_study_report
+    from dsd.study_report import write_study_report
 
     out = write_study_report(st)
     console.print(out.table)
