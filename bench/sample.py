@@ -7,7 +7,7 @@ Run from the repository root:
 Part 1 draws candidates once per space with dsd's own `draw_block`, then counts their
 flops / params / acts (a) with dsd's vectorised `complexity_batch` on the whole array,
 (b) with a per-model, layer-by-layer walk written below in pycls's style, and (c) with
-fvcore on the torch module that `dsd.net.build` gives. The walk re-derives the formulas
+fvcore on the torch module that `dsd.model.net.build` gives. The walk re-derives the formulas
 independently, so it doubles as an exact cross-check of the vectorised counter.
 
 Part 2 times the whole `dsd sample` command, process start-up and file writing included,
@@ -38,10 +38,10 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from dsd import spaces
-from dsd.arch import Arch, Shape
-from dsd.complexity import Complexity, complexity_batch
-from dsd.sampler import BLOCK, draw_block
+from dsd.model.arch import Arch, Shape
+from dsd.model.complexity import Complexity, complexity_batch
+from dsd.space import spec as spaces
+from dsd.space.sampler import BLOCK, draw_block
 
 SHAPE = Shape(in_channels=3, resolution=224, num_classes=1000, stem_stride=2)
 # Restated rather than imported: the walk must share no code with the counter it checks.
@@ -174,7 +174,7 @@ def count_fvcore(archs: list[Arch]) -> list[tuple]:
     import torch
     from fvcore.nn import FlopCountAnalysis
 
-    from dsd.net import build
+    from dsd.model.net import build
 
     x = torch.zeros(1, SHAPE.in_channels, SHAPE.resolution, SHAPE.resolution)
     out = []
@@ -248,8 +248,8 @@ def fvcore_mismatches(b: CountBench) -> int:
     """fvcore skips bias adds: its conv + linear must be our flops minus them (dsd/verify.py)."""
     import torch
 
-    from dsd.net import count_params
-    from dsd.verify import bias_adds
+    from dsd.model.net import count_params
+    from dsd.model.verify import bias_adds
 
     x = torch.zeros(1, SHAPE.in_channels, SHAPE.resolution, SHAPE.resolution)
     bad = 0
@@ -385,7 +385,7 @@ def main() -> None:
         checks[name] = (walk_mismatches(b), fvcore_mismatches(b))
     console.print(counting_table(benches))
     console.print(f"rates: candidates / median of {args.repeats} timings; the three counters run "
-                  "interleaved in each repeat. fvcore's time includes dsd.net.build (with weight "
+                  "interleaved in each repeat. fvcore's time includes dsd.model.net.build (with weight "
                   "init) and the trace; the walk's excludes the arrays' .tolist().")
     console.print(check_table(benches, checks))
 

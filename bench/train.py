@@ -10,14 +10,14 @@ Run from the repository root:
    optimizer step. Two pairs: stem stride 2 (torchvision's own network) and stem stride 1
    (dsd's CIFAR shape; torchvision's stem conv is set to stride 1 so the networks stay equal).
    Parameter counts and fvcore's operator counts are checked equal for each pair.
-2. Whole pipeline on a Fashion-MNIST subset: `dsd.train.train_model` on a `TensorPipeline`
+2. Whole pipeline on a Fashion-MNIST subset: `dsd.train.loop.train_model` on a `TensorPipeline`
    (one epoch + evaluation, model construction included) against a plain loop over a
    torchvision-style Dataset with PIL transforms and a DataLoader (num_workers 0 and 2).
 3. GPU only (skipped with one line when no CUDA device is visible): (a) models per hour of
-   `dsd.batch.run_batch` on sampled CIFAR-sized models with 1, 2, 4 and 8 workers, on a
+   `dsd.train.batch.run_batch` on sampled CIFAR-sized models with 1, 2, 4 and 8 workers, on a
    synthetic CIFAR-10 directory in the real pickle format; (b) training images/s of the
    GPU-resident `TensorPipeline` against a pinned-memory DataLoader feeding the same
-   `dsd.train._train_epoch` with the same model and batch.
+   `dsd.train.loop._train_epoch` with the same model and batch.
 
 The machine is shared and noisy: every timing is a median over interleaved repeats (the
 variants alternate A, B, B, A, ... so a load spike or a warm cache hits all of them alike)
@@ -50,11 +50,13 @@ from rich.console import Console
 from rich.table import Table
 from torch import nn
 
-from dsd import data as data_mod
-from dsd.arch import Arch, Shape, regnet_arch
-from dsd.complexity import complexity
-from dsd.net import build, count_params
-from dsd.recipe import Recipe, default_recipe, with_overrides
+from dsd.data import loaders as data_mod
+from dsd.data.recipe import Recipe, with_overrides
+from dsd.data.registry import default_recipe
+from dsd.model.arch import Arch, Shape, regnet_arch
+from dsd.model.complexity import complexity
+from dsd.model.net import build, count_params
+from dsd.store.run import Run
 
 TARGET_STEP_RATIO = 0.95
 REGNET_X_800MF = (16, 56, 35.73, 2.28, 16)   # depth, w0, wa, wm, group width
@@ -160,7 +162,7 @@ def new_table(title: str, cols: list[str]) -> Table:
 
 
 def _autocast(device: torch.device):
-    # As dsd.train does: bf16 autocast on CUDA, plain fp32 on the CPU.
+    # As dsd.train.loop does: bf16 autocast on CUDA, plain fp32 on the CPU.
     return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
 
 
@@ -234,7 +236,7 @@ def bench_step(stem_stride: int, device: torch.device, batch: int, steps: int, r
     params = {k: count_params(m) for k, m in models.items()}
     ops = {k: fvcore_ops(m, shape) for k, m in models.items()} if check_flops else {}
     if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # as dsd.train.train_model sets it on CUDA
+        torch.backends.cudnn.benchmark = True  # as dsd.train.loop.train_model sets it on CUDA
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(batch, 3, 32, 32, generator=gen).to(device).contiguous(
         memory_format=torch.channels_last)
@@ -251,7 +253,7 @@ def bench_step(stem_stride: int, device: torch.device, batch: int, steps: int, r
 
 
 def step_tables(pairs: list[StepPair]) -> tuple[Table, Table]:
-    t = new_table("same network twice: dsd.net.build(regnet_arch(16, 56, 35.73, 2.28, 16)) vs "
+    t = new_table("same network twice: dsd.model.net.build(regnet_arch(16, 56, 35.73, 2.28, 16)) vs "
                   "torchvision regnet_x_800mf(num_classes=10), 32 px",
                   ["stem stride", "params dsd", "params torchvision", "fvcore ops dsd",
                    "fvcore ops torchvision", "dsd analytic flops", "equal"])
@@ -301,25 +303,25 @@ class ArrayDataset(torch.utils.data.Dataset):
         return self.transform(img), int(self.y[i])
 
 
-def reference_sets(ds: data_mod.ImageData, recipe: Recipe):
-    """The same subsets as TensorPipeline (dsd.data.subset, same seed), torchvision transforms."""
+def reference_sets(data: data_mod.ImageData, recipe: Recipe):
+    """The same subsets as TensorPipeline (dsd.data.loaders.subset, same seed), torchvision transforms."""
     from torchvision import transforms
 
     norm = transforms.Normalize(recipe.mean, recipe.std)
-    res = ds.resolution
+    res = data.resolution
     train_tf = transforms.Compose([transforms.RandomCrop(res, padding=recipe.crop_pad),
                                    transforms.RandomHorizontalFlip(), transforms.ToTensor(), norm])
     test_tf = transforms.Compose([transforms.ToTensor(), norm])
-    tr = data_mod.subset(ds.train_y, recipe.train_subset or None, recipe.subset_seed)
-    te = data_mod.subset(ds.test_y, recipe.test_subset or None, recipe.subset_seed)
-    return (ArrayDataset(ds.train_x[tr], ds.train_y[tr], train_tf),
-            ArrayDataset(ds.test_x[te], ds.test_y[te], test_tf))
+    tr = data_mod.subset(data.train_y, recipe.train_subset or None, recipe.subset_seed)
+    te = data_mod.subset(data.test_y, recipe.test_subset or None, recipe.subset_seed)
+    return (ArrayDataset(data.train_x[tr], data.train_y[tr], train_tf),
+            ArrayDataset(data.test_x[te], data.test_y[te], test_tf))
 
 
 def reference_run(arch: Arch, train_set, test_set, recipe: Recipe, device: torch.device,
                   workers: int, seed: int) -> float:
     """A plain torchvision-style loop: build, one pass of every epoch, evaluate; returns error %."""
-    from dsd.train import lr_at
+    from dsd.train.loop import lr_at
 
     torch.manual_seed(seed)
     model = build(arch, recipe.zero_init_final_gamma).to(device, memory_format=torch.channels_last)
@@ -368,16 +370,16 @@ class PipelineBench:
 
 def bench_pipeline(train_subset: int, test_subset: int, repeats: int, workers: list[int],
                    precise_bn: int) -> PipelineBench:
-    from dsd.pipeline import make_pipeline
-    from dsd.train import train_model
+    from dsd.train.loop import train_model
+    from dsd.train.pipeline import make_pipeline
 
     device = torch.device("cpu")
-    ds = data_mod.load("fashion-mnist")
+    data = data_mod.load("fashion-mnist")
     recipe = with_overrides(default_recipe("fashion-mnist"), epochs=1, train_subset=train_subset,
                             test_subset=test_subset, precise_bn=precise_bn)
-    arch = regnet_arch(*FASHION_MODEL, shape=Shape(1, ds.resolution, ds.num_classes, 1))
-    pipe = make_pipeline(ds, recipe, device, ds.resolution)
-    train_set, test_set = reference_sets(ds, recipe)
+    arch = regnet_arch(*FASHION_MODEL, shape=Shape(1, data.resolution, data.num_classes, 1))
+    pipe = make_pipeline(data, recipe, device, data.resolution)
+    train_set, test_set = reference_sets(data, recipe)
     assert len(train_set) == pipe.n_train and len(test_set) == pipe.n_test
     errors: dict[str, list[float]] = {}
     seed = [0]
@@ -395,8 +397,8 @@ def bench_pipeline(train_subset: int, test_subset: int, repeats: int, workers: l
     fns: dict[str, Callable[[], None]] = {"dsd": ours}
     fns.update({f"DataLoader nw={nw}": reference(nw) for nw in workers})
     small = with_overrides(recipe, train_subset=2 * recipe.batch_size, test_subset=100)
-    tr_small, te_small = reference_sets(ds, small)  # warm-up: imports, allocator, first kernels
-    train_model(arch, make_pipeline(ds, small, device, ds.resolution), small, device, 0)
+    tr_small, te_small = reference_sets(data, small)  # warm-up: imports, allocator, first kernels
+    train_model(arch, make_pipeline(data, small, device, data.resolution), small, device, 0)
     for nw in workers:
         reference_run(arch, tr_small, te_small, small, device, nw, 0)
     seconds = interleaved(fns, repeats, device)
@@ -456,9 +458,9 @@ class SweepRow:
 
 def bench_sweep(tmp: Path, cifar: Path, device: str, space: str, n_models: int, flops: str,
                 recipe: Recipe, worker_counts: list[int], repeats: int) -> list[SweepRow]:
-    from dsd.batch import BatchConfig, run_batch
-    from dsd.results import read_results
-    from dsd.sample_run import sample_new
+    from dsd.space.sample_run import sample_new
+    from dsd.store.results import read_results
+    from dsd.train.batch import BatchConfig, run_batch
 
     template = tmp / "template"
     sample_new(space, n_models, template, Shape(3, 32, 10, 1), {"flops": flops}, seed=0,
@@ -468,7 +470,7 @@ def bench_sweep(tmp: Path, cifar: Path, device: str, space: str, n_models: int, 
         for w in (worker_counts if r % 2 == 0 else worker_counts[::-1]):
             run = tmp / f"sweep-w{w}-r{r}"
             shutil.copytree(template, run)  # the same models, no results yet
-            cfg = BatchConfig(str(run), recipe, data_dir=str(cifar), device=device, seed=0)
+            cfg = BatchConfig(Run(run), recipe, data_dir=str(cifar), device=device, seed=0)
             events: list[dict] = []
             t0 = time.perf_counter()
             run_batch(cfg, w, events.append)
@@ -508,7 +510,7 @@ def sweep_table(rows: list[SweepRow], n_models: int, space: str, flops: str, rec
 
 
 class LoaderPipe:
-    """A DataLoader with dsd's pipeline interface, so dsd.train._train_epoch can consume it."""
+    """A DataLoader with dsd's pipeline interface, so dsd.train.loop._train_epoch can consume it."""
 
     def __init__(self, train_set, recipe: Recipe, device: torch.device, workers: int):
         self.device, self.recipe = device, recipe
@@ -565,18 +567,18 @@ def bench_gpu_pipeline(cifar: Path, arch: Arch, recipe: Recipe, device: torch.de
                        workers: int, repeats: int) -> GpuPipeBench:
     from torchvision import transforms
 
-    from dsd.pipeline import TensorPipeline
-    from dsd.train import Diverged, _train_epoch
+    from dsd.train.loop import Diverged, _train_epoch
+    from dsd.train.pipeline import TensorPipeline
 
     if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # as dsd.train.train_model sets it on CUDA
-    ds = data_mod.load_cifar10(str(cifar))
-    pipe = TensorPipeline(ds, recipe, device, 32)
-    tr = data_mod.subset(ds.train_y, recipe.train_subset or None, recipe.subset_seed)
+        torch.backends.cudnn.benchmark = True  # as dsd.train.loop.train_model sets it on CUDA
+    data = data_mod.load_cifar10(str(cifar))
+    pipe = TensorPipeline(data, recipe, device, 32)
+    tr = data_mod.subset(data.train_y, recipe.train_subset or None, recipe.subset_seed)
     tf = transforms.Compose([transforms.RandomCrop(32, padding=recipe.crop_pad),
                              transforms.RandomHorizontalFlip(), transforms.ToTensor(),
                              transforms.Normalize(recipe.mean, recipe.std)])
-    loader_pipe = LoaderPipe(CifarArrayDataset(ds.train_x[tr], ds.train_y[tr], tf), recipe,
+    loader_pipe = LoaderPipe(CifarArrayDataset(data.train_x[tr], data.train_y[tr], tf), recipe,
                              device, workers)
     steps = pipe.steps_per_epoch(recipe.batch_size)
     assert steps == loader_pipe.steps_per_epoch(recipe.batch_size) and steps >= 1
@@ -609,7 +611,7 @@ def bench_gpu_pipeline(cifar: Path, arch: Arch, recipe: Recipe, device: torch.de
 def gpu_pipe_table(b: GpuPipeBench, device: torch.device) -> Table:
     c = complexity(b.arch)
     t = new_table(f"training images/s on {device.type}: one epoch of {b.n_train:,} synthetic CIFAR "
-                  f"images, batch {b.batch}, dsd.train._train_epoch, model ds={list(b.arch.ds)} "
+                  f"images, batch {b.batch}, dsd.train.loop._train_epoch, model ds={list(b.arch.ds)} "
                   f"ws={list(b.arch.ws)} ({c['flops'] / 1e6:.1f} MFLOPs)",
                   ["data path", "repeats", "train img/s (median)",
                    "resident / this, per repeat: median (IQR, range)", "best / best"])
@@ -657,7 +659,7 @@ def gpu_section(args: argparse.Namespace) -> None:
         console.print("models / hour = models done / wall time of the whole run_batch call "
                       "(worker start-up and data loading included), x 3600.")
 
-        from dsd.rundir import Run
+        from dsd.store.run import Run
 
         template = Run(tmp / "template")
         arch = template.arch(template.samples().iloc[0])
@@ -745,7 +747,7 @@ def main(argv: list[str] | None = None) -> None:
                            [int(w) for w in args.loader_workers.split(",")], args.precise_bn)
         console.print(pipeline_table(b))
         console.print("img/s = training images (full batches) / wall time of model construction + "
-                      "one epoch + evaluation. dsd: dsd.train.train_model on TensorPipeline; "
+                      "one epoch + evaluation. dsd: dsd.train.loop.train_model on TensorPipeline; "
                       "reference: PIL RandomCrop(pad) + RandomHorizontalFlip + ToTensor + Normalize, "
                       "DataLoader(batch, shuffle, drop_last), same SGD and cosine lr. "
                       "Errors after 1 epoch differ by random draws only.")

@@ -1,15 +1,20 @@
-"""Shared fixtures: run the CLI in-process or as a subprocess, temporary run dirs."""
+"""Shared fixtures: run the CLI in-process or as a subprocess, temporary run dirs, waiting
+for conditions, and a PATH without Slurm for every test that does not need Slurm."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+SLURM_TOOLS = ("sbatch", "srun", "sacct", "scancel", "squeue", "sinfo", "scontrol")
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
@@ -23,3 +28,47 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
 @pytest.fixture
 def cli():
     return run_cli
+
+
+def wait_for(pred: Callable[[], bool], what: str, timeout: float = 900, step: float = 0.2,
+             proc: subprocess.Popen | None = None) -> None:
+    """Poll until pred() holds; fail saying what did not happen (and why, if proc died)."""
+    deadline = time.time() + timeout
+    while not pred():
+        if proc is not None and proc.poll() is not None:
+            err = proc.stderr.read() if proc.stderr else ""
+            raise AssertionError(f"{what}: did not happen, the process exited with "
+                                 f"{proc.returncode} first: {err[-2000:]}")
+        if time.time() > deadline:
+            raise AssertionError(f"{what}: did not happen within {timeout:.0f} s")
+        time.sleep(step)
+
+
+def _path_without_slurm(tmp: Path) -> str:
+    """PATH with every directory holding a Slurm tool replaced by a copy (of symlinks)
+    that lacks the Slurm tools: the suite proves it needs no Slurm."""
+    out = []
+    for i, d in enumerate(os.environ.get("PATH", "").split(os.pathsep)):
+        p = Path(d)
+        if not p.is_dir() or not any((p / t).exists() for t in SLURM_TOOLS):
+            out.append(d)
+            continue
+        shadow = tmp / f"bin{i}"
+        shadow.mkdir()
+        for f in p.iterdir():
+            if f.name not in SLURM_TOOLS:
+                (shadow / f.name).symlink_to(f)
+        out.append(str(shadow))
+    return os.pathsep.join(out)
+
+
+@pytest.fixture(scope="session")
+def no_slurm_path(tmp_path_factory) -> str:
+    return _path_without_slurm(tmp_path_factory.mktemp("no-slurm"))
+
+
+@pytest.fixture(autouse=True)
+def _hide_slurm(request, monkeypatch, no_slurm_path):
+    if request.node.get_closest_marker("slurm") is None:
+        monkeypatch.setenv("PATH", no_slurm_path)
+        assert all(shutil.which(t) is None for t in SLURM_TOOLS)

@@ -74,7 +74,7 @@ def test_installed_package_works_from_any_directory(tmp_path):
     r = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
                         "--target", str(target), str(ROOT)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    code = "from dsd import spaces; print(spaces.builtin_dir()); print(spaces.load('anynetx_e').name)"
+    code = ("from dsd.space import spec; print(spec.builtin_dir()); print(spec.load('anynetx_e').name)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
                        env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"})
     assert r.returncode == 0, r.stderr

@@ -7,12 +7,12 @@ import pytest
 import torch
 import torchvision
 
-from dsd.arch import Shape, regnet_arch
-from dsd.complexity import complexity, complexity_batch
-from dsd.net import build, count_params
-from dsd.verify import verify_arch
+from dsd.model.arch import Shape, regnet_arch
+from dsd.model.complexity import complexity, complexity_batch
+from dsd.model.net import build, count_params
+from dsd.model.verify import verify_arch
 
-# DESIGN.md section 5: exact reference values (flops, params, acts) at 224 px, 1000 classes.
+# Exact reference values (flops, params, acts) at 224 px, 1000 classes, as pycls counts them.
 REFERENCE = {
     "RegNetX-400MF": ((22, 24, 24.48, 2.54, 16, False), (397_678_568, 5_157_512, 3_143_272),
                       ([1, 2, 7, 12], [32, 64, 160, 384])),
@@ -52,7 +52,7 @@ PUBLISHED = {
 }
 
 # torchvision's RegNets built from the same six numbers; three of them round widths
-# differently from pycls and are other networks (DESIGN.md section 4).
+# differently from pycls and are other networks (README, Commands: `dsd model`).
 TORCHVISION = {
     "regnet_x_400mf": ((22, 24, 24.48, 2.54, 16, False), False),
     "regnet_x_800mf": ((16, 56, 35.73, 2.28, 16, False), True),
@@ -132,7 +132,7 @@ def test_fvcore_conv_linear_equals_flops_minus_bias_adds(name):
 
 
 def test_torchvision_800mf_fvcore_conv_count():
-    """DESIGN.md section 5: torchvision's regnet_x_800mf conv = 799,027,712, linear 672,000."""
+    """fvcore on torchvision's regnet_x_800mf: conv 799,027,712, linear 672,000."""
     from fvcore.nn import FlopCountAnalysis
 
     tv = torchvision.models.regnet_x_800mf().eval()

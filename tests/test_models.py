@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dsd import spaces
-from dsd.arch import Arch, Shape
-from dsd.complexity import complexity
-from dsd.net import build, count_params
-from dsd.sampler import sample
-from dsd.verify import verify_arch
+from dsd.model.arch import Arch, Shape
+from dsd.model.complexity import complexity
+from dsd.model.net import build, count_params
+from dsd.model.verify import verify_arch
+from dsd.space import spec as spaces
+from dsd.space.sampler import sample
 
 SMALL = Shape(1, 28, 10, 1)
 

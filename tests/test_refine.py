@@ -9,12 +9,12 @@ import pytest
 from test_complexity import PUBLISHED
 from test_edf import _fake_run
 
-from dsd import spaces
-from dsd.arch import Shape, regnet_arch, regnet_block_widths
+from dsd.analysis.expr import evaluate_split
+from dsd.analysis.fit import block_widths, fit_widths, generate
 from dsd.errors import DsdError
-from dsd.expr import evaluate_split
-from dsd.fit import block_widths, fit_widths, generate
-from dsd.sampler import sample
+from dsd.model.arch import Shape, regnet_arch, regnet_block_widths
+from dsd.space import spec as spaces
+from dsd.space.sampler import sample
 
 
 def _generator_widths(d, w0, wa, wm):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from dsd import spaces
 from dsd.errors import DsdError
+from dsd.space import spec as spaces
 
-BUILTIN = ["anynetx_a", "anynetx_b", "anynetx_c", "anynetx_d", "anynetx_e", "regnetx", "regnety"]
+BUILTIN = ["anynetx_a", "anynetx_b", "anynetx_c", "anynetx_d", "anynetx_e", "regnetx", "regnetx_initial",
+           "regnety"]
 
 
 def test_builtins_resolve_their_chain():
@@ -21,6 +22,23 @@ def test_builtins_resolve_their_chain():
     assert e.params["w"].dist == a.params["w"].dist  # inherited unchanged
     y = spaces.load("regnety")
     assert y.se and not spaces.load("regnetx").se and y.generator == "regnet"
+
+
+def test_initial_regnet_space_has_the_papers_ranges():
+    """RegNet paper 3.3: d < 64, w0 and wa < 256, 1.5 <= wm <= 3, b and g as in AnyNetX_E."""
+    import numpy as np
+
+    from dsd.model.arch import IMAGENET
+    from dsd.space.sampler import draw_block
+
+    s, e = spaces.load("regnetx_initial"), spaces.load("anynetx_e")
+    c = draw_block(s, IMAGENET, seed=0, block=0)
+    v = c.scalars
+    assert len(c.index) > 1000 and v["depth"].max() < 64 and v["w0"].max() < 256
+    assert v["wa"].max() < 256 and 1.5 <= v["wm"].min() and v["wm"].max() <= 3
+    assert set(np.unique(v["b"])) <= set(e.params["b"].dist.values)
+    assert set(np.unique(v["g"])) <= set(e.params["g"].dist.values)
+    assert s.params["b"].dist == e.params["b"].dist and s.params["g"].dist == e.params["g"].dist
 
 
 def test_anynetx_a_has_about_1e18_configurations():

@@ -15,17 +15,19 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, wait_for
 
-from dsd.arch import Shape, anynet_arch
-from dsd.batch import BatchConfig, run_batch
-from dsd.data import load, load_cifar10
+from dsd.data.loaders import load, load_cifar10
+from dsd.data.recipe import with_overrides
+from dsd.data.registry import default_recipe
 from dsd.errors import DsdError
-from dsd.pipeline import make_pipeline
-from dsd.recipe import default_recipe, with_overrides
-from dsd.results import read_results, write_result
-from dsd.sample_run import sample_new
-from dsd.train import train_model
+from dsd.model.arch import Shape, anynet_arch
+from dsd.space.sample_run import sample_new
+from dsd.store.results import read_results, write_result
+from dsd.store.run import Run
+from dsd.train.batch import BatchConfig, run_batch
+from dsd.train.loop import train_model
+from dsd.train.pipeline import make_pipeline
 
 DIGITS = Shape(1, 8, 10, 1)
 
@@ -38,7 +40,7 @@ def _digits_run(tmp_path: Path, n: int, name: str = "run") -> Path:
 
 def _cfg(run: Path, **kw) -> BatchConfig:
     recipe = with_overrides(default_recipe("digits"), epochs=kw.pop("epochs", 2))
-    return BatchConfig(str(run), recipe, device="cpu", **kw)
+    return BatchConfig(Run(run), recipe, device="cpu", **kw)
 
 
 def test_digits_learns_far_below_chance():
@@ -81,10 +83,10 @@ def test_checkpoint_resumes_after_interrupt(tmp_path):
 
 
 def test_divergence_and_failure_are_data(tmp_path, monkeypatch):
-    import dsd.train
+    import dsd.train.loop
 
     run = _digits_run(tmp_path, 4)
-    real = dsd.train.train_model
+    real = dsd.train.loop.train_model
 
     def train(arch, pipe, recipe, device, seed, *args, **kw):
         if seed == 1:  # a genuine divergence: the real loop with an absurd learning rate
@@ -93,14 +95,14 @@ def test_divergence_and_failure_are_data(tmp_path, monkeypatch):
             raise RuntimeError("boom")
         return real(arch, pipe, recipe, device, seed, *args, **kw)
 
-    monkeypatch.setattr(dsd.train, "train_model", train)
+    monkeypatch.setattr(dsd.train.loop, "train_model", train)
     run_batch(_cfg(run), 1, lambda ev: None)
     final = read_results(run / "results").final()
     assert dict(zip(final.model_id, final.status)) == {0: "ok", 1: "diverged", 2: "failed", 3: "ok"}
     assert "boom" in final.loc[2, "message"] and "loss became" in final.loc[1, "message"]
     # Final rows are final: a rerun trains nothing; --retry-failed retrains only the failure.
     assert run_batch(_cfg(run), 1, lambda ev: None) == []
-    monkeypatch.setattr(dsd.train, "train_model", real)
+    monkeypatch.setattr(dsd.train.loop, "train_model", real)
     assert run_batch(_cfg(run, retry_failed=True), 1, lambda ev: None) == [(0, 2)]
     assert read_results(run / "results").final().loc[2, "status"] == "ok"
 
@@ -127,13 +129,11 @@ def _result_files(run: Path) -> list[Path]:
 def test_sigkill_mid_batch_then_restart_loses_nothing(tmp_path):
     run = _digits_run(tmp_path, 6)
     p = _train_proc(run)
-    deadline = time.time() + 300
-    while len(_result_files(run)) < 2 and time.time() < deadline:
-        time.sleep(0.2)
+    wait_for(lambda: len(_result_files(run)) >= 2, "the trainer wrote 2 results", proc=p)
     p.send_signal(signal.SIGKILL)
     p.wait()
     before = {f.name: f.read_bytes() for f in _result_files(run)}
-    assert 2 <= len(before) < 6
+    assert len(before) < 6, "the trainer finished every model before it was killed"
     r = _train_proc(run)
     assert r.wait(timeout=600) == 0, r.stderr.read()
     after = _result_files(run)
@@ -232,19 +232,19 @@ def test_bad_inputs_exit_2(tmp_path, cli):
     r = cli("train-batch", str(tmp_path / "missing"))
     assert r.returncode == 2 and "Traceback" not in r.stderr
     with pytest.raises(DsdError, match="channels"):
-        from dsd.train_setup import prepare
+        from dsd.train.setup import TrainRequest, prepare
 
         cif = tmp_path / "cif"
         sample_new("anynetx_c", 1, cif, Shape(3, 32, 10, 1), {}, seed=0, dataset="cifar10")
-        prepare(cif, "digits", None, False, {}, 0, "cpu", None, False, None, 300)
+        prepare(cif, TrainRequest(dataset="digits", device="cpu"))
 
 
 def test_cuda_oom_is_retried_at_half_batch_then_recorded(tmp_path, monkeypatch):
     """The OOM path without a GPU: the real handler, fed the real exception type."""
-    import dsd.train
+    import dsd.train.loop
 
     run = _digits_run(tmp_path, 2)
-    real = dsd.train.train_model
+    real = dsd.train.loop.train_model
     batches = []
 
     def train(arch, pipe, recipe, device, seed, batch_size=None, *args, **kw):
@@ -253,7 +253,7 @@ def test_cuda_oom_is_retried_at_half_batch_then_recorded(tmp_path, monkeypatch):
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
         return real(arch, pipe, recipe, device, seed, batch_size, *args, **kw)
 
-    monkeypatch.setattr(dsd.train, "train_model", train)
+    monkeypatch.setattr(dsd.train.loop, "train_model", train)
     run_batch(_cfg(run, epochs=1), 1, lambda ev: None)
     final = read_results(run / "results").final()
     assert final.loc[0, "status"] == "oom" and final.loc[0, "batch_size"] == 16
@@ -265,7 +265,7 @@ def test_cuda_oom_is_retried_at_half_batch_then_recorded(tmp_path, monkeypatch):
 def test_ctrl_c_stops_cleanly(tmp_path):
     run = _digits_run(tmp_path, 6)
     p = _train_proc(run)
-    _wait_files(run, 1)
+    wait_for(lambda: len(_result_files(run)) >= 1, "the trainer wrote a result", proc=p)
     p.send_signal(signal.SIGINT)
     assert p.wait(timeout=120) == 130
     done = _result_files(run)
@@ -277,14 +277,8 @@ def test_ctrl_c_stops_cleanly(tmp_path):
     assert sorted(pq_ids(_result_files(run))) == list(range(6))
 
 
-def _wait_files(run: Path, n: int, timeout: float = 300) -> None:
-    deadline = time.time() + timeout
-    while len(_result_files(run)) < n and time.time() < deadline:
-        time.sleep(0.2)
-
-
 def _claim_alive(info: Path) -> bool:
-    from dsd.claims import in_flight
+    from dsd.train.claims import in_flight
 
     return int(info.name) in in_flight(info.parent)
 
@@ -322,7 +316,7 @@ def test_claims_other_host_heartbeat_lease(tmp_path):
     one from this host whose owner died is taken over at once."""
     import json as js
 
-    from dsd.claims import try_claim
+    from dsd.train.claims import try_claim
 
     claims = tmp_path / "claims"
     claims.mkdir()

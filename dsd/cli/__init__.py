@@ -17,12 +17,15 @@ from dsd.cli import (  # noqa: E402,F401,I001
     train_cmd,
 )
 from dsd.cli.app import app, err_console
-from dsd.errors import DsdError
+from dsd.errors import DsdError, ParamError
 
 
 def main() -> None:
     try:
         app()
+    except ParamError as e:
+        err_console.print(f"error: {e.as_flag()}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
     except DsdError as e:
         err_console.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)

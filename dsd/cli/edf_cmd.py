@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from dsd.analysis import Options, compare
+from dsd.analysis.runs import Options, compare
 from dsd.cli.app import app, console, err_console, print_json
 
 edf_app = typer.Typer(help="Compare design spaces by their error EDFs.", no_args_is_help=True)
@@ -79,12 +79,12 @@ def _emit(runs: list[str], opt: Options, plot: str | None, as_json: bool,
     doc = compare(runs, opt, splits)
     paths = []
     if plot:
-        from dsd.plots import edf_plot
+        from dsd.analysis.plots import edf_plot
 
         paths = edf_plot(doc, plot)
         doc["plot"] = [str(p) for p in paths]
     if plot_min_of_k:
-        from dsd.minofk import min_of_k_plot
+        from dsd.analysis.minofk import min_of_k_plot
 
         mk = min_of_k_plot(doc, plot_min_of_k)
         doc["plot_min_of_k"] = [str(p) for p in mk]
@@ -103,15 +103,15 @@ def print_tables(doc: dict) -> None:
         f"normalised by {norm}: {doc['bins']} bins on {doc['range'][0]:.4g}..{doc['range'][1]:.4g}")
     t = Table(title=f"error EDFs ({doc['metric']}, {how})")
     for col in ("run", "n", "ok/div/fail/pend", "out of range", "min",
-                f"min {doc['ci']:.0%} range", "median", "mean"):
+                "best's good range", "median", "mean", f"{doc['ci']:.0%} band +-"):
         t.add_column(col, justify="right" if col != "run" else "left")
     for r in doc["runs"]:
         c = r["counts"]
         t.add_row(r["name"], str(r["n"]),
                   f"{c['ok']}/{c['diverged']}/{c['failed'] + c['oom']}/{c['pending']}",
                   str(r["dropped"]), f"{r['min_error']:.2f}",
-                  f"{r['min_error_ci'][0]:.2f}..{r['min_error_ci'][1]:.2f}",
-                  f"{r['median_error']:.2f}", f"{r['mean_error']:.2f}")
+                  f"{r['min_error_good_range'][0]:.2f}..{r['min_error_good_range'][1]:.2f}",
+                  f"{r['median_error']:.2f}", f"{r['mean_error']:.2f}", f"{r['sim_eps']:.3f}")
     console.print(t)
     if doc["pairs"]:
         p = Table(title="two-sample KS tests")
@@ -121,14 +121,11 @@ def print_tables(doc: dict) -> None:
             p.add_row(pr["a"], pr["b"], f"{pr['ks_d']:.3f}", f"{pr['p_value']:.3g}",
                       f"{pr['argmax_error']:.2f}", pr["p_method"])
         console.print(p)
-    n_min = min(r["n_eff"] for r in doc["runs"])
-    from dsd.edf import dkw_eps
-
-    eps = dkw_eps(n_min, doc["ci"])
     console.print(f"diverged models count at chance error ({doc['failed']}); failed/oom models "
-                  f"are left out. error_min is the best epoch's error, optimistic by design. "
-                  f"With n_eff = {n_min:.0f}, a {doc['ci']:.0%} DKW band is +-{eps:.3f}: "
-                  "few models give wide bands.")
+                  "are left out. error_min is the best epoch's error, optimistic by design. "
+                  f"The {doc['ci']:.0%} band +- covers each whole EDF at once (simultaneous, "
+                  "exact KS at n_eff): few models give wide bands. The best's good range is "
+                  "pycls's: the best error among 25% of the models, 2,500 resamples.")
     for r in doc["runs"]:
         for w in r["warnings"]:
             err_console.print(f"warning ({r['name']}): {w}")

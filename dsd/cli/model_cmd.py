@@ -7,7 +7,6 @@ import sys
 import typer
 from rich.table import Table
 
-from dsd.arch import Arch, anynet_arch, regnet_arch, stage_resolutions
 from dsd.cli.app import app, console, print_json
 from dsd.cli.options import (
     ChannelsOpt,
@@ -19,8 +18,8 @@ from dsd.cli.options import (
     int_list,
     resolve_shape,
 )
-from dsd.complexity import complexity
-from dsd.errors import DsdError
+from dsd.model.arch import Arch, anynet_arch, regnet_arch, stage_resolutions
+from dsd.model.complexity import complexity
 
 model_app = typer.Typer(help="Describe one network: stages, widths, flops, params, acts.",
                         no_args_is_help=True)
@@ -48,13 +47,7 @@ def regnet(
     Example: dsd model regnet --depth 22 --w0 24 --wa 24.48 --wm 2.54 --group-w 16
     """
     shape = resolve_shape(dataset, resolution, in_channels, num_classes, stem_stride)
-    if depth < 1 or group_w < 1 or bottleneck <= 0:
-        raise DsdError("--depth and --group-w must be at least 1 and --bottleneck positive")
-    try:
-        arch = regnet_arch(depth, w0, wa, wm, group_w, bottleneck, se, shape)
-    except ValueError as e:
-        raise DsdError(str(e)) from None
-    _report(arch, as_json, verify)
+    _report(regnet_arch(depth, w0, wa, wm, group_w, bottleneck, se, shape), as_json, verify)
 
 
 @model_app.command("anynet")
@@ -77,11 +70,6 @@ def anynet(
     ds, ws = int_list(depths, "--depths"), int_list(widths, "--widths")
     gs = int_list(group_ws, "--group-ws")
     bs = float_list(bottlenecks, "--bottlenecks") if bottlenecks else [1.0] * len(ds)
-    if not len(ds) == len(ws) == len(gs) == len(bs):
-        raise DsdError(f"--depths, --widths, --group-ws and --bottlenecks need one value per "
-                       f"stage; got {len(ds)}, {len(ws)}, {len(gs)} and {len(bs)}")
-    if min(ds + ws + gs) < 1 or min(bs) <= 0:
-        raise DsdError("depths, widths and group widths must be at least 1, bottlenecks positive")
     _report(anynet_arch(ds, ws, bs, gs, se, shape), as_json, verify)
 
 
@@ -89,7 +77,7 @@ def _report(arch: Arch, as_json: bool, verify: bool) -> None:
     out = {"ds": list(arch.ds), "ws": list(arch.ws), "gs": list(arch.gs), "bs": list(arch.bs),
            "se": arch.se, **complexity(arch)}
     if verify:
-        from dsd.verify import verify_arch
+        from dsd.model.verify import verify_arch
 
         out.update(verify_arch(arch))
     if as_json:

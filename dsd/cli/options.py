@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from dsd.arch import IMAGENET, Shape
+from dsd.data.registry import dataset_shape, stem_stride_for
 from dsd.errors import DsdError
-from dsd.presets import dataset_shape, stem_stride_for
+from dsd.model.arch import IMAGENET, Shape
 
 DatasetOpt = typer.Option(None, "--dataset", help="Take channels, resolution and classes from "
                           "a data set: fashion-mnist, cifar10, digits, imagenet-folder.")

@@ -6,7 +6,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from dsd.analysis import run_errors
+from dsd.analysis.runs import run_errors
 from dsd.cli.app import app, console, print_json
 from dsd.cli.edf_cmd import FAILED, METRIC, SEED
 
@@ -28,11 +28,8 @@ def fit_cmd(
 
     Example: dsd fit runs/demo/anynetx_a --top 8 --plot runs/demo/fit.png --to-space runs/demo/refined.toml
     """
-    from dsd.errors import DsdError
-    from dsd.refine import fit_plot, fit_rows, fit_top, space_from_fits, write_space
+    from dsd.analysis.refine import fit_plot, fit_rows, fit_top, space_from_fits, write_space
 
-    if top < 1:
-        raise DsdError("--top must be at least 1")
     r = run_errors(run, metric, failed)
     r.table = r.table[r.table.status == "ok"]  # diverged models have no error to learn from
     fits = fit_top(r, top)
@@ -77,11 +74,8 @@ def trend_cmd(
 
     Example: dsd trend runs/demo/regnetx --param wm --plot runs/demo/trend-wm.png
     """
-    from dsd.errors import DsdError
-    from dsd.refine import trend, trend_plot
+    from dsd.analysis.refine import trend, trend_plot
 
-    if bins < 1:
-        raise DsdError("--bins must be at least 1")
     doc = trend(run_errors(run, metric, failed), param, np.random.default_rng(seed), bins)
     if plot:
         doc["plot"] = [str(p) for p in trend_plot(doc, plot)]

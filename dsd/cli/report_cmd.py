@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from dsd.analysis import Options
+from dsd.analysis.runs import Options
 from dsd.cli.app import app, console
 from dsd.cli.edf_cmd import BOOT, FAILED, METRIC, SEED
 
@@ -20,7 +20,7 @@ def report(
 
     Example: dsd report runs/demo/anynetx_a runs/demo/regnetx --out runs/demo/report.html
     """
-    from dsd.report import build_report
+    from dsd.analysis.report import build_report
 
     path = build_report(runs, out, Options(metric=metric, failed=failed, seed=seed,
                                            bootstrap=bootstrap))

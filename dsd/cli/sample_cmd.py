@@ -12,8 +12,8 @@ from rich.table import Table
 from dsd.cli.app import app, console
 from dsd.cli.options import ChannelsOpt, ClassesOpt, DatasetOpt, ResolutionOpt, StrideOpt, resolve_shape
 from dsd.errors import DsdError
-from dsd.sample_run import SampleReport, sample_extend, sample_new
 from dsd.sizes import format_size
+from dsd.space.sample_run import SampleReport, sample_extend, sample_new
 
 
 @app.command("sample")

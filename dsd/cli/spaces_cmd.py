@@ -7,8 +7,8 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from dsd import spaces
 from dsd.cli.app import app, console
+from dsd.space import spec as spaces
 
 spaces_app = typer.Typer(help="List and show the declared design spaces.", no_args_is_help=True)
 app.add_typer(spaces_app, name="spaces")

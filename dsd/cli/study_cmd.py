@@ -6,9 +6,9 @@ from pathlib import Path
 
 import typer
 
-from dsd.batch import CUDA_AUTO_WORKERS
 from dsd.cli.app import app, console, err_console
 from dsd.errors import DsdError
+from dsd.train.batch import CUDA_AUTO_WORKERS
 
 study_app = typer.Typer(help="Run and report a whole study declared in a TOML file.",
                         no_args_is_help=True)
@@ -33,9 +33,9 @@ def run_cmd(
 
     Example: dsd study run studies/fashion-mnist.toml
     """
-    from dsd import study as S
-    from dsd.batch import resolve_workers, run_batch
     from dsd.cli.train_cmd import BatchDisplay
+    from dsd.study import spec as S
+    from dsd.train.batch import resolve_workers, run_batch
 
     if limit is not None and limit < 1:
         raise DsdError("--limit must be at least 1")
@@ -69,13 +69,13 @@ def report_cmd(
 
     Example: dsd study report studies/fashion-mnist.toml
     """
-    from dsd import study as S
+    from dsd.study import spec as S
 
     _report(S.load(file))
 
 
 def _report(st) -> None:
-    from dsd.study_report import write_study_report
+    from dsd.study.report import write_study_report
 
     out = write_study_report(st)
     console.print(out.table)

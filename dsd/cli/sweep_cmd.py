@@ -9,9 +9,8 @@ from rich.table import Table
 
 from dsd.cli.app import app, console
 from dsd.cli.train_cmd import print_status
-from dsd.cli.train_options import recipe_overrides, with_train_options
-from dsd.errors import DsdError
-from dsd.rundir import open_run
+from dsd.cli.train_options import train_request, with_train_options
+from dsd.store.run import open_run
 
 sweep_app = typer.Typer(help="Scripted cluster sweeps on Slurm (or local processes).",
                         no_args_is_help=True)
@@ -44,25 +43,16 @@ def launch_cmd(
     """
     from dataclasses import replace
 
-    from dsd.sweep import Resources, launch, parse_slurm_args
-    from dsd.train_setup import prepare
+    from dsd.cluster.sweep import Resources, launch, parse_slurm_args
+    from dsd.train.setup import prepare
 
-    if min(parallel, models_per_task, cpus_per_task, timeout_min) < 1 or mem_gb <= 0 \
-            or gpus_per_task < 0:
-        raise DsdError("--parallel, --models-per-task, --cpus-per-task and --timeout-min must be "
-                       "at least 1, --mem-gb positive, --gpus-per-task not negative")
-    if executor not in ("slurm", "local"):
-        raise DsdError(f"--executor must be slurm or local, got {executor!r}")
     res = Resources(executor, partition, gpus_per_task, cpus_per_task, mem_gb, parallel,
                     models_per_task, timeout_min, parse_slurm_args(slurm_arg))
-    t = train
-    # The device is the task's node's, not this one's: checked there, not here.
-    task_device = ("cuda" if gpus_per_task else "cpu") if t["device"] == "auto" else t["device"]
+    req = train_request(train, limit=limit)
     for run in runs:
-        cfg = prepare(run, t["dataset"], t["data_dir"], t["download"], recipe_overrides(t),
-                      t["seed"], "cpu", limit, t["retry_failed"], None, t["lease"])
-        cfg = replace(cfg, device=task_device)
-        info = launch(cfg, res, dry_run)
+        # The data set is read on the task's node, not on this (login) node.
+        cfg = prepare(run, req, load_data=False, write=not dry_run)
+        info = launch(replace(cfg, device=res.task_device(req.device)), res, dry_run)
         if not info["models"]:
             console.print(f"{run}: nothing left to train; submitted nothing")
         elif dry_run:
@@ -86,7 +76,7 @@ def status_cmd(run: Path = typer.Argument(..., help="A run directory with a swee
 
     Example: dsd sweep status runs/demo/regnetx
     """
-    from dsd.sweep import job_states, submissions
+    from dsd.cluster.sweep import job_states, submissions
 
     r = open_run(run)
     t = Table(title=f"sweeps of {run}")
@@ -110,7 +100,7 @@ def cancel_cmd(run: Path = typer.Argument(..., help="A run directory with a swee
 
     Example: dsd sweep cancel runs/demo/regnetx
     """
-    from dsd.sweep import cancel
+    from dsd.cluster.sweep import cancel
 
     jobs = cancel(open_run(run))
     console.print(f"cancelled {', '.join(jobs) if jobs else 'nothing (no task was running)'}")

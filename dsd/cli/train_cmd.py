@@ -9,12 +9,11 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from dsd.batch import CUDA_AUTO_WORKERS
 from dsd.cli.app import app, console, err_console, print_json
-from dsd.cli.train_options import recipe_overrides, with_train_options
-from dsd.errors import DsdError
-from dsd.rundir import open_run
-from dsd.status import run_status
+from dsd.cli.train_options import train_request, with_train_options
+from dsd.store.run import open_run
+from dsd.store.status import run_status
+from dsd.train.batch import CUDA_AUTO_WORKERS
 
 
 @app.command("train-batch")
@@ -34,19 +33,12 @@ def train_batch(
 
     Example: dsd train-batch runs/demo/anynetx_a --epochs 3 --train-subset 10000
     """
-    from dataclasses import replace
+    from dsd.train.batch import resolve_workers, run_batch
+    from dsd.train.setup import prepare
 
-    from dsd.batch import resolve_workers, run_batch
-    from dsd.train_setup import prepare
-
-    if limit is not None and limit < 1:
-        raise DsdError("--limit must be at least 1")
-    t = train
-    cfg = prepare(run, t["dataset"], t["data_dir"], t["download"], recipe_overrides(t), t["seed"],
-                  t["device"], limit, t["retry_failed"], shard, t["lease"])
+    cfg = prepare(run, train_request(train, limit=limit, shard=shard, threads=threads))
     workers = resolve_workers(workers, cfg.device, threads)
-    cfg = replace(cfg, threads=threads)
-    ui = BatchDisplay(cfg.run, workers)
+    ui = BatchDisplay(cfg.run.path, workers)
     try:
         with ui.progress:
             ids = run_batch(cfg, workers, ui.on_event)

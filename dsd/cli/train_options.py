@@ -64,3 +64,12 @@ def with_train_options(fn):
 
 def recipe_overrides(train: dict) -> dict:
     return {k: v for k, v in train.items() if k in RECIPE_KEYS}
+
+
+def train_request(train: dict, **extra):
+    """The options as the library's TrainRequest."""
+    from dsd.train.setup import TrainRequest
+
+    return TrainRequest(dataset=train["dataset"], data_dir=train["data_dir"], download=train["download"],
+                        overrides=recipe_overrides(train), seed=train["seed"], device=train["device"],
+                        retry_failed=train["retry_failed"], lease=train["lease"], **extra)

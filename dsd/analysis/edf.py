@@ -1,0 +1,165 @@
+"""Error EDFs and their statistics (Radosavovic et al. 2019; README, Statistics). Pure numpy.
+
+F(e) = total weight of the models with error <= e. Plain weights are 1/n. A complexity
+normalised EDF splits the complexity range [lo, hi] into K equal bins and gives a model in
+bin j the weight 1 / (count_j * K), so every bin weighs 1/K whatever the space's own
+complexity distribution. Bands are pointwise percentile bootstraps on a fixed grid,
+resampling counts (stratified within bins when normalised), and DKW bands with Kish's
+effective n. Two EDFs are compared by the KS statistic D.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dsd.errors import DsdError
+
+
+@dataclass
+class Sample:
+    """The errors of one run's models, their weights and (when normalised) their bins."""
+
+    errors: np.ndarray
+    weights: np.ndarray
+    bins: np.ndarray | None = None   # bin index per model, normalised EDFs only
+    n_bins: int = 0
+
+    @property
+    def n(self) -> int:
+        return len(self.errors)
+
+    @property
+    def n_eff(self) -> float:
+        """Kish's effective sample size (sum w)^2 / sum w^2; n for plain weights."""
+        return float(self.weights.sum() ** 2 / (self.weights**2).sum())
+
+
+def plain(errors: np.ndarray) -> Sample:
+    e = np.asarray(errors, dtype=float)
+    return Sample(e, np.full(len(e), 1.0 / len(e)))
+
+
+def normalized(errors: np.ndarray, cx: np.ndarray, bins: int, lo: float, hi: float) -> Sample:
+    """Complexity-normalised weights on [lo, hi] (models outside must be dropped first)."""
+    e, c = np.asarray(errors, dtype=float), np.asarray(cx, dtype=float)
+    counts, edges = np.histogram(c, bins=bins, range=(lo, hi))
+    if (counts == 0).any():
+        empty = int(np.argmin(counts))
+        raise DsdError(f"complexity bin {empty + 1} of {bins} ({edges[empty]:.4g}..{edges[empty + 1]:.4g}) "
+                       "holds no model of a run; use fewer --bins or a narrower --range")
+    idx = np.clip(np.searchsorted(edges, c, side="right") - 1, 0, bins - 1)
+    return Sample(e, 1.0 / (counts[idx] * bins), idx, bins)
+
+
+def edf(s: Sample, grid: np.ndarray) -> np.ndarray:
+    """F(e) for each e of the grid: total weight of the errors <= e."""
+    order = np.argsort(s.errors, kind="stable")
+    cum = np.concatenate([[0.0], np.cumsum(s.weights[order])])
+    return cum[np.searchsorted(s.errors[order], grid, side="right")]
+
+
+def bootstrap_band(s: Sample, grid: np.ndarray, n_boot: int, ci: float,
+                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Pointwise percentile bootstrap band of F on the grid, by resampling counts.
+
+    Each resample draws multinomial counts over the models (within each bin, keeping its
+    count, when normalised), so F_b = counts @ 1[error <= grid] / n without Python loops.
+    """
+    ind = (s.errors[:, None] <= grid[None, :]).astype(float)   # [n, grid]
+    fb = np.zeros((n_boot, len(grid)))
+    groups = [np.arange(s.n)] if s.bins is None else [np.nonzero(s.bins == j)[0]
+                                                       for j in range(s.n_bins)]
+    for members in groups:
+        m = len(members)
+        counts = rng.multinomial(m, np.full(m, 1.0 / m), size=n_boot)   # [boot, m]
+        fb += counts @ (ind[members] * s.weights[members][:, None])
+    alpha = (1 - ci) / 2
+    lo, hi = np.quantile(fb, [alpha, 1 - alpha], axis=0)
+    return lo, hi
+
+
+def dkw_band(s: Sample, grid: np.ndarray, ci: float) -> tuple[np.ndarray, np.ndarray]:
+    """Dvoretzky-Kiefer-Wolfowitz band, eps = sqrt(log(2/alpha) / (2 n_eff))."""
+    eps = dkw_eps(s.n_eff, ci)
+    f = edf(s, grid)
+    return np.clip(f - eps, 0, 1), np.clip(f + eps, 0, 1)
+
+
+def dkw_eps(n: float, ci: float) -> float:
+    return float(np.sqrt(np.log(2 / (1 - ci)) / (2 * n)))
+
+
+def simultaneous_eps(s: Sample, ci: float) -> float:
+    """Half-width of a band that covers the whole EDF at level ci: the exact quantile of
+    the one-sample KS statistic at n = floor(Kish's n_eff). Exact for plain EDFs of
+    continuous errors (conservative with ties); for normalised EDFs the stratified weights
+    vary less than Kish's n_eff assumes, so the band is conservative (tests/test_edf.py
+    measures its coverage both ways)."""
+    from scipy import stats
+
+    return float(stats.kstwo.ppf(ci, max(1, int(np.floor(s.n_eff + 1e-9)))))
+
+
+def simultaneous_band(s: Sample, grid: np.ndarray, ci: float) -> tuple[np.ndarray, np.ndarray]:
+    eps = simultaneous_eps(s, ci)
+    f = edf(s, grid)
+    return np.clip(f - eps, 0, 1), np.clip(f + eps, 0, 1)
+
+
+def good_range(values: np.ndarray, errors: np.ndarray, rng: np.random.Generator,
+               n_boot: int = 2500, share: float = 0.25, ci: float = 0.95) -> tuple[float, float, float]:
+    """pycls's good range: the best model's value in each of n_boot resamples (with
+    replacement) of share*n models; the (1-ci)/2, 50 and 1-(1-ci)/2 percentiles."""
+    values, errors = np.asarray(values, dtype=float), np.asarray(errors, dtype=float)
+    n = len(errors)
+    k = max(1, int(n * share))
+    idx = rng.integers(0, n, size=(n_boot, k))
+    best = idx[np.arange(n_boot), np.argmin(errors[idx], axis=1)]
+    a = 100 * (1 - ci) / 2
+    lo, med, hi = np.percentile(values[best], [a, 50, 100 - a])
+    return float(lo), float(med), float(hi)
+
+
+def ks_statistic(a: Sample, b: Sample) -> tuple[float, float]:
+    """sup_e |F_a(e) - F_b(e)| over all observed errors, and the error where it is reached."""
+    pooled = np.unique(np.concatenate([a.errors, b.errors]))
+    diff = np.abs(edf(a, pooled) - edf(b, pooled))
+    i = int(np.argmax(diff))
+    return float(diff[i]), float(pooled[i])
+
+
+def ks_plain_pvalue(a: Sample, b: Sample) -> tuple[float, str]:
+    from scipy import stats
+
+    r = stats.ks_2samp(a.errors, b.errors)
+    return float(r.pvalue), f"scipy ks_2samp ({getattr(r, 'method', 'auto')})"
+
+
+def ks_permutation_pvalue(a: Sample, b: Sample, n_perm: int,
+                          rng: np.random.Generator) -> tuple[float, str]:
+    """p-value of the weighted D by shuffling run labels within each complexity bin.
+
+    Shuffling within bins keeps each run's per-bin counts, so its weights stay defined.
+    """
+    errors = np.concatenate([a.errors, b.errors])
+    bins = np.concatenate([a.bins, b.bins])
+    in_a = np.concatenate([np.ones(a.n, bool), np.zeros(b.n, bool)])
+    order = np.argsort(errors, kind="stable")
+    errors, bins, in_a = errors[order], bins[order], in_a[order]
+    last = np.r_[errors[1:] != errors[:-1], True]     # the last model of each tie group
+    # Weight of a model in bin j: 1 / (count_j * K), for run A and run B.
+    ca = np.bincount(a.bins, minlength=a.n_bins)
+    cb = np.bincount(b.bins, minlength=b.n_bins)
+    wa, wb = 1.0 / (ca[bins] * a.n_bins), 1.0 / (cb[bins] * b.n_bins)
+    labels = np.tile(in_a, (n_perm, 1))
+    for j in range(a.n_bins):
+        members = np.nonzero(bins == j)[0]
+        keys = rng.random((n_perm, len(members)))
+        labels[:, members] = in_a[members][np.argsort(keys, axis=1)]
+    signed = np.where(labels, wa, -wb)                 # [perm, n]
+    d_perm = np.abs(np.cumsum(signed, axis=1)[:, last]).max(axis=1)
+    d_obs = np.abs(np.cumsum(np.where(in_a, wa, -wb))[last]).max()
+    p = (1 + np.count_nonzero(d_perm >= d_obs - 1e-12)) / (1 + n_perm)
+    return float(p), f"permutation within {a.n_bins} complexity bins ({n_perm})"

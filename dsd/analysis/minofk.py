@@ -1,0 +1,92 @@
+"""Random-search efficiency: the expected best error of k models drawn from a space.
+
+RegNet paper, Fig. 9 (right), and the nds `num_samples` notebook, computed exactly rather
+than by simulation. Drawing k models independently from a space whose error distribution
+is the (weighted) EDF, with sorted distinct errors e_1 < ... < e_m and F_i = F(e_i):
+
+    P(min > e_i) = (1 - F_i)^k,   E[min] = sum_i e_i [(1 - F_{i-1})^k - (1 - F_i)^k].
+
+The band is a percentile bootstrap of E[min] (multinomial counts, stratified within
+complexity bins when normalised, like the EDF bands), pointwise in k. Pure numpy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from dsd.analysis import edf as E
+
+CHUNK = 1 << 22  # bootstrap cells per block: bounds memory for large runs
+
+
+def ks_for(n: int) -> np.ndarray:
+    """k = 1, 2, 4, ... up to n (n itself included)."""
+    ks = [1 << i for i in range(int(np.log2(max(n, 1))) + 1)]
+    if ks[-1] != n:
+        ks.append(n)
+    return np.asarray(ks)
+
+
+def expected_min(errors: np.ndarray, weights: np.ndarray, ks: np.ndarray) -> np.ndarray:
+    """E[min of k i.i.d. draws] for each k, from errors with weights (any positive scale)."""
+    order = np.argsort(errors, kind="stable")
+    e, w = np.asarray(errors, float)[order], np.asarray(weights, float)[order]
+    surv = np.clip(1.0 - np.cumsum(w) / w.sum(), 0.0, 1.0)          # P(X > e_i)
+    before = np.concatenate([[1.0], surv[:-1]])                     # P(X > e_{i-1})
+    k = np.asarray(ks, float)[:, None]
+    return ((before[None] ** k - surv[None] ** k) * e[None]).sum(axis=1)
+
+
+def _boot_weights(s: E.Sample, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """[n_boot, n] resampled weights (counts times each model's weight)."""
+    out = np.zeros((n_boot, s.n))
+    groups = [np.arange(s.n)] if s.bins is None else [np.nonzero(s.bins == j)[0] for j in range(s.n_bins)]
+    for members in groups:
+        m = len(members)
+        counts = rng.multinomial(m, np.full(m, 1.0 / m), size=n_boot)
+        out[:, members] = counts * s.weights[members][None]
+    return out
+
+
+def min_of_k(s: E.Sample, n_boot: int, ci: float, rng: np.random.Generator) -> dict:
+    """{k, expected, lo, hi}: the exact expectation and its bootstrap band, k = 1, 2, 4, ..., n."""
+    ks = ks_for(s.n)
+    expected = expected_min(s.errors, s.weights, ks)
+    order = np.argsort(s.errors, kind="stable")
+    e = s.errors[order]
+    sorted_s = E.Sample(e, s.weights[order], None if s.bins is None else s.bins[order], s.n_bins)
+    boots = []
+    step = max(1, CHUNK // max(s.n, 1))
+    for start in range(0, n_boot, step):
+        w = _boot_weights(sorted_s, min(step, n_boot - start), rng)
+        surv = np.clip(1.0 - np.cumsum(w, axis=1) / w.sum(axis=1, keepdims=True), 0.0, 1.0)
+        before = np.concatenate([np.ones((len(w), 1)), surv[:, :-1]], axis=1)
+        boots.append(np.stack([((before**k - surv**k) * e[None]).sum(axis=1) for k in ks], axis=1))
+    b = np.concatenate(boots)
+    alpha = (1 - ci) / 2
+    lo, hi = np.quantile(b, [alpha, 1 - alpha], axis=0)
+    return {"k": ks.tolist(), "expected": expected.tolist(), "lo": lo.tolist(), "hi": hi.tolist()}
+
+
+def min_of_k_plot(doc: dict, path: str | Path) -> list[Path]:
+    """Expected best error against k for every run of an `edf compare` document."""
+    from matplotlib.ticker import FuncFormatter
+
+    from dsd.analysis.plots import COLORS, figure, save
+
+    fig, ax = figure()
+    for i, r in enumerate(doc["runs"]):
+        m, c = r["min_of_k"], COLORS[i % len(COLORS)]
+        band = f"{doc['ci']:.0%} bootstrap band (pointwise in k)" if i == 0 else None
+        ax.fill_between(m["k"], m["lo"], m["hi"], color=c, alpha=0.18, linewidth=0, label=band)
+        ax.plot(m["k"], m["expected"], "o-", color=c, markersize=3, label=f"{r['name']} (n={r['n']})")
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set(xlabel="k: models drawn at random from the space",
+           ylabel="expected best error of the k (%)",
+           title="random-search efficiency: the best of k random models")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return save(fig, path)

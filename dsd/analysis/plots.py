@@ -1,0 +1,87 @@
+"""Plots: PNG and SVG files (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
+
+
+def figure(width: float = 6.4, height: float = 4.4):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(width, height), dpi=100)
+
+
+def save(fig, path: str | Path) -> list[Path]:
+    """Write PATH (PNG or SVG by its extension) and its sibling in the other format."""
+    import matplotlib.pyplot as plt
+
+    p = Path(path)
+    if p.suffix.lower() not in (".png", ".svg"):
+        p = p.with_suffix(".png")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    paths = [p, p.with_suffix(".svg" if p.suffix.lower() == ".png" else ".png")]
+    fig.tight_layout()
+    for q in paths:
+        fig.savefig(q)
+    plt.close(fig)
+    return paths
+
+
+def edf_plot(doc: dict, path: str | Path) -> list[Path]:
+    return save(edf_figure(doc), path)
+
+
+def edf_figure(doc: dict):
+    """EDFs with their bootstrap bands; legend `name: n | min | mean` as in pycls."""
+    fig, ax = figure()
+    grid = np.asarray(doc["grid"])
+    for i, r in enumerate(doc["runs"]):
+        c = COLORS[i % len(COLORS)]
+        first = i == 0
+        ax.fill_between(grid, r["sim_lo"], r["sim_hi"], color=c, alpha=0.15, linewidth=0, step="post",
+                        label=f"{doc['ci']:.0%} simultaneous band (whole curve)" if first else None)
+        for k in ("band_lo", "band_hi"):
+            ax.step(grid, r[k], where="post", color=c, linewidth=0.7, linestyle=":",
+                    label=f"{doc['ci']:.0%} pointwise bootstrap band" if first and k == "band_lo" else None)
+        e, w = np.asarray(r["errors"]), np.asarray(r["weights"])
+        order = np.argsort(e)
+        xs = np.r_[grid[0], e[order], grid[-1]]
+        ys = np.r_[0.0, np.cumsum(w[order]) / w.sum(), 1.0]
+        label = f"{r['name']}: n={r['n']} | min={r['min_error']:.2f} | mean={r['mean_error']:.2f}"
+        ax.step(xs, ys, where="post", color=c, linewidth=1.8, label=label)
+    norm = doc["normalize"]
+    title = f"error EDF ({doc['metric']}" + (f", normalised by {norm}, {doc['bins']} bins)"
+                                             if norm != "none" else ")")
+    ax.set(xlabel="error (%)",
+           ylabel="cumulative prob.", title=title, ylim=(0, 1), xlim=(grid[0], grid[-1]))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def edf_lines_figure(doc: dict, title: str):
+    """Many EDFs in one figure, lines only (the papers' Fig. 5/7 style): with seven
+    spaces, overlapping bands would hide the curves; each run's band is in its own plot."""
+    fig, ax = figure(7.2, 4.8)
+    grid = np.asarray(doc["grid"])
+    for i, r in enumerate(doc["runs"]):
+        e, w = np.asarray(r["errors"]), np.asarray(r["weights"])
+        order = np.argsort(e)
+        xs = np.r_[grid[0], e[order], grid[-1]]
+        ys = np.r_[0.0, np.cumsum(w[order]) / w.sum(), 1.0]
+        label = f"{r['name']}: n={r['n']} | min={r['min_error']:.2f} | mean={r['mean_error']:.2f}"
+        ax.step(xs, ys, where="post", color=COLORS[i % len(COLORS)], linewidth=1.6, label=label)
+    norm = doc["normalize"]
+    how = f"normalised by {norm}, {doc['bins']} bins" if norm != "none" else "plain"
+    ax.set(xlabel=f"error (%) [{doc['metric']}]", ylabel="cumulative prob. (share of models)",
+           title=f"{title} ({how})", ylim=(0, 1), xlim=(grid[0], grid[-1]))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=7)
+    return fig

@@ -1,0 +1,188 @@
+"""`dsd report`: one self-contained HTML file (inline SVG plots, no network).
+
+Sections: the EDF comparison with bands; error against every sampled parameter and
+against flops/params/acts with pycls's good-range band; per-block widths of the best and
+worst models; how the ranking after epoch k agrees with the final one; manifests, recipes.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dsd.analysis import edf as E
+from dsd.analysis.plots import COLORS, edf_figure, figure
+from dsd.analysis.runs import Options, RunErrors, compare, run_errors
+from dsd.data.recipe import read_for_run
+from dsd.store.run import Run
+
+SECTIONS = ("EDF comparison", "Error against parameters", "Best and worst models",
+            "Ranking across epochs", "Runs")
+STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;
+text-align:right}th{background:#f3f3f3}pre{background:#f6f6f6;padding:1em;overflow:auto}
+.fig svg{max-width:100%;height:auto}h2{border-bottom:1px solid #ddd}"""
+
+
+def param_columns(table: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Every sampled parameter as a column: per-stage values unrolled (d1, w1, ...)."""
+    out: dict[str, np.ndarray] = {}
+    for col, short in (("ds", "d"), ("ws", "w"), ("bs", "b"), ("gs", "g")):
+        stages = np.array([list(v) for v in table[col]])
+        if stages.size and np.all(stages == stages[:, :1]):
+            out[short] = stages[:, 0]  # shared across stages: one column
+            continue
+        for i in range(stages.shape[1]):
+            out[f"{short}{i + 1}"] = stages[:, i]
+    out["total depth"] = np.array([sum(v) for v in table["ds"]])
+    for k in ("depth", "w0", "wa", "wm", "g", "b"):
+        if k in table and k not in out:
+            out[k] = table[k].to_numpy(dtype=float)
+    for k in ("flops", "params", "acts"):
+        out[k] = table[k].to_numpy(dtype=float)
+    return out
+
+
+def _svg(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.StringIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="svg")
+    plt.close(fig)
+    text = buf.getvalue()
+    return text[text.index("<svg"):]  # drop the XML prolog and DOCTYPE (it names a URL)
+
+
+def _params_figure(r: RunErrors, rng) -> tuple[str, list[dict]]:
+    from matplotlib.ticker import NullFormatter
+
+    cols = param_columns(r.table)
+    err = r.table.error.to_numpy(dtype=float)
+    n = len(cols)
+    ncols = 4
+    nrows = int(np.ceil(n / ncols))
+    fig, _ = figure(12, 2.6 * nrows)
+    fig.clf()
+    rows = []
+    for i, (name, vals) in enumerate(cols.items()):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        lo, med, hi = E.good_range(vals, err, rng)
+        ax.axvspan(lo, hi, color="#2ca02c", alpha=0.15, linewidth=0)
+        ax.axvline(med, color="#2ca02c", linewidth=1)
+        ax.scatter(vals, err, s=8, alpha=0.6, color="#1f77b4")
+        if vals.min() > 0 and vals.max() / vals.min() > 10:  # a short span has no decade to label
+            ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide on short spans
+        ax.set_xlabel(name, fontsize=8)
+        ax.tick_params(labelsize=7)
+        if i % ncols == 0:
+            ax.set_ylabel("error (%)", fontsize=8)
+        rows.append({"parameter": name, "good lo": lo, "good median": med, "good hi": hi})
+    fig.suptitle(f"{r.name}: error vs parameter; green: 95% good range of the best model's "
+                 "value (2,500 resamples of 25%)", fontsize=9)
+    return _svg(fig), rows
+
+
+def _widths_figure(r: RunErrors) -> str:
+    fig, ax = figure(6.4, 3.6)
+    t = r.table.sort_values("error")
+    for label, part, style in (("best", t.head(5), "-"), ("worst", t.tail(5), "--")):
+        for j, row in enumerate(part.itertuples()):
+            blocks = np.repeat(list(row.ws), list(row.ds))
+            ax.step(np.arange(len(blocks)), blocks, where="post", linestyle=style,
+                    color=COLORS[0] if label == "best" else COLORS[1], alpha=0.8,
+                    label=f"{label} ({row.error:.1f}%)" if j == 0 else None)
+    ax.set(yscale="log", xlabel="block index", ylabel="width", title=f"{r.name}: per-block widths, "
+           "5 best (solid) and 5 worst (dashed)")
+    ax.legend(fontsize=8)
+    return _svg(fig)
+
+
+def rank_agreement(r: RunErrors) -> list[float]:
+    """Spearman's rho between the error after epoch k and after the last epoch, per k."""
+    from scipy import stats
+
+    curves = [c for c in r.table.curve if len(c)]
+    if len(curves) < 3:
+        return []
+    epochs = min(len(c) for c in curves)
+    arr = np.array([c[:epochs] for c in curves])
+    final = np.array([c[-1] for c in curves])
+    return [float(stats.spearmanr(arr[:, k], final).statistic) for k in range(epochs)]
+
+
+def _rank_figure(runs: list[RunErrors]) -> tuple[str, dict[str, list[float]]]:
+    fig, ax = figure(6.4, 3.4)
+    rhos = {}
+    for i, r in enumerate(runs):
+        rho = rank_agreement(r)
+        rhos[r.name] = rho
+        if rho:
+            ax.plot(np.arange(1, len(rho) + 1), rho, "o-", color=COLORS[i % len(COLORS)], label=r.name)
+    ax.set(xlabel="epoch k", ylabel="Spearman rho with final error", ylim=(-0.1, 1.05),
+           title="does the ranking after epoch k agree with the final one?")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _svg(fig), rhos
+
+
+def _table(rows: list[dict]) -> str:
+    if not rows:
+        return "<p>none</p>"
+    head = "".join(f"<th>{html.escape(str(k))}</th>" for k in rows[0])
+    body = "".join("<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in r.values()) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return html.escape(str(v))
+
+
+def build_report(paths: list[str], out: str | Path, opt: Options | None = None,
+                 preface: str = "") -> Path:
+    opt = opt or Options(bootstrap=2_000)
+    doc = compare(paths, opt)
+    runs = [run_errors(p, opt.metric, opt.failed) for p in paths]
+    rng = np.random.default_rng(opt.seed)
+    parts = [f"<h1>dsd report: {html.escape(', '.join(r['name'] for r in doc['runs']))}</h1>",
+             f"<p>metric {doc['metric']} (best epoch's error is optimistic by design); diverged "
+             f"models at chance error ({doc['failed']}); failed/oom models left out.</p>", preface]
+    parts.append(f"<h2>{SECTIONS[0]}</h2>")
+    parts.append(f"<div class='fig'>{_svg(edf_figure(doc))}</div>")
+    parts.append(_table([{"run": r["name"], "n": r["n"], "min": r["min_error"],
+                          "min good range": "{:.2f}..{:.2f}".format(*r["min_error_good_range"]),
+                          "median": r["median_error"], "mean": r["mean_error"],
+                          **{k: v for k, v in r["counts"].items()}} for r in doc["runs"]]))
+    parts.append(_table([{"a": p["a"], "b": p["b"], "KS D": p["ks_d"], "p-value": p["p_value"],
+                          "at error": p["argmax_error"], "method": p["p_method"]} for p in doc["pairs"]]))
+    parts.append(f"<h2>{SECTIONS[1]}</h2>")
+    for r in runs:
+        svg, rows = _params_figure(r, rng)
+        parts += [f"<h3>{html.escape(r.name)}</h3><div class='fig'>{svg}</div>", _table(rows)]
+    parts.append(f"<h2>{SECTIONS[2]}</h2>")
+    parts += [f"<div class='fig'>{_widths_figure(r)}</div>" for r in runs]
+    parts.append(f"<h2>{SECTIONS[3]}</h2>")
+    svg, rhos = _rank_figure(runs)
+    parts += [f"<div class='fig'>{svg}</div>",
+              _table([{"run": k, **{f"epoch {i + 1}": v for i, v in enumerate(rho)}}
+                      for k, rho in rhos.items()])]
+    parts.append(f"<h2>{SECTIONS[4]}</h2>")
+    for r in runs:
+        manifest = (r.path / "run.toml").read_text() if (r.path / "run.toml").exists() else "(none)"
+        recipe = read_for_run(Run(r.path))
+        parts.append(f"<h3>{html.escape(r.name)}</h3><pre>{html.escape(manifest)}</pre>"
+                     f"<pre>{html.escape(json.dumps(recipe.to_dict() if recipe else {}, indent=2))}</pre>")
+    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>dsd report</title>"
+            f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page)
+    return out

@@ -1,0 +1,240 @@
+"""From run directories to EDF comparisons: which models count, with which error.
+
+`ok` models count with their error; `diverged` ones at chance error (or are dropped with
+failed="drop"); `failed`/`oom` models are left out. Every result states the counts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dsd.analysis import edf as E
+from dsd.errors import DsdError
+from dsd.sizes import parse_window
+from dsd.store.results import read_results
+from dsd.store.run import open_run
+
+MIN_MODELS = 3
+COMPLEXITY = ("flops", "params", "acts")
+
+
+@dataclass
+class RunErrors:
+    name: str
+    path: Path
+    table: pd.DataFrame          # used models: samples columns + "error"
+    counts: dict[str, int]
+    chance: float
+    warnings: list[str] = field(default_factory=list)
+
+
+def parse_metric(metric: str) -> tuple[str, int | None]:
+    if metric in ("error_min", "error_last"):
+        return metric, None
+    m = re.fullmatch(r"error@(\d+)", metric)
+    if not m or int(m.group(1)) < 1:
+        raise DsdError(f"--metric must be error_min, error_last or error@K (K >= 1), got {metric!r}")
+    return "error@", int(m.group(1))
+
+
+def run_errors(path: str | Path, metric: str = "error_min", failed: str = "as-chance") -> RunErrors:
+    """The models of one run that enter its EDF, with the chosen error."""
+    if failed not in ("as-chance", "drop"):
+        raise DsdError(f"--failed must be as-chance or drop, got {failed!r}")
+    run = open_run(path)
+    kind, k = parse_metric(metric)
+    samples = run.samples().set_index("model_id", drop=False)
+    res = read_results(run.results_dir)
+    final = res.final()
+    num_classes = int(run.manifest().get("num_classes", 1000))
+    chance = 100.0 * (1 - 1 / num_classes)
+    counts = {s: int((final.status == s).sum()) if not final.empty else 0
+              for s in ("ok", "diverged", "failed", "oom")}
+    counts["pending"] = len(samples) - sum(counts.values())
+    warnings = [f"skipped damaged result file {p} ({why})" for p, why in res.corrupt]
+    rows, short = [], 0
+    for r in ([] if final.empty else final.itertuples()):
+        if r.status == "ok":
+            err = _metric(r, kind, k)
+            if err is None:
+                short += 1
+                continue
+        elif r.status == "diverged" and failed == "as-chance":
+            err = chance
+        else:
+            continue
+        if r.model_id in samples.index:
+            rows.append({**samples.loc[r.model_id].to_dict(), "error": err, "status": r.status,
+                         "curve": list(r.curve) if r.curve is not None else []})
+    counts["too_short"] = short
+    if short:
+        warnings.append(f"{short} ok models have fewer than {k} epochs and are left out")
+    return RunErrors(run.name if run.name != "." else str(path), run.path,
+                     pd.DataFrame(rows), counts, chance, warnings)
+
+
+def _metric(r, kind: str, k: int | None) -> float | None:
+    if kind == "error_min":
+        return float(r.error_min)
+    if kind == "error_last":
+        return float(r.error_last)
+    curve = list(r.curve) if r.curve is not None else []
+    return float(curve[k - 1]) if len(curve) >= k else None
+
+
+@dataclass
+class Options:
+    metric: str = "error_min"
+    normalize: str = "none"
+    bins: int = 10
+    range: str | None = None
+    bootstrap: int = 10_000
+    ci: float = 0.95
+    seed: int = 0
+    failed: str = "as-chance"
+    permutations: int = 2_000
+    grid_points: int = 201
+    min_of_k_bootstrap: int = 1_000
+
+
+def compare(paths: list[str | Path], opt: Options, splits: list[str] | None = None) -> dict:
+    """Everything `dsd edf compare` reports, as one JSON-ready document.
+
+    With `splits`, `paths` holds one run: one split compares the models that satisfy it
+    with those that do not; several splits compare the groups they select.
+    """
+    _check(opt)
+    runs = [run_errors(p, opt.metric, opt.failed) for p in paths]
+    names = [r.name for r in runs]
+    for r in runs:
+        if names.count(r.name) > 1:  # runs/x/a and runs/y/a: tell them apart
+            r.name = str(r.path)
+    if splits:
+        runs = split_runs(runs, splits)
+    for r in runs:
+        if len(r.table) < MIN_MODELS:
+            raise DsdError(f"{r.path} has {len(r.table)} usable models (counts: "
+                           f"{_fmt_counts(r.counts)}); an EDF needs at least {MIN_MODELS}: train "
+                           "more with `dsd train-batch`")
+    samples, dropped, rng_range = _samples(runs, opt)
+    all_err = np.concatenate([s.errors for s in samples])
+    grid = np.linspace(np.floor(all_err.min()), np.ceil(all_err.max()), opt.grid_points)
+    rng = np.random.default_rng(opt.seed)
+    out_runs = [_describe(r, s, d, grid, opt, rng) for r, s, d in zip(runs, samples, dropped)]
+    pairs = []
+    for i in range(len(runs)):
+        for j in range(i + 1, len(runs)):
+            pairs.append(_pair(runs[i], runs[j], samples[i], samples[j], opt, rng))
+    return {"metric": opt.metric, "normalize": opt.normalize,
+            "bins": opt.bins if opt.normalize != "none" else None,
+            "range": rng_range, "ci": opt.ci, "bootstrap": opt.bootstrap, "seed": opt.seed,
+            "failed": opt.failed, "grid": grid.tolist(), "runs": out_runs, "pairs": pairs}
+
+
+def split_runs(runs: list[RunErrors], splits: list[str]) -> list[RunErrors]:
+    from dsd.analysis.expr import evaluate_split
+
+    if len(runs) != 1:
+        raise DsdError("--split compares groups inside one run: pass exactly one run directory")
+    r = runs[0]
+    rows = r.table.to_dict("records")
+    if not rows:
+        raise DsdError(f"{r.path} has no usable models to split; train some first")
+    groups = []
+    for text in splits:
+        mask = evaluate_split(text, rows)
+        if len(splits) == 1 and (mask.all() or not mask.any()):
+            which = "every" if mask.all() else "no"
+            raise DsdError(f"the rule {text!r} holds for {which} model of {r.path} "
+                           f"({len(rows)} models); there is nothing to compare it against")
+        groups.append((text, mask))
+        if len(splits) == 1:
+            groups.append((f"not ({text})", ~mask))
+    return [RunErrors(name, r.path, r.table[mask].reset_index(drop=True), _group_counts(r.table[mask]),
+                      r.chance, r.warnings) for name, mask in groups]
+
+
+def _group_counts(table: pd.DataFrame) -> dict[str, int]:
+    """Counts of a split group: only models that entered the run's EDF can be in it."""
+    return {"ok": int((table.status == "ok").sum()), "diverged": int((table.status == "diverged").sum()),
+            "failed": 0, "oom": 0, "pending": 0, "too_short": 0}
+
+
+def _check(opt: Options) -> None:
+    if opt.normalize not in ("none",) + COMPLEXITY:
+        raise DsdError(f"--normalize must be none, flops, params or acts, got {opt.normalize!r}")
+    if opt.bins < 1 or opt.bootstrap < 10 or not 0 < opt.ci < 1 or opt.permutations < 10:
+        raise DsdError("need --bins >= 1, --bootstrap >= 10, 0 < --ci < 1, --permutations >= 10")
+
+
+def _samples(runs: list[RunErrors], opt: Options):
+    if opt.normalize == "none":
+        return [E.plain(r.table.error.to_numpy()) for r in runs], [0] * len(runs), None
+    c = opt.normalize
+    if opt.range:
+        lo, hi = parse_window(opt.range)
+        lo = lo if lo is not None else max(r.table[c].min() for r in runs)
+        hi = hi if hi is not None else min(r.table[c].max() for r in runs)
+    else:
+        lo = max(r.table[c].min() for r in runs)
+        hi = min(r.table[c].max() for r in runs)
+    if lo >= hi:
+        raise DsdError(f"the runs' {c} ranges do not overlap (shared range {lo:.4g}..{hi:.4g}); "
+                       "compare runs sampled in a common window, or pass --range LO:HI")
+    samples, dropped = [], []
+    for r in runs:
+        inside = r.table[c].between(lo, hi)
+        dropped.append(int((~inside).sum()))
+        r.table = r.table[inside].reset_index(drop=True)
+        if len(r.table) < MIN_MODELS:
+            raise DsdError(f"{r.path}: only {len(r.table)} models inside the shared {c} range "
+                           f"{lo:.4g}..{hi:.4g}; widen --range or sample more")
+        samples.append(E.normalized(r.table.error.to_numpy(), r.table[c].to_numpy(), opt.bins, lo, hi))
+    return samples, dropped, [float(lo), float(hi)]
+
+
+def _describe(r: RunErrors, s: E.Sample, dropped: int, grid, opt: Options, rng) -> dict:
+    from dsd.analysis.minofk import min_of_k
+
+    band = E.bootstrap_band(s, grid, opt.bootstrap, opt.ci, rng)
+    dkw = E.dkw_band(s, grid, opt.ci)
+    sim = E.simultaneous_band(s, grid, opt.ci)
+    lo, _, hi = E.good_range(s.errors, s.errors, rng, ci=opt.ci)
+    mean = float(np.sum(s.weights * s.errors) / s.weights.sum())
+    return {"name": r.name, "path": str(r.path), "n": s.n, "n_eff": s.n_eff, "dropped": dropped,
+            "counts": r.counts, "chance_error": r.chance, "min_error": float(s.errors.min()),
+            # pycls's good range of the best model's error; "min_error_ci" is its old name,
+            # kept for one release.
+            "min_error_good_range": [lo, hi], "min_error_ci": [lo, hi],
+            "mean_error": mean, "median_error": _wmedian(s), "edf": E.edf(s, grid).tolist(),
+            "band_lo": band[0].tolist(), "band_hi": band[1].tolist(), "band": "pointwise bootstrap",
+            "sim_lo": sim[0].tolist(), "sim_hi": sim[1].tolist(), "sim_eps": E.simultaneous_eps(s, opt.ci),
+            "sim_band": "simultaneous: exact KS quantile at floor(n_eff)",
+            "dkw_lo": dkw[0].tolist(), "dkw_hi": dkw[1].tolist(), "warnings": r.warnings,
+            "errors": s.errors.tolist(), "weights": s.weights.tolist(),
+            "min_of_k": min_of_k(s, opt.min_of_k_bootstrap, opt.ci, rng)}
+
+
+def _wmedian(s: E.Sample) -> float:
+    order = np.argsort(s.errors)
+    cum = np.cumsum(s.weights[order]) / s.weights.sum()
+    return float(s.errors[order][np.searchsorted(cum, 0.5)])
+
+
+def _pair(a: RunErrors, b: RunErrors, sa: E.Sample, sb: E.Sample, opt: Options, rng) -> dict:
+    d, at = E.ks_statistic(sa, sb)
+    if opt.normalize == "none":
+        p, method = E.ks_plain_pvalue(sa, sb)
+    else:
+        p, method = E.ks_permutation_pvalue(sa, sb, opt.permutations, rng)
+    return {"a": a.name, "b": b.name, "ks_d": d, "p_value": p, "p_method": method,
+            "argmax_error": at}
+
+
+def _fmt_counts(c: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in c.items())

@@ -1,0 +1,115 @@
+"""Training recipes: the papers' defaults per data set, every field overridable.
+
+One run trains under one recipe: the first train-batch writes it to train.toml and
+later ones must match it, so an EDF never mixes recipes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import asdict, dataclass, fields, replace
+
+from dsd import tomlw
+from dsd.errors import DsdError
+
+
+@dataclass(frozen=True)
+class Recipe:
+    dataset: str
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 0.1
+    wd: float = 5e-4
+    momentum: float = 0.9
+    nesterov: bool = True
+    warmup_epochs: float = 0.0
+    warmup_factor: float = 0.1
+    augment: str = "flip-crop"       # flip-crop | none | inception
+    crop_pad: int = 4
+    mean: tuple[float, ...] = (0.5,)
+    std: tuple[float, ...] = (0.5,)
+    precise_bn: int = 2048           # training images for BN statistics before each eval; 0 = off
+    zero_init_final_gamma: bool = False
+    train_subset: int = 0            # 0 = the whole training split
+    test_subset: int = 0
+    subset_seed: int = 0
+    eval_batch_size: int = 500
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["mean"], d["std"] = list(self.mean), list(self.std)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+def with_overrides(recipe: Recipe, **overrides) -> Recipe:
+    """The recipe with every non-None override applied (checked for sense)."""
+    names = {f.name for f in fields(Recipe)}
+    vals = {k: v for k, v in overrides.items() if v is not None and k in names}
+    r = replace(recipe, **vals)
+    checks = [(r.epochs >= 1, "--epochs must be at least 1"),
+              (r.batch_size >= 2, "--batch-size must be at least 2 (BatchNorm needs a batch)"),
+              (r.lr > 0, "--lr must be positive"), (r.wd >= 0, "--wd must not be negative"),
+              (r.augment in ("flip-crop", "none", "inception"),
+               "--augment must be flip-crop, none or inception"),
+              (r.train_subset >= 0 and r.test_subset >= 0, "subsets must not be negative"),
+              (r.precise_bn >= 0, "--precise-bn takes a number of images (0 = off)")]
+    for ok, msg in checks:
+        if not ok:
+            raise DsdError(msg)
+    return r
+
+
+def from_dict(d: dict) -> Recipe:
+    names = {f.name for f in fields(Recipe)}
+    kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names}
+    return Recipe(**kw)
+
+
+def fix_for_run(run, recipe: Recipe) -> Recipe:
+    """Write the run's train.toml if it has none; else insist the recipe is the same."""
+    path, run_dir = run.train_path, run.path
+    if not path.exists():
+        tmp = run_dir / f".train.toml.{os.getpid()}.tmp"
+        tmp.write_text(tomlw.dumps(recipe.to_dict()))
+        try:
+            os.link(tmp, path)  # atomic create-if-absent: concurrent workers agree on one
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    try:
+        fixed = from_dict(tomllib.loads(path.read_text()))
+    except (tomllib.TOMLDecodeError, TypeError) as e:
+        raise DsdError(f"{path}: unreadable ({e}); restore it or sample a new run") from None
+    if fixed != recipe:
+        diff = [f"{k}: run has {a!r}, asked {b!r}" for k, a, b in
+                ((f.name, getattr(fixed, f.name), getattr(recipe, f.name)) for f in fields(Recipe))
+                if a != b]
+        raise DsdError(f"{run_dir} is trained under another recipe ({'; '.join(diff)}); one run, "
+                       "one recipe: sample a new run directory for a new recipe, or drop the "
+                       "differing options")
+    return fixed
+
+
+def read_for_run(run) -> Recipe | None:
+    """The recipe a run is trained under (its train.toml), or None before training."""
+    path = run.train_path
+    if not path.exists():
+        return None
+    try:
+        return from_dict(tomllib.loads(path.read_text()))
+    except (tomllib.TOMLDecodeError, TypeError) as e:
+        raise DsdError(f"{path}: unreadable ({e}); restore it or sample a new run") from None
+
+
+def check_for_run(run, recipe: Recipe) -> Recipe:
+    """Like fix_for_run, but writes nothing (for --dry-run): the recipe the run would use."""
+    fixed = read_for_run(run)
+    if fixed is not None and fixed != recipe:
+        return fix_for_run(run, recipe)  # raises, naming the differences
+    return recipe

@@ -1,0 +1,76 @@
+"""Sampling into a run directory: a new run, or `extend` of an existing one."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from dsd.errors import DsdError
+from dsd.model.arch import Shape
+from dsd.sizes import parse_window
+from dsd.space import spec as spaces
+from dsd.space.sampler import METRICS, SampleResult, arch_key, sample
+from dsd.store.run import Run, new_manifest, samples_table, write_atomic_parquet, write_manifest
+
+
+@dataclass
+class SampleReport:
+    run: Run
+    result: SampleResult
+    seconds: float
+    total: int
+
+
+def sample_new(space_name: str, n: int, out: Path, shape: Shape, windows: dict[str, str | None],
+               seed: int = 0, dataset: str | None = None,
+               progress: Callable[[int, int, int], None] | None = None,
+               max_candidates: int = 200_000_000) -> SampleReport:
+    """Sample n models into a new run directory `out` (which must not hold a run yet)."""
+    if n < 1:
+        raise DsdError(f"--n must be at least 1, got {n}")
+    if (out / "samples.parquet").exists() or (out / "run.toml").exists():
+        raise DsdError(f"{out} already holds a run; add models with --extend, or choose "
+                       "another directory with --out")
+    space = spaces.load(space_name)
+    wins = dict(windows)
+    if wins.get("flops") is None and space.flops:
+        wins["flops"] = space.flops
+    parsed = {k: parse_window(v) for k, v in wins.items()}
+    t0 = time.perf_counter()
+    res = sample(space, n, shape, parsed, seed, progress=progress, max_candidates=max_candidates)
+    out.mkdir(parents=True, exist_ok=True)
+    run = Run(out)
+    table = dict(space.table, name=space.name)
+    write_manifest(run, new_manifest(out.name, table, n, seed, shape,
+                                     {k: v or "" for k, v in wins.items()}, dataset, res.position))
+    write_atomic_parquet(samples_table(res.rows), run.samples_path)
+    return SampleReport(run, res, time.perf_counter() - t0, n)
+
+
+def sample_extend(out: Path, n: int, progress=None,
+                  max_candidates: int = 200_000_000) -> SampleReport:
+    """Add n models to an existing run, continuing its ids and its random stream."""
+    run = Run(out)
+    m = run.manifest()
+    if not m or not run.samples_path.exists():
+        raise DsdError(f"{out} holds no run to extend; sample one first (without --extend)")
+    space = spaces.from_table(m["space"], str(run.manifest_path))
+    old = pq.read_table(run.samples_path)
+    seen = {arch_key(r["ds"], r["ws"], r["gs"], r["bs"], r["se"]) for r in old.to_pylist()}
+    windows = {k: parse_window(m.get(k) or None) for k in METRICS}
+    start = (int(m["stream"]["block"]), int(m["stream"]["offset"]))
+    t0 = time.perf_counter()
+    res = sample(space, n, run.shape(), windows, int(m["seed"]), start=start, seen=seen,
+                 first_id=old.num_rows, progress=progress, max_candidates=max_candidates)
+    new = samples_table(res.rows)
+    merged = pa.concat_tables([old, new.cast(old.schema)])
+    write_atomic_parquet(merged, run.samples_path)
+    m["n"] = merged.num_rows
+    m["stream"] = {"block": res.position[0], "offset": res.position[1]}
+    write_manifest(run, m)
+    return SampleReport(run, res, time.perf_counter() - t0, merged.num_rows)

@@ -1,0 +1,246 @@
+"""Declared design spaces: TOML files, validated, with `extends` resolved.
+
+A space file names its generator (`anynet`: per-stage d, w, b, g; `regnet`: the six
+RegNet numbers), its block type (x, or y with squeeze-excitation), its number of stages,
+how each parameter is drawn (per stage, or `shared`: drawn once and copied to every
+stage), ordering constraints (rejection conditions, never sorting), and optionally a
+default flops window. See spaces/README.md for the format.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from dsd.errors import DsdError
+from dsd.space.distributions import KINDS, Dist
+
+GENERATOR_PARAMS = {
+    "anynet": ("d", "w", "b", "g"),
+    "regnet": ("depth", "w0", "wa", "wm", "g", "b"),
+}
+TOP_KEYS = {"name", "description", "extends", "generator", "block", "stages", "stem_width",
+            "flops", "params", "constraints"}
+PARAM_KEYS = {"dist", "low", "high", "q", "values", "shared"}
+ORDERINGS = ("nondecreasing", "nonincreasing")
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    dist: Dist
+    shared: bool = False
+
+
+@dataclass(frozen=True)
+class Space:
+    name: str
+    description: str
+    generator: str
+    block: str
+    stages: int
+    stem_width: int
+    params: dict[str, Param]
+    constraints: dict[str, str]
+    flops: str | None
+    source: str
+    table: dict = field(repr=False, compare=False, default_factory=dict)
+
+    @property
+    def se(self) -> bool:
+        return self.block == "y"
+
+
+def from_table(table: dict, source: str) -> Space:
+    """A space from an already resolved table (as a run's manifest stores it)."""
+    return _validate(dict(table), Path(source))
+
+
+def configurations(space: Space) -> float:
+    """Number of distinct drawn configurations, before constraints and windows."""
+    total = 1.0
+    for p in space.params.values():
+        reps = 1 if (p.shared or space.generator == "regnet") else space.stages
+        total *= float(p.dist.count()) ** reps
+    return total
+
+
+def builtin_dir() -> Path:
+    """The built-in space files: package data when installed, ../spaces in a checkout."""
+    installed = Path(str(resources.files("dsd"))) / "builtin_spaces"
+    if installed.is_dir():
+        return installed
+    return Path(__file__).resolve().parents[2] / "spaces"  # editable install: the source
+
+
+def builtin_names() -> list[str]:
+    return sorted(p.stem for p in builtin_dir().glob("*.toml"))
+
+
+def find(name_or_path: str, near: Path | None = None) -> Path:
+    """A space file: an existing path, a file beside `near`, or a built-in name."""
+    p = Path(name_or_path)
+    candidates = [p] if p.suffix == ".toml" else []
+    if near is not None:
+        candidates.append(near / f"{name_or_path}.toml")
+    candidates += [Path(f"spaces/{name_or_path}.toml"), builtin_dir() / f"{name_or_path}.toml"]
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise DsdError(f"no space named {name_or_path!r}: not a file, and not one of the built-in "
+                   f"spaces ({', '.join(builtin_names())}); `dsd spaces list` shows them")
+
+
+def load(name_or_path: str) -> Space:
+    path = find(name_or_path)
+    table = _resolve(path, [])
+    return _validate(table, path)
+
+
+def _read(path: Path) -> dict:
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise DsdError(f"{path}: not valid TOML ({e}); fix the syntax") from None
+
+
+def _resolve(path: Path, stack: list[Path]) -> dict:
+    """The file's table merged over its `extends` chain (child keys win)."""
+    real = path.resolve()
+    if real in stack:
+        chain = " -> ".join(p.stem for p in stack + [real])
+        raise DsdError(f"{path}: key 'extends' forms a cycle ({chain}); remove one link")
+    table = _read(path)
+    parent_name = table.pop("extends", None)
+    if parent_name is None:
+        return table
+    if not isinstance(parent_name, str):
+        raise DsdError(f"{path}: key 'extends' must be a space name or path (a string)")
+    try:
+        parent_path = find(parent_name, near=path.parent)
+    except DsdError as e:
+        raise DsdError(f"{path}: key 'extends': {e}") from None
+    return _merge(_resolve(parent_path, stack + [real]), table)
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+    return out
+
+
+def _fail(path: Path, key: str, what: str) -> DsdError:
+    return DsdError(f"{path}: key '{key}': {what}")
+
+
+def _get(t: dict, key: str, typ, path: Path, prefix: str = "", default=None):
+    if key not in t:
+        if default is None:
+            raise _fail(path, prefix + key, f"missing; add `{key} = ...`")
+        return default
+    v = t[key]
+    ok = isinstance(v, typ) and not (typ in (int, (int, float)) and isinstance(v, bool))
+    if not ok:
+        name = {str: "a string", int: "an integer", bool: "true or false"}.get(typ, "a number")
+        raise _fail(path, prefix + key, f"expected {name}, got {v!r}")
+    return v
+
+
+def _validate(t: dict, path: Path) -> Space:
+    unknown = sorted(set(t) - TOP_KEYS)
+    if unknown:
+        raise _fail(path, unknown[0], f"unknown key; allowed keys are {', '.join(sorted(TOP_KEYS))}")
+    gen = _get(t, "generator", str, path, default="anynet")
+    if gen not in GENERATOR_PARAMS:
+        raise _fail(path, "generator", f"unknown generator {gen!r}; use 'anynet' or 'regnet'")
+    block = _get(t, "block", str, path, default="x")
+    if block not in ("x", "y"):
+        raise _fail(path, "block", f"unknown block {block!r}; use 'x' or 'y' (x with SE)")
+    stages = _get(t, "stages", int, path, default=4)
+    if stages < 1:
+        raise _fail(path, "stages", "must be at least 1")
+    params = _params(t.get("params", {}), gen, path)
+    constraints = _constraints(t.get("constraints", {}), gen, params, path)
+    flops = _get(t, "flops", str, path, default="") or None
+    if flops is not None:
+        from dsd.sizes import parse_window
+        try:
+            parse_window(flops)
+        except DsdError as e:
+            raise _fail(path, "flops", str(e)) from None
+    return Space(
+        name=_get(t, "name", str, path, default=path.stem),
+        description=_get(t, "description", str, path, default=""),
+        generator=gen, block=block, stages=stages,
+        stem_width=_get(t, "stem_width", int, path, default=32),
+        params=params, constraints=constraints, flops=flops, source=str(path), table=t,
+    )
+
+
+def _params(pt: dict, gen: str, path: Path) -> dict[str, Param]:
+    if not isinstance(pt, dict):
+        raise _fail(path, "params", "must be a table of [params.NAME] sections")
+    need = GENERATOR_PARAMS[gen]
+    for k in pt:
+        if k not in need:
+            raise _fail(path, f"params.{k}", f"unknown parameter for generator '{gen}'; "
+                        f"its parameters are {', '.join(need)}")
+    missing = [k for k in need if k not in pt]
+    if missing:
+        raise _fail(path, f"params.{missing[0]}", "missing; every parameter of the generator "
+                    f"'{gen}' ({', '.join(need)}) needs a [params.{missing[0]}] section")
+    return {k: _param(k, pt[k], gen, path) for k in need}
+
+
+def _param(name: str, t: dict, gen: str, path: Path) -> Param:
+    pre = f"params.{name}."
+    if not isinstance(t, dict):
+        raise _fail(path, pre[:-1], "must be a table with `dist = ...`")
+    unknown = sorted(set(t) - PARAM_KEYS)
+    if unknown:
+        raise _fail(path, pre + unknown[0], f"unknown key; allowed are {', '.join(sorted(PARAM_KEYS))}")
+    kind = _get(t, "dist", str, path, pre)
+    if kind not in KINDS:
+        raise _fail(path, pre + "dist", f"unknown distribution {kind!r}; use one of {', '.join(KINDS)}")
+    shared = _get(t, "shared", bool, path, pre, default=False)
+    if gen == "regnet":
+        shared = True  # the six RegNet numbers are scalars by construction
+    if kind == "choice":
+        vals = t.get("values")
+        if not isinstance(vals, list) or not vals or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
+            raise _fail(path, pre + "values", "choice needs a non-empty list of numbers, "
+                        "e.g. values = [1, 2, 4]")
+        dist = Dist(kind, values=tuple(vals))
+    else:
+        low = _get(t, "low", (int, float), path, pre)
+        high = _get(t, "high", (int, float), path, pre)
+        q = _get(t, "q", (int, float), path, pre, default=1)
+        if low > high:
+            raise _fail(path, pre + "low", f"empty range: low {low} > high {high}; swap them")
+        if q <= 0:
+            raise _fail(path, pre + "q", "the quantum must be positive")
+        if kind != "uniform" and low <= 0:
+            raise _fail(path, pre + "low", f"{kind} needs low > 0")
+        dist = Dist(kind, float(low), float(high), float(q))
+    if name in ("d", "depth", "w", "w0", "g") and not dist.is_integer:
+        raise _fail(path, pre + "dist", f"'{name}' must take integer values: use integer bounds and q")
+    if name in ("d", "depth", "w", "w0", "g", "b") and dist.support()[0] <= 0:
+        raise _fail(path, pre + "low", f"'{name}' must be positive")
+    return Param(name, dist, shared)
+
+
+def _constraints(ct: dict, gen: str, params: dict[str, Param], path: Path) -> dict[str, str]:
+    if not isinstance(ct, dict):
+        raise _fail(path, "constraints", "must be a table such as [constraints] w = 'nondecreasing'")
+    for k, v in ct.items():
+        if gen != "anynet" or k not in params:
+            raise _fail(path, f"constraints.{k}", "ordering constraints apply to the per-stage "
+                        "parameters of an anynet space (d, w, b, g)")
+        if v not in ORDERINGS:
+            raise _fail(path, f"constraints.{k}",
+                        f"unknown ordering {v!r}; use one of {', '.join(ORDERINGS)}")
+    return dict(ct)

@@ -1,0 +1,169 @@
+"""The run directory: the one format every stage reads and writes, and its one owner.
+
+runs/NAME/
+  run.toml          manifest: the space as resolved, shape, windows, seed, stream position
+  samples.parquet   one row per model: ds, ws, gs, bs, se, drawn scalars, flops, params, acts
+  train.toml        the training recipe, fixed by the first train-batch
+  results/*.parquet one file per finished training attempt (see dsd.store.results)
+  claims/, ckpt/, logs/, sweep.json  working files of the trainers and sweeps
+
+`Run` knows every path of a run and parses run.toml once; nothing else builds them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from dsd import __version__, tomlw
+from dsd.errors import DsdError
+from dsd.model.arch import Arch, Shape
+
+SCALAR_TYPES = {"b": pa.float64(), "g": pa.int64(), "depth": pa.int64(), "w0": pa.int64(),
+                "wa": pa.float64(), "wm": pa.float64()}
+LIST_COLS = {"ds": pa.int64(), "ws": pa.int64(), "gs": pa.int64(), "bs": pa.float64()}
+
+
+@dataclass
+class Run:
+    path: Path
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+        self._manifest: dict | None = None
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / "run.toml"
+
+    @property
+    def train_path(self) -> Path:
+        return self.path / "train.toml"
+
+    @property
+    def claims_dir(self) -> Path:
+        return self.path / "claims"
+
+    @property
+    def ckpt_dir(self) -> Path:
+        return self.path / "ckpt"
+
+    def ckpt(self, model_id: int) -> Path:
+        return self.ckpt_dir / f"{model_id}.pt"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.path / "logs"
+
+    @property
+    def sweep_path(self) -> Path:
+        return self.path / "sweep.json"
+
+    @property
+    def samples_path(self) -> Path:
+        return self.path / "samples.parquet"
+
+    @property
+    def results_dir(self) -> Path:
+        return self.path / "results"
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def manifest(self) -> dict:
+        """The manifest (read once), or {} for a directory another tool made without one."""
+        if self._manifest is None:
+            self._manifest = self._read_manifest()
+        return self._manifest
+
+    def _read_manifest(self) -> dict:
+        if not self.manifest_path.exists():
+            return {}
+        try:
+            return tomllib.loads(self.manifest_path.read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise DsdError(f"{self.manifest_path}: not valid TOML ({e}); restore it or "
+                           "sample a new run") from None
+
+    def shape(self) -> Shape:
+        m = self.manifest()
+        return Shape(int(m.get("in_channels", 3)), int(m.get("resolution", 224)),
+                     int(m.get("num_classes", 1000)), int(m.get("stem_stride", 2)))
+
+    def samples(self):
+        """samples.parquet as a pandas DataFrame."""
+        import pandas as pd
+
+        if not self.samples_path.exists():
+            raise DsdError(f"{self.path} is not a run directory (no samples.parquet); "
+                           "make one with `dsd sample`")
+        try:
+            return pd.read_parquet(self.samples_path)
+        except Exception as e:  # pyarrow raises several types for a damaged file
+            raise DsdError(f"{self.samples_path}: cannot read it ({type(e).__name__}: {e}); "
+                           "it is damaged, sample the run again") from None
+
+    def arch(self, row) -> Arch:
+        m = self.manifest()
+        stem_w = int(m.get("space", {}).get("stem_width", 32))
+        return Arch(tuple(int(x) for x in row["ds"]), tuple(int(x) for x in row["ws"]),
+                    tuple(float(x) for x in row["bs"]), tuple(int(x) for x in row["gs"]),
+                    bool(row["se"]), stem_w, self.shape())
+
+
+def open_run(path: str | Path) -> Run:
+    p = Path(path)
+    if not p.is_dir():
+        raise DsdError(f"no run directory at {p}; make one with `dsd sample --out {p}`")
+    return Run(p)
+
+
+def samples_table(rows: list[dict]) -> pa.Table:
+    cols: dict[str, pa.Array] = {"model_id": pa.array([r["model_id"] for r in rows], pa.int64())}
+    for k, t in LIST_COLS.items():
+        cols[k] = pa.array([r[k] for r in rows], pa.list_(t))
+    cols["se"] = pa.array([r["se"] for r in rows], pa.bool_())
+    for k, t in SCALAR_TYPES.items():
+        if rows and k in rows[0]:
+            cols[k] = pa.array([r[k] for r in rows], t)
+    for k in ("flops", "params", "acts"):
+        cols[k] = pa.array([r[k] for r in rows], pa.int64())
+    return pa.table(cols)
+
+
+def write_atomic_parquet(table: pa.Table, path: Path) -> None:
+    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+
+
+def write_manifest(run: Run, manifest: dict) -> None:
+    tmp = run.path / f".run.toml.{os.getpid()}.tmp"
+    tmp.write_text(tomlw.dumps(manifest))
+    os.replace(tmp, run.manifest_path)
+    run._manifest = manifest
+
+
+def new_manifest(name: str, space_table: dict, n: int, seed: int, shape: Shape,
+                 windows: dict[str, str], dataset: str | None, stream: tuple[int, int]) -> dict:
+    m = {
+        "name": name, "n": n, "seed": seed,
+        "resolution": shape.resolution, "in_channels": shape.in_channels,
+        "num_classes": shape.num_classes, "stem_stride": shape.stem_stride,
+        "flops": windows.get("flops", ""), "params": windows.get("params", ""),
+        "acts": windows.get("acts", ""),
+        "dsd_version": __version__,
+        "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        "stream": {"block": stream[0], "offset": stream[1]},
+        "space": space_table,
+    }
+    if dataset:
+        m["dataset"] = dataset
+    return m

@@ -1,0 +1,256 @@
+"""A study as data: spaces, n, window, data set, recipe, seed, comparisons, figures.
+
+A study file (TOML) declares everything a design-space study needs; `dsd study run FILE`
+samples every space not sampled yet, trains every model without a final result (the
+same claims, shards and resumption as train-batch) and writes the analysis. Re-running
+the same command continues where it stopped. Run directories live beside the file:
+`studies/NAME.toml` keeps its runs in `studies/NAME/SPACE/`.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from dsd.data.recipe import Recipe
+from dsd.errors import DsdError
+
+TOP_KEYS = {"name", "description", "out", "dataset", "data_dir", "n", "seed", "flops", "spaces",
+            "recipe", "analysis", "comparisons", "figures"}
+ANALYSIS_KEYS = {"normalize", "bins", "alpha", "bootstrap", "permutations", "seed", "metric"}
+COMPARISON_KEYS = {"a", "b", "finding", "expect"}
+EXPECT = {
+    "better": "b's errors are lower than a's",
+    "no_worse": "b's errors are not higher than a's",
+}
+FIGURES = ("edfs", "edfs_normalized", "comparisons", "min_of_k", "trends")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    a: str
+    b: str
+    finding: str
+    expect: str
+
+
+@dataclass(frozen=True)
+class Analysis:
+    normalize: str = "flops"
+    bins: int = 5
+    alpha: float = 0.05
+    bootstrap: int = 2_000
+    permutations: int = 2_000
+    seed: int = 0
+    metric: str = "error_min"
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    description: str
+    path: Path
+    out: Path
+    dataset: str
+    data_dir: str | None
+    n: int
+    seed: int
+    flops: str
+    spaces: tuple[str, ...]
+    recipe: dict
+    analysis: Analysis
+    comparisons: tuple[Comparison, ...]
+    figures: tuple[str, ...] = field(default=FIGURES)
+
+    def label(self, space: str) -> str:
+        """The run directory name of a space: its file stem (a name is its own stem)."""
+        return Path(space).stem
+
+    def run_dir(self, space: str) -> Path:
+        return self.out / self.label(space)
+
+    def run_dirs(self) -> list[Path]:
+        return [self.run_dir(s) for s in self.spaces]
+
+    def space_ref(self, space: str) -> str:
+        """A space path is relative to the study file; a name is a built-in or ./spaces name."""
+        if space.endswith(".toml"):
+            return str(self.path.parent / space)
+        return space
+
+
+def load(path: str | Path) -> Study:
+    p = Path(path)
+    if not p.is_file():
+        raise DsdError(f"no study file at {p}; the built-in one is studies/fashion-mnist.toml")
+    try:
+        t = tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise DsdError(f"{p}: not valid TOML ({e}); fix the syntax") from None
+    return _validate(t, p)
+
+
+def _fail(p: Path, key: str, what: str) -> DsdError:
+    return DsdError(f"{p}: key '{key}': {what}")
+
+
+def _get(t: dict, key: str, typ, p: Path, default=None, prefix: str = ""):
+    if key not in t:
+        if default is None:
+            raise _fail(p, prefix + key, f"missing; add `{key} = ...`")
+        return default
+    v = t[key]
+    if not isinstance(v, typ) or (isinstance(v, bool) and typ is not bool):
+        name = {str: "a string", int: "an integer", bool: "true or false", list: "a list",
+                dict: "a table"}.get(typ, "a number")
+        raise _fail(p, prefix + key, f"expected {name}, got {v!r}")
+    return v
+
+
+def _validate(t: dict, p: Path) -> Study:
+    unknown = sorted(set(t) - TOP_KEYS)
+    if unknown:
+        raise _fail(p, unknown[0], f"unknown key; allowed keys are {', '.join(sorted(TOP_KEYS))}")
+    from dsd.data.registry import DATASETS
+    from dsd.sizes import parse_window
+
+    dataset = _get(t, "dataset", str, p)
+    if dataset not in DATASETS:
+        raise _fail(p, "dataset", f"unknown data set {dataset!r}; use one of {', '.join(DATASETS)}")
+    n = _get(t, "n", int, p)
+    if n < 3:
+        raise _fail(p, "n", f"an EDF needs at least 3 models per space, got {n}")
+    flops = _get(t, "flops", str, p)
+    try:
+        if parse_window(flops) is None:
+            raise DsdError("empty window")
+    except DsdError as e:
+        raise _fail(p, "flops", f"{e}; write a window such as \"1M:3M\"") from None
+    spaces = _get(t, "spaces", list, p)
+    if len(spaces) < 1 or not all(isinstance(s, str) and s for s in spaces):
+        raise _fail(p, "spaces", "needs a list of space names or .toml paths, e.g. [\"anynetx_a\"]")
+    labels = [Path(s).stem for s in spaces]
+    dup = sorted({x for x in labels if labels.count(x) > 1})
+    if dup:
+        raise _fail(p, "spaces", f"{dup[0]!r} appears twice; each space gets one run directory")
+    study = Study(
+        name=_get(t, "name", str, p, default=p.stem),
+        description=_get(t, "description", str, p, default=""),
+        path=p, out=p.parent / _get(t, "out", str, p, default=p.stem), dataset=dataset,
+        data_dir=t.get("data_dir"), n=n, seed=_get(t, "seed", int, p, default=0), flops=flops,
+        spaces=tuple(spaces), recipe=_recipe(_get(t, "recipe", dict, p, default={}), dataset, p),
+        analysis=_analysis(_get(t, "analysis", dict, p, default={}), p),
+        comparisons=_comparisons(_get(t, "comparisons", list, p, default=[]), labels, p),
+        figures=_figures(_get(t, "figures", list, p, default=list(FIGURES)), p),
+    )
+    _check_spaces(study)
+    return study
+
+
+def _recipe(r: dict, dataset: str, p: Path) -> dict:
+    from dsd.data.recipe import with_overrides
+    from dsd.data.registry import default_recipe
+
+    names = {f.name for f in fields(Recipe)} - {"dataset"}
+    unknown = sorted(set(r) - names)
+    if unknown:
+        raise _fail(p, f"recipe.{unknown[0]}", f"not a recipe field; fields are {', '.join(sorted(names))}")
+    try:
+        with_overrides(default_recipe(dataset), **r)
+    except (DsdError, TypeError) as e:
+        raise _fail(p, "recipe", str(e)) from None
+    return dict(r)
+
+
+def _analysis(a: dict, p: Path) -> Analysis:
+    unknown = sorted(set(a) - ANALYSIS_KEYS)
+    if unknown:
+        raise _fail(p, f"analysis.{unknown[0]}",
+                    f"unknown key; allowed are {', '.join(sorted(ANALYSIS_KEYS))}")
+    out = Analysis(**a)
+    if out.normalize not in ("none", "flops", "params", "acts"):
+        raise _fail(p, "analysis.normalize", "use none, flops, params or acts")
+    if not 0 < out.alpha < 1:
+        raise _fail(p, "analysis.alpha", "a significance level between 0 and 1, e.g. 0.05")
+    if out.bins < 1 or out.bootstrap < 10 or out.permutations < 10:
+        raise _fail(p, "analysis", "need bins >= 1, bootstrap >= 10, permutations >= 10")
+    return out
+
+
+def _comparisons(items: list, labels: list[str], p: Path) -> tuple[Comparison, ...]:
+    out = []
+    for i, c in enumerate(items):
+        pre = f"comparisons[{i}]."
+        if not isinstance(c, dict):
+            raise _fail(p, pre[:-1], "each comparison is a [[comparisons]] table with a, b, finding, expect")
+        unknown = sorted(set(c) - COMPARISON_KEYS)
+        if unknown:
+            raise _fail(p, pre + unknown[0], f"unknown key; allowed are {', '.join(sorted(COMPARISON_KEYS))}")
+        a, b = _get(c, "a", str, p, prefix=pre), _get(c, "b", str, p, prefix=pre)
+        for k, v in (("a", a), ("b", b)):
+            if v not in labels:
+                raise _fail(p, pre + k, f"{v!r} is not one of the study's spaces ({', '.join(labels)})")
+        expect = _get(c, "expect", str, p, prefix=pre)
+        if expect not in EXPECT:
+            meaning = "; ".join(f"{k}: {v}" for k, v in EXPECT.items())
+            raise _fail(p, pre + "expect", f"use {' or '.join(EXPECT)} ({meaning})")
+        out.append(Comparison(a, b, _get(c, "finding", str, p, prefix=pre), expect))
+    return tuple(out)
+
+
+def _figures(items: list, p: Path) -> tuple[str, ...]:
+    for f in items:
+        if f not in FIGURES:
+            raise _fail(p, "figures", f"unknown figure {f!r}; known: {', '.join(FIGURES)}")
+    return tuple(items)
+
+
+def _check_spaces(study: Study) -> None:
+    from dsd.space import spec as spaces
+
+    for s in study.spaces:
+        try:
+            spaces.load(study.space_ref(s))
+        except DsdError as e:
+            raise _fail(study.path, "spaces", str(e)) from None
+
+
+# --- running ------------------------------------------------------------------------
+
+
+def sample_missing(study: Study, progress=None) -> list[str]:
+    """Sample every space that has no run directory yet; check the others match the file."""
+    from dsd.data.registry import dataset_shape
+    from dsd.space.sample_run import sample_new
+    from dsd.store.run import Run
+
+    made = []
+    for s in study.spaces:
+        out = study.run_dir(s)
+        run = Run(out)
+        if run.samples_path.exists():
+            _check_run(study, s, run.manifest())
+            continue
+        sample_new(study.space_ref(s), study.n, out, dataset_shape(study.dataset),
+                   {"flops": study.flops}, study.seed, study.dataset, progress=progress)
+        made.append(s)
+    return made
+
+
+def _check_run(study: Study, space: str, m: dict) -> None:
+    want = {"n": study.n, "seed": study.seed, "flops": study.flops, "dataset": study.dataset}
+    got = {"n": m.get("n"), "seed": m.get("seed"), "flops": m.get("flops"), "dataset": m.get("dataset")}
+    diff = [f"{k}: run has {got[k]!r}, study file says {want[k]!r}" for k in want if got[k] != want[k]]
+    if diff:
+        raise DsdError(f"{study.run_dir(space)} was sampled under other settings ({'; '.join(diff)}); "
+                       "restore the study file, or delete that run directory to sample it again")
+
+
+def configs(study: Study, device: str = "auto", limit: int | None = None, threads: int | None = None):
+    """One checked BatchConfig per space (the recipe is fixed in each run's train.toml)."""
+    from dsd.train.setup import TrainRequest, prepare
+
+    req = TrainRequest(dataset=study.dataset, data_dir=study.data_dir, overrides=study.recipe,
+                       seed=study.seed, device=device, limit=limit, threads=threads)
+    return [prepare(study.run_dir(s), req) for s in study.spaces]

@@ -1,0 +1,340 @@
+"""train-batch: train every model of a run that has no final result yet.
+
+Workers (this process, or N spawned processes sharing the device) walk the same list
+of models; a claim decides who trains which, so any number of workers, on any number of
+hosts, can point at one run directory. A crash or kill loses at most the model in flight.
+Failures are data: NaN loss -> diverged, CUDA out-of-memory -> oom (after one retry at
+half the batch), any other exception -> failed; the batch moves on.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import socket
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from dsd.data.recipe import Recipe
+from dsd.errors import DsdError
+from dsd.store.results import model_done, write_result
+from dsd.store.run import Run
+from dsd.train.claims import DEFAULT_LEASE, try_claim
+
+Event = dict
+Emit = Callable[[Event], None]
+
+
+@dataclass(frozen=True)
+class BatchConfig:
+    run: Run
+    recipe: Recipe
+    data_dir: str | None = None
+    device: str = "cpu"
+    seed: int = 0
+    limit: int | None = None
+    retry_failed: bool = False
+    shard: tuple[int, int] = (0, 1)
+    lease: float = DEFAULT_LEASE
+    threads: int | None = None
+
+
+Item = tuple[int, int]  # (index of the run's config, model id)
+
+
+def model_seed(seed: int, model_id: int) -> int:
+    """--seed plus the model id fix the initialisation and the data order."""
+    return seed * 1_000_003 + model_id
+
+
+def todo(run: Run, cfg: BatchConfig) -> list[int]:
+    from dsd.store.results import done_ids
+
+    ids = [int(i) for i in run.samples().model_id]
+    done = done_ids(run.results_dir, cfg.retry_failed)
+    i, n = cfg.shard
+    return [m for m in ids if m not in done and m % n == i]
+
+
+def interleave(lists: list[list[int]]) -> list[Item]:
+    """Round-robin over runs, so a study stopped early holds a share of every space."""
+    out: list[Item] = []
+    for k in range(max((len(x) for x in lists), default=0)):
+        out += [(i, ids[k]) for i, ids in enumerate(lists) if k < len(ids)]
+    return out
+
+
+@dataclass
+class _RunContext:
+    cfg: BatchConfig
+    run: Run
+    samples: object
+    pipe: object
+
+
+class Worker:
+    """Trains models of one or more runs, one at a time, through the claims.
+
+    Runs that share a data set, recipe and resolution share one pipeline (the data set
+    is loaded once per process).
+    """
+
+    def __init__(self, cfgs: BatchConfig | list[BatchConfig], emit: Emit, name: str = "w0"):
+        import torch
+
+        self.cfgs = [cfgs] if isinstance(cfgs, BatchConfig) else list(cfgs)
+        self.emit, self.name = emit, name
+        torch.set_num_threads(self.cfgs[0].threads or resolve_threads(None, 1))
+        self.device = torch.device(self.cfgs[0].device)
+        self._contexts: dict[int, _RunContext] = {}
+        self._pipes: dict[tuple, object] = {}
+
+    def context(self, i: int) -> _RunContext:
+        if i not in self._contexts:
+            from dsd.data import loaders as data
+            from dsd.train.pipeline import make_pipeline
+
+            cfg = self.cfgs[i]
+            run = cfg.run
+            key = (cfg.recipe, cfg.data_dir, run.shape().resolution)
+            if key not in self._pipes:
+                dataset = data.load(cfg.recipe.dataset, cfg.data_dir)
+                self._pipes[key] = make_pipeline(dataset, cfg.recipe, self.device, key[2])
+            run.ckpt_dir.mkdir(exist_ok=True)
+            self._contexts[i] = _RunContext(cfg, run, run.samples().set_index("model_id", drop=False),
+                                            self._pipes[key])
+        return self._contexts[i]
+
+    def work(self, items: list[Item] | list[int], budget: Callable[[], bool] | None = None) -> None:
+        for item in items:
+            i, mid = item if isinstance(item, tuple) else (0, item)
+            if budget is not None and not budget():
+                return
+            ctx = self.context(i)
+            claim = try_claim(ctx.run.claims_dir, mid, ctx.cfg.lease)
+            if claim is None:
+                continue
+            done = False
+            try:
+                if model_done(ctx.run.results_dir, mid, ctx.cfg.retry_failed):
+                    done = True
+                    continue
+                row = self.attempt(ctx, mid)
+                write_result(ctx.run.results_dir, row)
+                done = True
+                ctx.run.ckpt(mid).unlink(missing_ok=True)
+                self.emit({"kind": "done", "worker": self.name, "run": ctx.run.name, "model_id": mid,
+                           "status": row["status"], "error": row["error_min"]})
+            finally:
+                claim.release(done)
+
+    def attempt(self, ctx: _RunContext, mid: int) -> dict:
+        """Train one model; every outcome becomes a result row."""
+        import torch
+
+        from dsd.train.loop import TrainResult, train_model
+
+        cfg = ctx.cfg
+        arch = ctx.run.arch(ctx.samples.loc[mid])
+        seed = model_seed(cfg.seed, mid)
+        batch = cfg.recipe.batch_size
+        ckpt = ctx.run.ckpt(mid)
+        self.emit({"kind": "start", "worker": self.name, "run": ctx.run.name, "model_id": mid})
+
+        def progress(epoch: int, epochs: int, ips: float) -> None:
+            self.emit({"kind": "epoch", "worker": self.name, "run": ctx.run.name, "model_id": mid,
+                       "epoch": epoch, "epochs": epochs, "ips": ips})
+
+        res, message = None, ""
+        for attempt in range(2):
+            try:
+                res = train_model(arch, ctx.pipe, cfg.recipe, self.device, seed, batch, ckpt, progress)
+                break
+            except torch.cuda.OutOfMemoryError as e:
+                torch.cuda.empty_cache()
+                ckpt.unlink(missing_ok=True)
+                message = f"CUDA out of memory at batch {batch}: {str(e).splitlines()[0]}"
+                if attempt == 0:
+                    batch //= 2  # one retry at half the batch, recorded in batch_size
+                    continue
+                res = TrainResult("oom", message=message)
+            except KeyboardInterrupt:
+                raise
+            except Exception as e:  # a failure is data: record it and move on
+                tb = traceback.format_exc(limit=3).strip().splitlines()[-1]
+                res = TrainResult("failed", message=f"{type(e).__name__}: {e} ({tb})")
+                break
+        if message and res.status == "ok":
+            res.message = f"retried at batch {batch} after: {message}"
+        return self._row(cfg, mid, res, seed, batch)
+
+    def _row(self, cfg: BatchConfig, mid: int, res, seed: int, batch: int) -> dict:
+        import torch
+
+        from dsd.provenance import stamp
+
+        return {
+            "model_id": mid, "status": res.status, "error_min": res.error_min,
+            "error_last": res.error_last, "curve": res.curve, "train_loss": res.train_loss,
+            "epochs": res.epochs, "seconds": res.seconds,
+            "images_per_second": res.images_per_second, "device": self._device_name(),
+            "dataset": cfg.recipe.dataset, "recipe": cfg.recipe.to_json(),
+            "message": res.message, "seed": seed, "batch_size": batch,
+            "threads": torch.get_num_threads(), **stamp(),
+        }
+
+    def _device_name(self) -> str:
+        import torch
+
+        if self.device.type == "cuda":
+            return f"cuda:{torch.cuda.get_device_name(self.device)}"
+        return f"cpu:{torch.get_num_threads()}threads"
+
+
+def die_with_parent() -> None:
+    """Linux: the kernel sends SIGKILL to this process when its parent dies."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def child_main(cfgs: list[BatchConfig], items: list[Item], name: str, queue, started, lock) -> None:
+    """Entry point of a spawned worker process."""
+    die_with_parent()
+
+    def emit(ev: Event) -> None:
+        queue.put(ev)
+
+    limit = cfgs[0].limit
+
+    def budget() -> bool:
+        if limit is None:
+            return True
+        with lock:
+            if started.value >= limit:
+                return False
+            started.value += 1
+            return True
+
+    try:
+        Worker(cfgs, emit, name).work(items, budget)
+    except KeyboardInterrupt:
+        pass
+    except DsdError as e:
+        queue.put({"kind": "error", "worker": name, "message": str(e)})
+    finally:
+        queue.put({"kind": "exit", "worker": name, "pid": os.getpid(),
+                   "host": socket.gethostname()})
+
+
+def resolve_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise DsdError("--device cuda: no CUDA device is visible here; use --device cpu or auto")
+    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+        raise DsdError(f"--device must be auto, cpu or cuda, got {name!r}")
+    return name
+
+
+# Not measured on a GPU yet: small models leave one mostly idle, so several share it.
+CUDA_AUTO_WORKERS = 4
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def resolve_workers(workers: str | int, device: str, threads: int | None = None) -> int:
+    """--workers N, or auto: on a CPU one worker per core (or per --threads cores).
+
+    Measured on a 2-core machine (README, Training): small models train faster as two
+    one-thread processes than as one two-thread process, idle or under load.
+    """
+    if isinstance(workers, int) or str(workers).isdigit():
+        n = int(workers)
+        if n < 1:
+            raise DsdError("--workers must be at least 1 (or auto)")
+        return n
+    if workers != "auto":
+        raise DsdError(f"--workers takes a number or auto, got {workers!r}")
+    if device.startswith("cuda"):
+        return CUDA_AUTO_WORKERS
+    return max(1, cores() // (threads or 1))
+
+
+def resolve_threads(threads: int | None, workers: int) -> int:
+    """Threads per worker: --threads, else OMP_NUM_THREADS, else the cores split among the
+    workers (GPU workers too: their host-side ops stall when many threads contend)."""
+    if threads is not None:
+        if threads < 1:
+            raise DsdError("--threads must be at least 1")
+        return threads
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) >= 1:
+        return int(env)
+    return max(1, cores() // workers)
+
+
+def run_batch(cfgs: BatchConfig | list[BatchConfig], workers: int, on_event: Emit) -> list[Item]:
+    """Train the remaining models of one or more runs with `workers` processes (sharing
+    the device); returns the todo list as (run index, model id) items, interleaved."""
+    cfgs = [cfgs] if isinstance(cfgs, BatchConfig) else list(cfgs)
+    items = interleave([todo(c.run, c) for c in cfgs])
+    if not items:
+        return items
+    limit = cfgs[0].limit
+    on_event({"kind": "plan", "total": len(items) if limit is None else min(limit, len(items))})
+    threads = resolve_threads(cfgs[0].threads, workers)
+    cfgs = [replace(c, threads=threads) for c in cfgs]
+    if workers <= 1:
+        started = 0
+
+        def budget() -> bool:
+            nonlocal started
+            started += 1
+            return limit is None or started <= limit
+
+        Worker(cfgs, on_event).work(items, budget)
+        return items
+    _run_children(cfgs, workers, items, on_event)
+    return items
+
+
+def _run_children(cfgs: list[BatchConfig], workers: int, items: list[Item], on_event: Emit) -> None:
+    import multiprocessing as mp
+    import queue as queue_mod
+
+    ctx = mp.get_context("spawn")  # CUDA cannot be forked; spawn is safe everywhere
+    q, started, lock = ctx.Queue(), ctx.Value("i", 0), ctx.Lock()
+    procs = []
+    for i in range(workers):
+        # Each worker starts at its own offset so they do not all contend for one model.
+        mine = items[i::workers] + [m for j, m in enumerate(items) if j % workers != i]
+        p = ctx.Process(target=child_main, args=(cfgs, mine, f"w{i}", q, started, lock), daemon=True)
+        p.start()
+        procs.append(p)
+    try:
+        while any(p.is_alive() for p in procs) or not q.empty():
+            try:
+                on_event(q.get(timeout=0.5))
+            except queue_mod.Empty:
+                continue
+    except KeyboardInterrupt:
+        for p in procs:
+            if p.is_alive():
+                os.kill(p.pid, signal.SIGINT)
+        for p in procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.kill()
+        raise
+    finally:
+        for p in procs:
+            p.join(timeout=5)

@@ -1,0 +1,181 @@
+"""Train one model under a recipe: the whole loop, readable in one sitting.
+
+SGD with Nesterov momentum, half-period cosine per iteration (optional linear warmup),
+cross-entropy, precise BatchNorm statistics before each evaluation, the held-out error
+after every epoch. A loss that turns NaN/inf stops the model as `diverged`. With a
+checkpoint path, the state is saved after each epoch and a rerun resumes from it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dsd.data.recipe import Recipe
+from dsd.model.arch import Arch
+from dsd.model.net import build
+
+CHECK_EVERY = 25  # steps between loss checks: each check waits for the device
+
+
+class Diverged(Exception):
+    pass
+
+
+@dataclass
+class TrainResult:
+    status: str                       # ok | diverged
+    curve: list[float] = field(default_factory=list)
+    train_loss: float = float("nan")
+    epochs: int = 0
+    seconds: float = 0.0
+    images_per_second: float = 0.0
+    message: str = ""
+
+    @property
+    def error_min(self) -> float:
+        return min(self.curve) if self.curve else float("nan")
+
+    @property
+    def error_last(self) -> float:
+        return self.curve[-1] if self.curve else float("nan")
+
+
+Progress = Callable[[int, int, float], None]  # (epoch done, epochs, images/s)
+
+
+def lr_at(recipe: Recipe, step: int, total: int, steps_per_epoch: int) -> float:
+    """Half-period cosine over all steps, with an optional linear warmup."""
+    lr = recipe.lr * 0.5 * (1.0 + math.cos(math.pi * step / total))
+    warm = recipe.warmup_epochs * steps_per_epoch
+    if step < warm:
+        alpha = step / warm
+        lr *= recipe.warmup_factor * (1 - alpha) + alpha
+    return lr
+
+
+def train_model(arch: Arch, pipe, recipe: Recipe, device: torch.device, seed: int,
+                batch_size: int | None = None, ckpt: Path | None = None,
+                progress: Progress | None = None) -> TrainResult:
+    """Train `arch` on `pipe` (a dsd.train.pipeline pipeline); seed fixes init and data order."""
+    batch_size = batch_size or recipe.batch_size
+    torch.manual_seed(seed)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels
+    model = build(arch, recipe.zero_init_final_gamma).to(device, memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
+                          nesterov=recipe.nesterov, weight_decay=recipe.wd)
+    gen = pipe.generator(seed)
+    res = TrainResult("ok")
+    start_epoch = _resume(ckpt, model, opt, gen, res)
+    steps = pipe.steps_per_epoch(batch_size)
+    if steps < 1:
+        raise ValueError(f"{pipe.n_train} training images give no batch of {batch_size}")
+    total = steps * recipe.epochs
+    for epoch in range(start_epoch, recipe.epochs):
+        t0 = time.perf_counter()
+        try:
+            res.train_loss = _train_epoch(model, opt, pipe, recipe, device, gen, batch_size,
+                                          epoch * steps, total, steps)
+        except Diverged as e:
+            res.status, res.message = "diverged", str(e)
+            break
+        train_s = time.perf_counter() - t0
+        if recipe.precise_bn:
+            _precise_bn(model, pipe, device, gen, batch_size, recipe.precise_bn)
+        res.curve.append(evaluate(model, pipe, device))
+        res.epochs = epoch + 1
+        res.seconds += time.perf_counter() - t0
+        res.images_per_second = steps * batch_size / max(train_s, 1e-9)
+        _save(ckpt, model, opt, gen, res)
+        if progress:
+            progress(epoch + 1, recipe.epochs, res.images_per_second)
+    return res
+
+
+def _autocast(device: torch.device):
+    # bf16 autocast pays off on GPUs; on CPUs it is slower than fp32 for these convs.
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+def _train_epoch(model, opt, pipe, recipe, device, gen, batch_size, step0, total, steps) -> float:
+    model.train()
+    loss_sum = torch.zeros((), device=device)
+    for i, (x, y) in enumerate(pipe.train_batches(batch_size, gen)):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(recipe, step0 + i, total, steps)
+        with _autocast(device):
+            loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        loss_sum += loss.detach()
+        if (i + 1) % CHECK_EVERY == 0 or i + 1 == steps:
+            if not torch.isfinite(loss_sum):
+                raise Diverged(f"loss became {float(loss_sum)} at epoch {step0 // steps + 1}, "
+                               f"step {i + 1}")
+    return float(loss_sum) / steps
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, pipe, device: torch.device) -> float:
+    """Top-1 error in percent on the held-out split."""
+    model.eval()
+    wrong = torch.zeros((), device=device, dtype=torch.long)
+    for x, y in pipe.test_batches():
+        with _autocast(device):
+            wrong += (model(x).argmax(1) != y).sum()
+    return 100.0 * float(wrong) / pipe.n_test
+
+
+@torch.no_grad()
+def _precise_bn(model, pipe, device, gen, batch_size, images) -> None:
+    """Recompute BN statistics as exact averages over `images` training images (pycls)."""
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    moms = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average = exact mean over the batches seen
+    model.train()
+    seen = 0
+    for x, _ in pipe.train_batches(batch_size, gen):
+        with _autocast(device):
+            model(x)
+        seen += len(x)
+        if seen >= images:
+            break
+    for m, mom in zip(bns, moms):
+        m.momentum = mom
+
+
+def _save(ckpt: Path | None, model, opt, gen, res: TrainResult) -> None:
+    if ckpt is None:
+        return
+    tmp = ckpt.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(),
+                "curve": res.curve, "train_loss": res.train_loss, "epochs": res.epochs,
+                "seconds": res.seconds}, tmp)
+    tmp.replace(ckpt)
+
+
+def _resume(ckpt: Path | None, model, opt, gen, res: TrainResult) -> int:
+    if ckpt is None or not ckpt.exists():
+        return 0
+    try:
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        gen.set_state(state["gen"])
+    except Exception:  # a damaged checkpoint only costs the epochs it held
+        ckpt.unlink(missing_ok=True)
+        return 0
+    res.curve, res.train_loss = list(state["curve"]), state["train_loss"]
+    res.epochs, res.seconds = state["epochs"], state["seconds"]
+    return res.epochs

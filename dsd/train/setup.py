@@ -1,0 +1,90 @@
+"""From options to a checked BatchConfig (shared by train-batch, sweeps and studies).
+
+Every check of a training request lives here, in the library's terms: the run, the
+recipe against the run's train.toml, the data set and whether the run's models fit it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from dsd.data import loaders
+from dsd.data.recipe import check_for_run, fix_for_run, read_for_run, with_overrides
+from dsd.data.registry import get as get_dataset
+from dsd.errors import DsdError
+from dsd.store.run import Run, open_run
+from dsd.train.batch import BatchConfig, resolve_device
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """What a user asks of a training call, before checking."""
+
+    dataset: str | None = None
+    data_dir: str | None = None
+    download: bool = False
+    overrides: dict | None = None
+    seed: int = 0
+    device: str = "auto"
+    limit: int | None = None
+    retry_failed: bool = False
+    shard: str | None = None
+    lease: float = 300.0
+    threads: int | None = None
+
+
+def parse_shard(text: str | None) -> tuple[int, int]:
+    if not text:
+        return (0, 1)
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise DsdError(f"--shard takes I/N, e.g. 0/4; got {text!r}") from None
+    if not 0 <= i < n:
+        raise DsdError(f"--shard {text}: need 0 <= I < N")
+    return (i, n)
+
+
+def prepare(run_path: str | Path, req: TrainRequest, load_data: bool = True,
+            write: bool = True) -> BatchConfig:
+    """Check the run, the recipe, the data set and its shape; fix the recipe in train.toml.
+
+    load_data=False checks the data set by its registered shape instead of reading it (a
+    Slurm login node need not load what the nodes will); write=False leaves train.toml
+    alone (a dry run writes nothing).
+    """
+    if req.limit is not None and req.limit < 1:
+        raise DsdError("--limit must be at least 1")
+    if req.threads is not None and req.threads < 1:
+        raise DsdError("--threads must be at least 1")
+    run = open_run(run_path)
+    run.samples()  # fails early, with a clear message, on a damaged samples.parquet
+    fixed = read_for_run(run)
+    dataset = req.dataset or (fixed.dataset if fixed else None) or run.manifest().get("dataset")
+    if not dataset:
+        raise DsdError(f"{run.path} names no data set; pass --dataset (e.g. fashion-mnist)")
+    spec = get_dataset(dataset)
+    base = fixed if fixed and fixed.dataset == dataset else spec.recipe
+    recipe = with_overrides(base, **(req.overrides or {}))
+    _check_shape(run, dataset, req, load_data)
+    recipe = fix_for_run(run, recipe) if write else check_for_run(run, recipe)
+    device = resolve_device(req.device) if load_data else req.device
+    return BatchConfig(run, recipe, req.data_dir, device, req.seed, req.limit,
+                       req.retry_failed, parse_shard(req.shard), req.lease, req.threads)
+
+
+def _check_shape(run: Run, dataset: str, req: TrainRequest, load_data: bool) -> None:
+    spec = get_dataset(dataset)
+    if load_data or not spec.fixed_shape:
+        data = loaders.load(dataset, req.data_dir, req.download)
+        channels, classes = data.in_channels, data.num_classes
+    else:
+        channels, classes = spec.shape.in_channels, spec.shape.num_classes
+    shape = run.shape()
+    if channels != shape.in_channels:
+        raise DsdError(f"{dataset} has {channels} channels but the run's models take "
+                       f"{shape.in_channels}; sample the run with --dataset {dataset}")
+    if classes != shape.num_classes:
+        raise DsdError(f"{dataset} has {classes} classes but the run's models have "
+                       f"{shape.num_classes}; sample the run with --dataset {dataset}")
