@@ -33,15 +33,18 @@ def test_fit_regenerates_published_regnet_widths_exactly(name):
     assert np.array_equal(regenerated, widths)
 
 
-def test_fit_close_on_adjusted_widths_and_far_on_anynet():
+@pytest.mark.parametrize("measure,bound,factor", [("abs", 0.08, 3), ("squared", 0.02, 10)])
+def test_fit_close_on_adjusted_widths_and_far_on_anynet(measure, bound, factor):
+    """Measured: published adjusted widths at most 0.071 (abs) / 0.011 (squared), both on
+    RegNetY-4.0GF; 20 AnyNetX_A models' median 0.34 / 0.60."""
     adjusted = []
     for (d, w0, wa, wm, g), _ in PUBLISHED.values():
         a = regnet_arch(d, w0, wa, wm, g)
-        adjusted.append(fit_widths(block_widths(a.ds, a.ws)).e_fit)
-    assert max(adjusted) < 0.02  # measured: at most 0.011 (RegNetY-4.0GF)
+        adjusted.append(fit_widths(block_widths(a.ds, a.ws), measure).e_fit)
+    assert max(adjusted) < bound
     rows = sample(spaces.load("anynetx_a"), 20, Shape(), {"flops": (360e6, 400e6)}, seed=0).rows
-    random = [fit_widths(block_widths(r["ds"], r["ws"])).e_fit for r in rows]
-    assert np.median(random) > 10 * max(adjusted)
+    random = [fit_widths(block_widths(r["ds"], r["ws"]), measure).e_fit for r in rows]
+    assert np.median(random) > factor * max(adjusted)
 
 
 ROWS = [{"ds": [1, 2, 7, 12], "ws": [32, 64, 160, 384], "gs": [16] * 4, "bs": [1.0] * 4,
@@ -112,7 +115,7 @@ def test_fit_and_trend_cli(tmp_path, cli):
     assert r.returncode == 0, r.stderr
     r = cli("trend", str(run), "--param", "w4", "--json")
     assert r.returncode == 0, r.stderr
-    t = json.loads(r.stdout)
+    t = json.loads(r.stdout)["trends"][0]
     assert t["good_range"][0] <= t["good_range"][1] <= t["good_range"][2]
     assert sum(b["n"] for b in t["bins"]) == 30
     r = cli("trend", str(run), "--param", "nope")

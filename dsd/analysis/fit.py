@@ -1,12 +1,19 @@
 """The RegNet paper's quantized linear fit (Radosavovic et al. 2020, section 3.3, Fig. 8).
 
 For a model with per-block widths w_j (j < d), find the RegNet parameters (w0, wa, wm),
-with d fixed to the model's number of blocks, whose quantized linear widths
+d being the model's number of blocks, whose quantized linear widths
     u_j = w0 + wa*j,  k_j = round(log(u_j / w0) / log(wm)),  w'_j = round(w0 * wm^k_j / 8) * 8
-best reproduce them. The fit error is
-    e_fit = mean_j (log w_j - log w'_j)^2,
-the mean squared log-ratio between the model's widths and the fit's (0: the model is a
-RegNet). The search is a vectorised grid over (w0, wm, wa), refined around the best.
+best reproduce them. The paper's fit error is the mean log-ratio between the two;
+signed log-ratios would cancel, so dsd takes the mean absolute log-ratio,
+    e_fit = mean_j |log w_j - log w'_j|      (0: the model is a RegNet),
+and, with measure="squared", the mean squared log-ratio of earlier dsd versions.
+
+The search is global within the bounds (w0 a multiple of 8 in [8, 1024], wa in [0, 1024],
+wm in [1.5, max(3, 2 max_j w_j / min_j w_j)]): with r = wa / w0, k_j = round(log(1 + r j) /
+log wm) depends on (r, wm) only and changes only where log(1 + r j) / log wm crosses
+k + 1/2, i.e. at r = (wm^(k+1/2) - 1) / j. For each wm of a log-spaced grid the fit
+evaluates one r inside every interval between those breakpoints (so it is exact in r) for
+every w0 at once, then refines the best wm cells on a finer grid.
 """
 
 from __future__ import annotations
@@ -16,6 +23,14 @@ from dataclasses import dataclass
 import numpy as np
 
 Q = 8
+MEASURES = ("abs", "squared")
+
+
+@dataclass(frozen=True)
+class Bounds:
+    w0: tuple[int, int] = (8, 1024)
+    wa: tuple[float, float] = (0.0, 1024.0)
+    wm: tuple[float, float] = (1.5, 1e9)   # the upper end is capped per model (see above)
 
 
 @dataclass
@@ -27,6 +42,7 @@ class Fit:
     e_fit: float
     widths: np.ndarray      # the model's per-block widths
     fitted: np.ndarray      # the fit's quantized per-block widths
+    measure: str = "abs"
 
     def continuous(self) -> np.ndarray:
         return self.w0 + self.wa * np.arange(self.depth)
@@ -45,57 +61,64 @@ def generate(w0: np.ndarray, wa: np.ndarray, wm: np.ndarray, d: int) -> np.ndarr
     return np.round(w0[:, None] * np.power(wm[:, None], ks) / Q) * Q
 
 
-def _errors(target: np.ndarray, w0, wa, wm, chunk: int = 50_000) -> np.ndarray:
-    out = np.empty(len(w0))
-    for i in range(0, len(w0), chunk):
-        s = slice(i, i + chunk)
-        gen = generate(w0[s], wa[s], wm[s], len(target))
-        out[s] = np.mean((np.log(target)[None] - np.log(gen)) ** 2, axis=1)
-    return out
+def e_fit(widths: np.ndarray, fitted: np.ndarray, measure: str = "abs") -> np.ndarray:
+    """Mean absolute (or squared) log-ratio along the last axis."""
+    diff = np.log(widths) - np.log(fitted)
+    return np.mean(np.abs(diff) if measure == "abs" else diff**2, axis=-1)
 
 
-def _grid(w0s, was, wms):
-    g0, ga, gm = np.meshgrid(w0s, was, wms, indexing="ij")
-    return g0.ravel(), ga.ravel(), gm.ravel()
+def _r_candidates(wm: float, d: int, levels: int, r_hi: float) -> np.ndarray:
+    """One r = wa / w0 inside every interval on which every k_j is constant, plus r = 0."""
+    j = np.arange(1, max(d, 2))
+    breaks = ((wm ** (np.arange(levels) + 0.5) - 1.0)[:, None] / j[None, :]).ravel()
+    breaks = np.unique(breaks[(breaks > 0) & (breaks <= r_hi)])
+    if len(breaks) == 0:
+        return np.array([0.0, r_hi])
+    mids = np.sqrt(breaks[1:] * breaks[:-1])  # geometric midpoints keep small r resolved
+    top = min(r_hi, breaks[-1] * 1.5)
+    return np.concatenate([[0.0, breaks[0] / 2], mids, [top]])
 
 
-def fit_widths(widths, refine: int = 6) -> Fit:
+def _best_at_wm(logw: np.ndarray, w0s: np.ndarray, wm: float, bounds: Bounds, measure: str):
+    """(e_fit, w0, wa) of the best fit with this wm, exact over wa, over every w0."""
+    d = len(logw)
+    top_width = 2 * np.exp(logw.max())
+    levels = int(np.ceil(np.log(top_width / Q) / np.log(wm))) + 1
+    r_hi = bounds.wa[1] / w0s.min()
+    r = _r_candidates(wm, d, levels, r_hi)
+    k = np.rint(np.log1p(np.outer(r, np.arange(d))) / np.log(wm)).astype(np.int64)
+    k = np.minimum(k, levels - 1)  # levels past twice the widest block only add error
+    lvl = np.round(w0s[:, None] * wm ** np.arange(levels)[None, :] / Q) * Q  # [w0, levels]
+    loglvl = np.log(np.maximum(lvl, Q))
+    diff = logw[None, None, :] - loglvl[:, k]                           # [w0, r, d]
+    err = np.mean(np.abs(diff) if measure == "abs" else diff**2, axis=2)
+    err[r[None, :] * w0s[:, None] > bounds.wa[1] + 1e-9] = np.inf       # wa beyond its bound
+    i, m = np.unravel_index(int(np.argmin(err)), err.shape)
+    return float(err[i, m]), int(w0s[i]), float(r[m] * w0s[i])
+
+
+def fit_widths(widths, measure: str = "abs", bounds: Bounds = Bounds(), coarse: int = 160,
+               fine: int = 48, keep: int = 6) -> Fit:
     """The (w0, wa, wm) whose quantized linear widths are closest to `widths` in e_fit."""
+    if measure not in MEASURES:
+        raise ValueError(f"measure must be one of {MEASURES}")
     w = np.asarray(widths, dtype=float)
-    d, first, last = len(w), w[0], w.max()
-    w0s = np.arange(max(Q, Q * np.floor(first / 2 / Q)), Q * np.ceil(2 * first / Q) + 1, Q)
-    was = np.concatenate([[0.0], np.geomspace(0.05, max(8.0, 2 * last), 160)])
-    wms = np.geomspace(1.05, 6.0, 140)
-    g0, ga, gm = _grid(w0s, was, wms)
-    err = _errors(w, g0, ga, gm)
-    starts = np.argsort(err, kind="stable")[:4]
-    best = (err[starts[0]], g0[starts[0]], ga[starts[0]], gm[starts[0]])
-    for s in starts:
-        cand = _refine(w, g0[s], ga[s], gm[s], refine)
-        if cand[0] < best[0] - 1e-15:
-            best = cand
+    d, logw = len(w), np.log(w)
+    hi_w0 = min(bounds.w0[1], Q * int(np.ceil(2 * w.max() / Q)))
+    w0s = np.arange(max(Q, bounds.w0[0]), hi_w0 + 1, Q, dtype=float)
+    wm_hi = min(bounds.wm[1], max(3.0, 2 * w.max() / w.min()))
+    grid = np.geomspace(bounds.wm[0], wm_hi, coarse)
+    found = [(*_best_at_wm(logw, w0s, wm, bounds, measure), wm) for wm in grid]
+    order = np.argsort([f[0] for f in found], kind="stable")
+    best = found[order[0]]
+    for i in order[:keep]:  # zoom into the best cells of the coarse grid
         if best[0] == 0:
             break
-    e, w0, wa, wm = best
-    fitted = generate(np.array([w0]), np.array([wa]), np.array([wm]), d)[0]
-    return Fit(d, int(w0), float(wa), float(wm), float(e), w, fitted)
-
-
-def _refine(w, w0, wa, wm, rounds):
-    """Zoom in around a start: a finer (w0, wa, wm) grid each round."""
-    span_a, span_m = max(wa, 1.0), 0.3
-    best_e = _errors(w, np.array([w0]), np.array([wa]), np.array([wm]))[0]
-    best = (best_e, w0, wa, wm)
-    for _ in range(rounds):
-        w0s = np.unique(np.clip(best[1] + Q * np.arange(-2, 3), Q, None))
-        was = np.clip(best[2] + np.linspace(-span_a, span_a, 41), 0, None)
-        wms = np.clip(best[3] + np.linspace(-span_m, span_m, 41), 1.001, None)
-        g0, ga, gm = _grid(w0s, was, wms)
-        err = _errors(w, g0, ga, gm)
-        i = int(np.argmin(err))
-        if err[i] <= best[0]:
-            best = (err[i], g0[i], ga[i], gm[i])
-        if best[0] == 0:
-            break
-        span_a, span_m = span_a / 4, span_m / 4
-    return best
+        lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
+        for wm in np.geomspace(lo, hi, fine):
+            cand = (*_best_at_wm(logw, w0s, wm, bounds, measure), wm)
+            if cand[0] < best[0]:
+                best = cand
+    _, w0, wa, wm = best
+    fitted = generate(np.array([float(w0)]), np.array([wa]), np.array([wm]), d)[0]
+    return Fit(d, int(w0), float(wa), float(wm), float(e_fit(w, fitted, measure)), w, fitted, measure)

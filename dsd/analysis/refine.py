@@ -8,22 +8,23 @@ from pathlib import Path
 import numpy as np
 
 from dsd import tomlw
-from dsd.analysis import edf as E
-from dsd.analysis.fit import Fit, block_widths, fit_widths
+from dsd.analysis.fit import MEASURES, Fit, block_widths, fit_widths
 from dsd.analysis.plots import COLORS, figure, save
 from dsd.analysis.runs import RunErrors
 from dsd.errors import DsdError, ParamError
 from dsd.space import spec as spaces
 
 
-def fit_top(r: RunErrors, top: int) -> list[tuple[dict, Fit]]:
+def fit_top(r: RunErrors, top: int, measure: str = "abs") -> list[tuple[dict, Fit]]:
     """The `top` lowest-error models of the run with their quantized linear fits."""
     if top < 1:
         raise ParamError("top", "must be at least 1")
+    if measure not in MEASURES:
+        raise ParamError("e_fit", f"must be one of {', '.join(MEASURES)}")
     if r.table.empty:
         raise DsdError(f"{r.path} has no trained models to fit; run `dsd train-batch` first")
     best = r.table.sort_values("error").head(top)
-    return [(row, fit_widths(block_widths(row["ds"], row["ws"])))
+    return [(row, fit_widths(block_widths(row["ds"], row["ws"]), measure))
             for row in best.to_dict("records")]
 
 
@@ -110,43 +111,22 @@ def write_space(table: dict, path: str | Path) -> Path:
     return p
 
 
-def trend(r: RunErrors, param: str, rng: np.random.Generator, bins: int = 5) -> dict:
-    """Error against one parameter: binned summary and the best model's good range."""
-    if bins < 1:
-        raise ParamError("bins", "must be at least 1")
-    from dsd.analysis.report import param_columns
-
-    cols = param_columns(r.table)
-    if param not in cols:
-        raise DsdError(f"unknown parameter {param!r} for {r.path}; known: {', '.join(cols)}")
-    x, e = cols[param].astype(float), r.table.error.to_numpy(dtype=float)
-    lo, med, hi = E.good_range(x, e, rng)
-    uniq = np.unique(x)
-    if len(uniq) <= bins:
-        groups = [(u, u, x == u) for u in uniq]
-    else:
-        edges = np.unique(np.quantile(x, np.linspace(0, 1, bins + 1)))
-        idx = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, len(edges) - 2)
-        groups = [(edges[k], edges[k + 1], idx == k) for k in range(len(edges) - 1)]
-    table = [{"from": float(a), "to": float(b), "n": int(m.sum()), "min": float(e[m].min()),
-              "median": float(np.median(e[m])), "mean": float(e[m].mean())}
-             for a, b, m in groups if m.any()]
-    return {"run": r.name, "param": param, "good_range": [lo, med, hi], "bins": table,
-            "x": x.tolist(), "error": e.tolist()}
-
-
-def trend_plot(doc: dict, path: str | Path) -> list[Path]:
+def efit_plot(r: RunErrors, path: str | Path, measure: str = "abs") -> list[Path]:
+    """e_fit against error for every model of the run (RegNet paper, Fig. 9 left)."""
+    if r.table.empty:
+        raise DsdError(f"{r.path} has no trained models; run `dsd train-batch` first")
+    rows = r.table.to_dict("records")
+    fits = [fit_widths(block_widths(x["ds"], x["ws"]), measure).e_fit for x in rows]
+    err = [float(x["error"]) for x in rows]
     fig, ax = figure()
-    x, e = np.asarray(doc["x"]), np.asarray(doc["error"])
-    lo, med, hi = doc["good_range"]
-    ax.axvspan(lo, hi, color="#2ca02c", alpha=0.15, linewidth=0, label="95% good range of the best")
-    ax.axvline(med, color="#2ca02c", linewidth=1)
-    ax.scatter(x, e, s=10, alpha=0.6, color=COLORS[0], label="models")
-    centers = [(b["from"] + b["to"]) / 2 for b in doc["bins"]]
-    ax.plot(centers, [b["median"] for b in doc["bins"]], "o-", color=COLORS[1], label="binned median")
-    if x.min() > 0 and x.max() / x.min() > 20:
-        ax.set_xscale("log")
-    ax.set(xlabel=doc["param"], ylabel="error (%)", title=f"{doc['run']}: error vs {doc['param']}")
+    ax.scatter(fits, err, s=12, alpha=0.6, color=COLORS[0], label=f"{r.name} (n={len(rows)})")
+    from scipy import stats
+
+    rho = float(stats.spearmanr(fits, err).statistic)
+    what = "mean |log-ratio|" if measure == "abs" else "mean squared log-ratio"
+    ax.set(xlabel=f"e_fit ({what} of the widths to their quantized linear fit)",
+           ylabel="error (%)", title=f"{r.name}: are good models closer to a RegNet? "
+           f"(Spearman rho {rho:.2f})")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return save(fig, path)

@@ -8,6 +8,7 @@ import sys
 from dsd.cli import (  # noqa: E402,F401,I001
     edf_cmd,
     model_cmd,
+    plan_cmd,
     refine_cmd,
     report_cmd,
     sample_cmd,

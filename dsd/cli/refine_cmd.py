@@ -19,12 +19,18 @@ def fit_cmd(
     plot: str = typer.Option(None, "--plot", help="Per-block widths with their fits (.png/.svg)."),
     to_space: str = typer.Option(None, "--to-space", help="Write a RegNet space file whose "
                                  "ranges cover the fitted parameters."),
+    e_fit_measure: str = typer.Option("abs", "--e-fit", help="abs: mean |log-ratio| (the paper's "
+                                      "scale); squared: mean squared log-ratio."),
+    plot_efit: str = typer.Option(None, "--plot-efit", help="e_fit against error for every model "
+                                  "of the run (the paper's Fig. 9 left), .png/.svg."),
     as_json: bool = typer.Option(False, "--json", help="One JSON document."),
 ) -> None:
     """Quantized linear fit (d, w0, wa, wm) of the best models' per-block widths, with e_fit.
 
-    e_fit = mean over blocks of (log w_j - log w'_j)^2: the mean squared log-ratio between
-    the model's widths and the fit's quantized widths (0 for a RegNet).
+    e_fit = mean over blocks of |log w_j - log w'_j|: the mean absolute log-ratio between
+    the model's widths and the fit's quantized widths (0 for a RegNet); the paper calls it
+    the mean log-ratio, whose signed terms would cancel. The search is global: exact in wa,
+    every multiple of 8 for w0, a refined grid over wm (README, Refinement).
 
     Example: dsd fit runs/demo/anynetx_a --top 8 --plot runs/demo/fit.png --to-space runs/demo/refined.toml
     """
@@ -32,10 +38,14 @@ def fit_cmd(
 
     r = run_errors(run, metric, failed)
     r.table = r.table[r.table.status == "ok"]  # diverged models have no error to learn from
-    fits = fit_top(r, top)
+    fits = fit_top(r, top, e_fit_measure)
     rows = fit_rows(fits)
-    doc = {"run": str(r.path), "metric": metric, "models": rows,
+    doc = {"run": str(r.path), "metric": metric, "e_fit_measure": e_fit_measure, "models": rows,
            "e_fit_median": float(np.median([x["e_fit"] for x in rows]))}
+    if plot_efit:
+        from dsd.analysis.refine import efit_plot
+
+        doc["plot_efit"] = [str(p) for p in efit_plot(r, plot_efit, e_fit_measure)]
     if plot:
         doc["plot"] = [str(p) for p in fit_plot(fits, plot, f"{r.name}: best models and their "
                                                 "quantized linear fits")]
@@ -53,8 +63,9 @@ def fit_cmd(
         t.add_row(str(x["model_id"]), f"{x['error']:.2f}", str(x["depths"]), str(x["widths"]),
                   str(x["d"]), str(x["w0"]), f"{x['wa']:.2f}", f"{x['wm']:.3f}", f"{x['e_fit']:.4f}")
     console.print(t)
-    console.print(f"median e_fit {doc['e_fit_median']:.4f} (mean squared log-ratio of widths; 0 = a RegNet)")
-    for p in doc.get("plot", []):
+    what = "mean |log-ratio|" if e_fit_measure == "abs" else "mean squared log-ratio"
+    console.print(f"median e_fit {doc['e_fit_median']:.4f} ({what} of widths; 0 = a RegNet)")
+    for p in doc.get("plot", []) + doc.get("plot_efit", []):
         console.print(f"plot: {p}")
     if "space" in doc:
         console.print(f"space: {doc['space']} (sample it with `dsd sample --space {doc['space']}`)")
@@ -62,35 +73,40 @@ def fit_cmd(
 
 @app.command("trend")
 def trend_cmd(
-    run: str = typer.Argument(..., help="A trained run."),
-    param: str = typer.Option(..., "--param", help="A sampled parameter (d1, w4, wm, ...), "
-                              "total depth, or flops/params/acts."),
+    runs: list[str] = typer.Argument(..., help="One or more trained runs (one figure)."),
+    param: list[str] = typer.Option(..., "--param", help="A sampled parameter (d1, w4, wm, ...), "
+                                    "total depth, flops/params/acts, or `regnet` for depth, w0, "
+                                    "wa, wm, g, b, flops, params, acts. Repeatable."),
     bins: int = typer.Option(5, "--bins", help="Bins of the parameter for the table."),
     metric: str = METRIC, failed: str = FAILED, seed: int = SEED,
     plot: str = typer.Option(None, "--plot", help="Write the plot here (.png/.svg)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON document."),
 ) -> None:
-    """Error against one parameter, with the best model's bootstrap good range.
+    """Error against parameters for one or more runs, with each run's good range of the best.
 
-    Example: dsd trend runs/demo/regnetx --param wm --plot runs/demo/trend-wm.png
+    Example: dsd trend runs/demo/anynetx_a runs/demo/regnetx --param w4 --plot runs/demo/trend.png
+
+    Example: dsd trend studies/fashion-mnist/regnetx --param regnet --plot trend-regnet.png
     """
-    from dsd.analysis.refine import trend, trend_plot
+    from dsd.analysis.trends import trends, trends_plot
 
-    doc = trend(run_errors(run, metric, failed), param, np.random.default_rng(seed), bins)
+    rs = [run_errors(r, metric, failed) for r in runs]
+    doc = trends(rs, param, np.random.default_rng(seed), bins)
     if plot:
-        doc["plot"] = [str(p) for p in trend_plot(doc, plot)]
+        doc["plot"] = [str(p) for p in trends_plot(doc, plot)]
     if as_json:
         print_json(doc)
         return
-    t = Table(title=f"{doc['run']}: error ({metric}) against {param}")
-    for col in (param, "n", "min", "median", "mean"):
-        t.add_column(col, justify="right")
-    for b in doc["bins"]:
-        rng = f"{b['from']:.4g}" if b["from"] == b["to"] else f"{b['from']:.4g}..{b['to']:.4g}"
-        t.add_row(rng, str(b["n"]), f"{b['min']:.2f}", f"{b['median']:.2f}", f"{b['mean']:.2f}")
-    console.print(t)
-    lo, med, hi = doc["good_range"]
-    console.print(f"good range of {param} for the best model (2,500 resamples of 25%): "
-                  f"{lo:.4g}..{hi:.4g}, median {med:.4g}")
+    for t in doc["trends"]:
+        tab = Table(title=f"{t['run']}: error ({metric}) against {t['param']}")
+        for col in (t["param"], "n", "min", "median", "mean"):
+            tab.add_column(col, justify="right")
+        for b in t["bins"]:
+            rng = f"{b['from']:.4g}" if b["from"] == b["to"] else f"{b['from']:.4g}..{b['to']:.4g}"
+            tab.add_row(rng, str(b["n"]), f"{b['min']:.2f}", f"{b['median']:.2f}", f"{b['mean']:.2f}")
+        console.print(tab)
+        lo, med, hi = t["good_range"]
+        console.print(f"good range of {t['param']} for the best model (2,500 resamples of 25%): "
+                      f"{lo:.4g}..{hi:.4g}, median {med:.4g}")
     for p in doc.get("plot", []):
         console.print(f"plot: {p}")

@@ -1,0 +1,148 @@
+"""The papers' analyses against independent computations: min-of-k against brute-force
+simulation, the power `dsd plan` promises against the power observed, the simultaneous
+band's coverage, cross-run trends, and hostile split expressions."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy import stats
+from test_edf import _fake_run
+
+from dsd.analysis import edf as E
+from dsd.analysis.minofk import expected_min, ks_for, min_of_k
+from dsd.analysis.plan import plan
+
+
+def test_min_of_k_equals_brute_force_simulation():
+    rng = np.random.default_rng(0)
+    errors = np.round(rng.normal(30, 4, 40), 1)  # ties included, as recorded errors have
+    weights = rng.uniform(0.5, 2.0, 40)           # a normalised EDF's unequal weights
+    ks = ks_for(40)
+    exact = expected_min(errors, weights, ks)
+    draws = 200_000
+    p = weights / weights.sum()
+    for k, want in zip(ks, exact):
+        mins = errors[rng.choice(40, size=(draws, k), p=p)].min(axis=1)
+        se = mins.std() / np.sqrt(draws)
+        assert abs(mins.mean() - want) < 4 * se + 1e-9, (k, mins.mean(), want, se)
+    assert exact[0] == pytest.approx(np.sum(p * errors))  # k = 1 is the weighted mean
+    assert np.all(np.diff(exact) <= 1e-12) and exact[-1] >= errors.min()
+
+
+def test_min_of_k_band_brackets_and_narrows():
+    rng = np.random.default_rng(1)
+    s = E.plain(rng.normal(30, 4, 64))
+    m = min_of_k(s, 500, 0.95, rng)
+    assert m["k"] == [1, 2, 4, 8, 16, 32, 64]
+    assert all(lo <= e <= hi for lo, e, hi in zip(m["lo"], m["expected"], m["hi"]))
+
+
+@pytest.mark.parametrize("normalised", [False, True])
+def test_simultaneous_band_covers_the_whole_curve(normalised):
+    """200 seeded repetitions: the true CDF lies inside the band everywhere in >= 93%."""
+    rng = np.random.default_rng(2024)
+    mus = np.linspace(-1, 1, 4)
+    truth = (lambda x: np.mean([stats.norm.cdf(x - m) for m in mus], axis=0)) if normalised \
+        else stats.norm.cdf
+    covered = 0
+    for _ in range(200):
+        if normalised:  # four complexity bins of unequal counts, each a different distribution
+            sizes = [5, 9, 14, 22]
+            x = np.concatenate([rng.normal(m, 1, k) for m, k in zip(mus, sizes)])
+            bins = np.repeat(np.arange(4), sizes)
+            s = E.Sample(x, np.concatenate([np.full(k, 1 / (4 * k)) for k in sizes]), bins, 4)
+        else:
+            s = E.plain(rng.normal(size=40))
+        eps = E.simultaneous_eps(s, 0.95)
+        order = np.argsort(s.errors)
+        f = np.cumsum(s.weights[order]) / s.weights.sum()
+        t = truth(s.errors[order])
+        sup = max(np.max(f - t), np.max(t - (f - s.weights[order] / s.weights.sum())))
+        covered += sup <= eps
+    assert covered / 200 >= 0.93, covered
+
+
+def test_plan_promises_the_power_it_delivers():
+    """Pilots of 2,000 models from two known distributions: at the n dsd plan returns, fresh
+    studies from the true distributions reject at about the promised rate."""
+    rng = np.random.default_rng(7)
+    a, b = E.plain(rng.normal(30, 3, 2000)), E.plain(rng.normal(31.2, 3, 2000))
+    doc = plan(a, b, power=0.8, alpha=0.05, reps=300, seed=1)
+    n = doc["n"]
+    assert 20 < n < 200, doc["power_curve"]
+    reps = 600
+    hits = sum(stats.ks_2samp(rng.normal(30, 3, n), rng.normal(31.2, 3, n)).pvalue < 0.05
+               for _ in range(reps))
+    assert abs(hits / reps - 0.8) < 0.08, (n, hits / reps)
+    # Below n, the power must fall short: n is the smallest such size (to the bisection's step).
+    below = sum(stats.ks_2samp(rng.normal(30, 3, n // 2), rng.normal(31.2, 3, n // 2)).pvalue < 0.05
+                for _ in range(reps))
+    assert below / reps < 0.7
+    # The n-vs-D curve: chance D shrinks like 1/sqrt(n).
+    nd = doc["null_d"]
+    assert nd["mean"][0] > nd["mean"][-1]
+    ratio = nd["mean"][0] / nd["mean"][-1]
+    assert ratio == pytest.approx(np.sqrt(nd["n"][-1] / nd["n"][0]), rel=0.25)
+
+
+def test_plan_and_trend_cli(tmp_path, cli):
+    a = _fake_run(tmp_path, "a", 30, n=30)
+    b = _fake_run(tmp_path, "b", 26, n=30, seed=1, space="regnetx")
+    r = cli("plan", str(a), str(b), "--json", "--reps", "100", "--plot", str(tmp_path / "p.png"))
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["n"] is not None and doc["runs"] == ["a", "b"] and (tmp_path / "p.svg").exists()
+    for bad in (["--power", "1.5"], ["--alpha", "0"], ["--reps", "3"]):
+        r = cli("plan", str(a), str(b), *bad)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert bad[0] in r.stderr and "Traceback" not in r.stderr
+    r = cli("trend", str(a), str(b), "--param", "flops", "--param", "total depth", "--json",
+            "--plot", str(tmp_path / "t.png"))
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["runs"] == ["a", "b"] and len(doc["trends"]) == 4 and (tmp_path / "t.png").exists()
+    r = cli("trend", str(b), "--param", "regnet", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["params"] == ["depth", "w0", "wa", "wm", "g", "b", "flops", "params", "acts"]
+
+
+HOSTILE = ["9**9**9**9", "max(ws) * 2 ** 3000 > 1", "1e999 > 1", "0 ** -1 > 0", "ws[10**30] > 1",
+           "+".join(["1"] * 300) + " > 1", "(" * 3000 + "1" + ")" * 3000 + " > 0",
+           "-" * 900 + "1 > 0", "ws.__class__", "__import__('os')", "[x for x in ws]",
+           "d1 if 1 else 2", "lambda: 1", "'a' > 1", "ws[1.5] > 1", "sum(ws, 1) > 1"]
+
+
+def test_hostile_split_expressions_get_one_line(tmp_path, cli):
+    run = _fake_run(tmp_path, "a", 30, n=10)
+    for expr in HOSTILE:
+        r = cli("edf", "compare", str(run), "--split", expr, timeout=60)
+        assert r.returncode == 2, (expr, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, (expr, r.stderr)
+
+
+def test_fit_is_global_equal_or_better_than_dense_brute_force():
+    """20 random AnyNetX_E models: dsd's fit beats or ties a dense grid over every multiple of
+    8 for w0 (up to twice the widest block), 121 values of wa and 120 of wm in the bounds."""
+    from dsd.analysis.fit import Bounds, block_widths, e_fit, fit_widths, generate
+    from dsd.model.arch import Shape
+    from dsd.space import spec
+    from dsd.space.sampler import sample
+
+    rows = sample(spec.load("anynetx_e"), 20, Shape(), {"flops": (360e6, 400e6)}, seed=3).rows
+    b = Bounds()
+    for r in rows:
+        w = block_widths(r["ds"], r["ws"])
+        ours = fit_widths(w)
+        w0s = np.arange(8, 8 * np.ceil(2 * w.max() / 8) + 1, 8.0)
+        was = np.concatenate([[0.0], np.geomspace(0.05, b.wa[1], 120)])
+        wms = np.geomspace(b.wm[0], max(3.0, 2 * w.max() / w.min()), 120)
+        g0, ga, gm = (x.ravel() for x in np.meshgrid(w0s, was, wms, indexing="ij"))
+        brute = min(e_fit(w[None], generate(g0[i:i + 200_000], ga[i:i + 200_000], gm[i:i + 200_000],
+                                            len(w))).min() for i in range(0, len(g0), 200_000))
+        assert ours.e_fit <= brute + 1e-12, (r["ds"], r["ws"], ours.e_fit, brute)
+        again = e_fit(w, generate(np.array([ours.w0 * 1.0]), np.array([ours.wa]), np.array([ours.wm]),
+                                  len(w))[0])
+        assert again == ours.e_fit and ours.wa <= b.wa[1] and ours.w0 % 8 == 0
