@@ -89,6 +89,12 @@ def test_user_file_and_extends_by_path(tmp_path):
     (GOOD + "[constraints]\nw = 'sorted'\n", "constraints.w"),
     (GOOD.replace('generator = "anynet"', 'generator = "resnet"'), "generator"),
     (GOOD.replace("[params.d]", "[params.depth]"), "params.depth"),
+    (GOOD.replace('[params.g]\ndist = "choice"\nvalues = [8]', '[params.g]\nsame_as = "g"'),
+     "params.g.same_as"),
+    (GOOD.replace('[params.g]\ndist = "choice"\nvalues = [8]', '[params.g]\nsame_as = "x"'),
+     "params.g.same_as"),
+    (GOOD.replace('[params.b]\ndist = "choice"\nvalues = [1]', '[params.b]\nsame_as = "g"').replace(
+        '[params.g]\ndist = "choice"\nvalues = [8]', '[params.g]\nsame_as = "d"'), "params.b.same_as"),
 ])
 def test_malformed_file_names_file_and_key(tmp_path, text, key):
     p = _write(tmp_path, "bad", text)
@@ -96,6 +102,28 @@ def test_malformed_file_names_file_and_key(tmp_path, text, key):
         spaces.load(str(p))
     msg = str(e.value)
     assert str(p) in msg and f"'{key}'" in msg and "\n" not in msg
+
+
+def test_same_as_ties_a_parameter_to_another(tmp_path):
+    """The RegNet paper's w0 = wa variant, as a child of the initial RegNet space."""
+    import numpy as np
+
+    from dsd.model.arch import IMAGENET
+    from dsd.space.sampler import draw_block
+
+    p = _write(tmp_path, "w0wa", 'extends = "regnetx_initial"\n[params.wa]\nsame_as = "w0"\n')
+    s = spaces.load(str(p))
+    assert s.params["wa"].same_as == "w0"
+    c = draw_block(s, IMAGENET, seed=0, block=0)
+    assert len(c.index) > 100 and np.array_equal(c.scalars["wa"], c.scalars["w0"].astype(float))
+    # Untied draws keep their stream: the parent's depths are the child's depths.
+    parent = draw_block(spaces.load("regnetx_initial"), IMAGENET, seed=0, block=0, size=64)
+    child = draw_block(s, IMAGENET, seed=0, block=0, size=64)
+    assert spaces.configurations(s) < spaces.configurations(spaces.load("regnetx_initial"))
+    assert parent.scalars["depth"].dtype == child.scalars["depth"].dtype
+    bad = _write(tmp_path, "w0float", 'extends = "regnetx_initial"\n[params.w0]\nsame_as = "wa"\n')
+    with pytest.raises(DsdError, match="integer values"):
+        spaces.load(str(bad))
 
 
 def test_cyclic_extends(tmp_path):

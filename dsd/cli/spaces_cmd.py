@@ -61,7 +61,10 @@ def show(name: str = typer.Argument(..., help="A space name or a path to a .toml
     for p in s.params.values():
         drawn = "once (scalar)" if s.generator == "regnet" else (
             "once, copied to every stage" if p.shared else "per stage")
-        t.add_row(p.name, p.dist.describe(), str(p.dist.count()), drawn)
+        if p.same_as:
+            t.add_row(p.name, f"same as {p.same_as}", "-", "tied: takes the value drawn for " + p.same_as)
+        else:
+            t.add_row(p.name, p.dist.describe(), str(p.dist.count()), drawn)
     console.print(t)
     for k, v in s.constraints.items():
         console.print(f"constraint: {k} {v} across stages (rejection, not sorting)")

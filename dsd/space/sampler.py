@@ -61,8 +61,13 @@ def draw_block(space: Space, shape: Shape, seed: int, block: int, size: int = BL
         raw = {}
         for name in ("d", "w", "b", "g"):
             p = space.params[name]
+            if p.same_as:
+                continue
             v = p.dist.draw(rng, (size,) if p.shared else (size, s))
             raw[name] = np.repeat(v[:, None], s, axis=1) if p.shared else v
+        for name in ("d", "w", "b", "g"):
+            if space.params[name].same_as:
+                raw[name] = raw[space.params[name].same_as].copy()
         keep = np.ones(size, dtype=bool)
         for name, order in space.constraints.items():
             step = np.diff(raw[name], axis=1)
@@ -82,7 +87,9 @@ def draw_block(space: Space, shape: Shape, seed: int, block: int, size: int = BL
 
 
 def _regnet_block(space: Space, rng: np.random.Generator, size: int) -> Candidates:
-    v = {k: space.params[k].dist.draw(rng, (size,)) for k in ("depth", "w0", "wa", "wm", "g", "b")}
+    names = ("depth", "w0", "wa", "wm", "g", "b")
+    v = {k: space.params[k].dist.draw(rng, (size,)) for k in names if not space.params[k].same_as}
+    v.update({k: v[space.params[k].same_as].copy() for k in names if space.params[k].same_as})
     depth = v["depth"].astype(np.int64)
     max_d = int(depth.max())
     ws_all, ks = regnet_block_widths(depth, v["w0"], v["wa"], v["wm"], 8, max_d)

@@ -23,7 +23,8 @@ GENERATOR_PARAMS = {
 }
 TOP_KEYS = {"name", "description", "extends", "generator", "block", "stages", "stem_width",
             "flops", "params", "constraints"}
-PARAM_KEYS = {"dist", "low", "high", "q", "values", "shared"}
+PARAM_KEYS = {"dist", "low", "high", "q", "values", "shared", "same_as"}
+INTEGER_PARAMS = ("d", "depth", "w", "w0", "g")
 ORDERINGS = ("nondecreasing", "nonincreasing")
 
 
@@ -32,6 +33,7 @@ class Param:
     name: str
     dist: Dist
     shared: bool = False
+    same_as: str | None = None  # tied: takes the drawn value of that parameter
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ def configurations(space: Space) -> float:
     """Number of distinct drawn configurations, before constraints and windows."""
     total = 1.0
     for p in space.params.values():
+        if p.same_as:
+            continue
         reps = 1 if (p.shared or space.generator == "regnet") else space.stages
         total *= float(p.dist.count()) ** reps
     return total
@@ -192,7 +196,29 @@ def _params(pt: dict, gen: str, path: Path) -> dict[str, Param]:
     if missing:
         raise _fail(path, f"params.{missing[0]}", "missing; every parameter of the generator "
                     f"'{gen}' ({', '.join(need)}) needs a [params.{missing[0]}] section")
-    return {k: _param(k, pt[k], gen, path) for k in need}
+    drawn = {k: _param(k, pt[k], gen, path) for k in need if not _tied(pt[k])}
+    tied = {k: _tie(k, pt[k], drawn, path) for k in need if _tied(pt[k])}
+    return {k: drawn.get(k) or tied[k] for k in need}
+
+
+def _tied(t) -> bool:
+    return isinstance(t, dict) and "same_as" in t
+
+
+def _tie(name: str, t: dict, drawn: dict[str, Param], path: Path) -> Param:
+    """`same_as = "w0"`: the parameter takes the drawn value of another one (the RegNet
+    paper's w0 = wa variant). It overrides distribution keys a parent file may set."""
+    key = f"params.{name}.same_as"
+    target = t["same_as"]
+    if not isinstance(target, str) or target == name:
+        raise _fail(path, key, "names another parameter of the space, e.g. same_as = \"w0\"")
+    if target not in drawn:
+        raise _fail(path, key, f"{target!r} is not a drawn parameter of this space (tie to one "
+                    f"of {', '.join(drawn)}; ties do not chain)")
+    src = drawn[target]
+    if name in INTEGER_PARAMS and not src.dist.is_integer:
+        raise _fail(path, key, f"'{name}' must take integer values, but {target!r} does not")
+    return Param(name, src.dist, src.shared, target)
 
 
 def _param(name: str, t: dict, gen: str, path: Path) -> Param:
@@ -226,7 +252,7 @@ def _param(name: str, t: dict, gen: str, path: Path) -> Param:
         if kind != "uniform" and low <= 0:
             raise _fail(path, pre + "low", f"{kind} needs low > 0")
         dist = Dist(kind, float(low), float(high), float(q))
-    if name in ("d", "depth", "w", "w0", "g") and not dist.is_integer:
+    if name in INTEGER_PARAMS and not dist.is_integer:
         raise _fail(path, pre + "dist", f"'{name}' must take integer values: use integer bounds and q")
     if name in ("d", "depth", "w", "w0", "g", "b") and dist.support()[0] <= 0:
         raise _fail(path, pre + "low", f"'{name}' must be positive")
