@@ -36,9 +36,11 @@ class StudyReport:
 
 
 def _options(st: Study, normalize: str) -> Options:
+    """The study's statistics; flops bins span the study's own window, the same for every pair."""
     a = st.analysis
     return Options(metric=a.metric, normalize=normalize, bins=a.bins, bootstrap=a.bootstrap,
-                   seed=a.seed, permutations=a.permutations)
+                   seed=a.seed, permutations=a.permutations,
+                   range=st.flops if normalize == "flops" else None)
 
 
 def run_counts(st: Study) -> dict[str, dict]:
@@ -95,15 +97,14 @@ def comparison_rows(st: Study) -> tuple[list[dict], list[str]]:
     primary = st.analysis.normalize
     for c in st.comparisons:
         row = {"finding": c.finding, "a": c.a, "b": c.b, "expect": c.expect}
-        try:
-            docs = {"none": _pair_doc(st, c.a, c.b, "none")}
-            if primary != "none":
-                docs[primary] = _pair_doc(st, c.a, c.b, primary)
-        except DsdError as e:
-            row.update(verdict="not yet computable", reason=str(e))
-            rows.append(row)
-            notes.append(f"{c.a} vs {c.b}: {e}")
-            continue
+        docs = {}
+        for key in dict.fromkeys(["none", primary]):
+            try:
+                docs[key] = _pair_doc(st, c.a, c.b, key)
+            except DsdError as e:
+                notes.append(f"{c.a} vs {c.b} ({key}): {e}")
+        if primary not in docs:
+            row.update(verdict="not yet computable", reason=notes[-1].split(": ", 1)[1])
         for key, doc in docs.items():
             ahead, pair = _direction(doc)
             ra, rb = doc["runs"]
@@ -111,11 +112,14 @@ def comparison_rows(st: Study) -> tuple[list[dict], list[str]]:
                         "b_ahead": ahead, "n_a": ra["n"], "n_b": rb["n"],
                         "median_a": ra["median_error"], "median_b": rb["median_error"],
                         "n_eff_a": ra["n_eff"], "n_eff_b": rb["n_eff"], "doc": doc}
+        if primary not in docs:
+            rows.append(row)
+            continue
         main = row[primary]
         crit = ks_critical(main["n_eff_a"], main["n_eff_b"], st.analysis.alpha)
         row["verdict"], row["reason"] = judge(c.expect, main["d"], main["p"], main["b_ahead"],
                                               st.analysis.alpha, crit)
-        if primary != "none":
+        if primary != "none" and "none" in row:
             plain = row["none"]
             v_plain, _ = judge(c.expect, plain["d"], plain["p"], plain["b_ahead"], st.analysis.alpha,
                                ks_critical(plain["n_a"], plain["n_b"], st.analysis.alpha))

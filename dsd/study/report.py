@@ -108,16 +108,12 @@ def findings_markdown(st: Study, rows: list[dict], counts: dict, figures: dict, 
             "D (plain)", "p (plain)", "median error a / b", "verdict"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        if prim not in r:
-            lines.append(f"| {r['finding']} | {r['a']} -> {r['b']} | {r['expect']} | | | | | | | | "
-                         f"{r['verdict']}: {r['reason']} |")
-            continue
-        m, p = r[prim], r["none"]
-        lines.append(
-            f"| {r['finding']} | {r['a']} -> {r['b']} | b {r['expect'].replace('_', ' ')} | "
-            f"{m['d']:.3f} | {m['p']:.3g} | {holm[id(r)]:.3g} | {'b' if m['b_ahead'] else 'a'} | "
-            f"{p['d']:.3f} | {p['p']:.3g} | {p['median_a']:.2f} / {p['median_b']:.2f} | "
-            f"**{r['verdict']}**: {r['reason']} |")
+        m, p = r.get(prim), r.get("none")
+        main = (f"{m['d']:.3f} | {m['p']:.3g} | {holm[id(r)]:.3g} | {'b' if m['b_ahead'] else 'a'}"
+                if m else " | | | ")
+        plain = f"{p['d']:.3f} | {p['p']:.3g} | {p['median_a']:.2f} / {p['median_b']:.2f}" if p else " | | "
+        lines.append(f"| {r['finding']} | {r['a']} -> {r['b']} | b {r['expect'].replace('_', ' ')} | "
+                     f"{main} | {plain} | **{r['verdict']}**: {r['reason']} |")
     disagree = [r for r in rows if r.get("verdict_plain") and r["verdict_plain"] != r["verdict"]]
     for r in disagree:
         lines.append(f"\nOn plain EDFs, {r['a']} -> {r['b']} would read: {r['verdict_plain']}.")
