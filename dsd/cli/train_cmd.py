@@ -90,7 +90,8 @@ class BatchDisplay:
     def summary(self) -> None:
         console.print(f"trained {sum(self.counts.values())} models in {time.time() - self.t0:.0f} s "
                       f"({', '.join(f'{k} {v}' for k, v in self.counts.items())})")
-        print_status(self.run)
+        if self.run is not None:
+            print_status(self.run)
 
 
 @app.command("status")

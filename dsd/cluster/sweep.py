@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 from dsd.cluster.executors import get as get_executor
 from dsd.errors import DsdError
 from dsd.store.run import Run
-from dsd.train.batch import BatchConfig, Worker, resolve_threads, todo
+from dsd.train.batch import BatchConfig, Worker, todo
 
 
 @dataclass
@@ -93,8 +93,6 @@ def launch(cfg: BatchConfig, res: Resources, dry_run: bool = False) -> dict:
         if script:
             info["sbatch"] = script
         return info
-    if res.executor == "local" and cfg.threads is None:  # the tasks share this machine's cores
-        cfg = replace(cfg, threads=resolve_threads(None, len(groups)))
     info["job_ids"] = ex.submit(run, res, SweepTask(), cfg, groups)
     _record(run, info)
     return info

@@ -130,6 +130,7 @@ def _validate(t: dict, p: Path) -> Study:
     spaces = _get(t, "spaces", list, p)
     if len(spaces) < 1 or not all(isinstance(s, str) and s for s in spaces):
         raise _fail(p, "spaces", "needs a list of space names or .toml paths, e.g. [\"anynetx_a\"]")
+    _check_spaces(spaces, p)
     labels = [Path(s).stem for s in spaces]
     dup = sorted({x for x in labels if labels.count(x) > 1})
     if dup:
@@ -144,7 +145,6 @@ def _validate(t: dict, p: Path) -> Study:
         comparisons=_comparisons(_get(t, "comparisons", list, p, default=[]), labels, p),
         figures=_figures(_get(t, "figures", list, p, default=list(FIGURES)), p),
     )
-    _check_spaces(study)
     return study
 
 
@@ -206,14 +206,14 @@ def _figures(items: list, p: Path) -> tuple[str, ...]:
     return tuple(items)
 
 
-def _check_spaces(study: Study) -> None:
+def _check_spaces(names: list[str], p: Path) -> None:
     from dsd.space import spec as spaces
 
-    for s in study.spaces:
+    for s in names:
         try:
-            spaces.load(study.space_ref(s))
+            spaces.load(str(p.parent / s) if s.endswith(".toml") else s)
         except DsdError as e:
-            raise _fail(study.path, "spaces", str(e)) from None
+            raise _fail(p, "spaces", str(e)) from None
 
 
 # --- running ------------------------------------------------------------------------

@@ -86,7 +86,7 @@ class Worker:
 
         self.cfgs = [cfgs] if isinstance(cfgs, BatchConfig) else list(cfgs)
         self.emit, self.name = emit, name
-        torch.set_num_threads(self.cfgs[0].threads or resolve_threads(None, 1))
+        torch.set_num_threads(self.cfgs[0].threads or resolve_threads(None))
         self.device = torch.device(self.cfgs[0].device)
         self._contexts: dict[int, _RunContext] = {}
         self._pipes: dict[tuple, object] = {}
@@ -269,9 +269,14 @@ def resolve_workers(workers: str | int, device: str, threads: int | None = None)
     return max(1, cores() // (threads or 1))
 
 
-def resolve_threads(threads: int | None, workers: int) -> int:
-    """Threads per worker: --threads, else OMP_NUM_THREADS, else the cores split among the
-    workers (GPU workers too: their host-side ops stall when many threads contend)."""
+def resolve_threads(threads: int | None) -> int:
+    """Threads per worker: --threads, else OMP_NUM_THREADS, else one.
+
+    One is the measured default (README, Training): small models gain little from a
+    second thread on an idle machine, and lose most of their speed when another process
+    holds a core, as every parallel op then waits at its OpenMP barrier. Parallelism
+    comes from workers instead (--workers auto: one per core).
+    """
     if threads is not None:
         if threads < 1:
             raise DsdError("--threads must be at least 1")
@@ -279,7 +284,7 @@ def resolve_threads(threads: int | None, workers: int) -> int:
     env = os.environ.get("OMP_NUM_THREADS", "")
     if env.isdigit() and int(env) >= 1:
         return int(env)
-    return max(1, cores() // workers)
+    return 1
 
 
 def run_batch(cfgs: BatchConfig | list[BatchConfig], workers: int, on_event: Emit) -> list[Item]:
@@ -291,7 +296,7 @@ def run_batch(cfgs: BatchConfig | list[BatchConfig], workers: int, on_event: Emi
         return items
     limit = cfgs[0].limit
     on_event({"kind": "plan", "total": len(items) if limit is None else min(limit, len(items))})
-    threads = resolve_threads(cfgs[0].threads, workers)
+    threads = resolve_threads(cfgs[0].threads)
     cfgs = [replace(c, threads=threads) for c in cfgs]
     if workers <= 1:
         started = 0

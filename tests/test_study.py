@@ -1,0 +1,127 @@
+"""Studies as data: a two-space study through the real CLI, resumption after SIGKILL, and
+one-line errors for malformed study files."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, wait_for
+
+from dsd.store.results import read_results
+
+STUDY = """
+name = "tiny"
+description = "two spaces on digits"
+dataset = "digits"
+n = 4
+seed = 0
+flops = "100K:300K"
+spaces = ["anynetx_c", "regnetx"]
+figures = ["edfs", "comparisons", "min_of_k"]
+
+[recipe]
+epochs = 1
+
+[analysis]
+normalize = "none"
+bootstrap = 200
+permutations = 100
+
+[[comparisons]]
+a = "anynetx_c"
+b = "regnetx"
+finding = "a RegNet space beats AnyNetX_C"
+expect = "better"
+"""
+
+
+def _study(tmp_path, text: str = STUDY):
+    p = tmp_path / "tiny.toml"
+    p.write_text(text)
+    return p
+
+
+def _ids(run_dir) -> list[int]:
+    return sorted(r["model_id"] for r in read_results(run_dir / "results").rows)
+
+
+def test_two_space_study_end_to_end(tmp_path, cli):
+    f = _study(tmp_path)
+    r = cli("study", "run", str(f), "--workers", "1")
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "tiny"
+    assert _ids(out / "anynetx_c") == [0, 1, 2, 3] and _ids(out / "regnetx") == [0, 1, 2, 3]
+    findings = (out / "FINDINGS.md").read_text()
+    assert "a RegNet space beats AnyNetX_C" in findings and "PARTIAL" not in findings
+    for name in ("edfs.png", "edfs.svg", "min-of-k.png", "report.html",
+                 "comparisons/anynetx_c-vs-regnetx.png"):
+        assert (out / name).exists(), name
+    # Re-running trains nothing and rebuilds the same findings.
+    r = cli("study", "run", str(f))
+    assert r.returncode == 0 and "nothing to train" in r.stdout, r.stderr
+    assert (out / "FINDINGS.md").read_text() == findings
+    # Deleting one run's results trains exactly that run again.
+    before = {p.name for p in (out / "anynetx_c" / "results").glob("*.parquet")}
+    for p in (out / "regnetx" / "results").glob("*.parquet"):
+        p.unlink()
+    r = cli("study", "run", str(f), "--workers", "1")
+    assert r.returncode == 0, r.stderr
+    assert {p.name for p in (out / "anynetx_c" / "results").glob("*.parquet")} == before
+    assert _ids(out / "regnetx") == [0, 1, 2, 3]
+    # A study file that no longer matches its runs is refused, not silently mixed.
+    f.write_text(STUDY.replace("n = 4", "n = 5"))
+    r = cli("study", "run", str(f))
+    assert r.returncode == 2 and "sampled under other settings" in r.stderr
+
+
+def test_study_killed_then_rerun_trains_every_model_once(tmp_path):
+    f = _study(tmp_path, STUDY.replace("epochs = 1", "epochs = 3"))
+    cmd = [sys.executable, "-m", "dsd", "study", "run", str(f), "--workers", "2", "--no-report"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                         env=env, start_new_session=True)
+    out = tmp_path / "tiny"
+    done = lambda: sum(len(_ids(out / s)) for s in ("anynetx_c", "regnetx") if (out / s).exists())  # noqa: E731
+    wait_for(lambda: done() >= 2, "the study wrote 2 results", proc=p)
+    os.killpg(p.pid, signal.SIGKILL)  # the CLI and its workers at once
+    p.wait()
+    assert done() < 8, "the study finished before it was killed"
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=900)
+    assert r.returncode == 0, r.stderr
+    assert _ids(out / "anynetx_c") == [0, 1, 2, 3] and _ids(out / "regnetx") == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("change,key", [
+    (("n = 4", "n = 2"), "n"),
+    (('dataset = "digits"', 'dataset = "mnist"'), "dataset"),
+    (('flops = "100K:300K"', 'flops = "lots"'), "flops"),
+    (('spaces = ["anynetx_c", "regnetx"]', 'spaces = ["anynetx_c", "nope"]'), "spaces"),
+    (('spaces = ["anynetx_c", "regnetx"]', 'spaces = "anynetx_c"'), "spaces"),
+    (("epochs = 1", "epochs = 0"), "recipe"),
+    (("epochs = 1", "epoch = 1"), "recipe.epoch"),
+    (('expect = "better"', 'expect = "worse"'), "comparisons[0].expect"),
+    (('b = "regnetx"', 'b = "regnety"'), "comparisons[0].b"),
+    (('normalize = "none"', 'normalize = "depth"'), "analysis.normalize"),
+    (('name = "tiny"', 'name = "tiny"\ncolour = 3'), "colour"),
+    (('figures = ["edfs", "comparisons", "min_of_k"]', 'figures = ["pie"]'), "figures"),
+])
+def test_bad_study_file_gets_one_line(tmp_path, cli, change, key):
+    f = _study(tmp_path, STUDY.replace(*change))
+    r = cli("study", "run", str(f))
+    assert r.returncode == 2, r.stdout
+    line = r.stderr.strip()
+    assert len(line.splitlines()) == 1 and str(f) in line and f"'{key}'" in line, line
+    assert not (tmp_path / "tiny").exists()  # nothing sampled from a bad file
+
+
+def test_study_file_not_toml_or_missing(tmp_path, cli):
+    f = tmp_path / "broken.toml"
+    f.write_text("n = [\n")
+    r = cli("study", "report", str(f))
+    assert r.returncode == 2 and "not valid TOML" in r.stderr
+    r = cli("study", "run", str(tmp_path / "none.toml"))
+    assert r.returncode == 2 and "no study file" in r.stderr
