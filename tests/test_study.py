@@ -60,6 +60,9 @@ def test_two_space_study_end_to_end(tmp_path, cli):
     for name in ("edfs.png", "edfs.svg", "min-of-k.png", "report.html",
                  "comparisons/anynetx_c-vs-regnetx.png"):
         assert (out / name).exists(), name
+    # Published models re-train to the same error (CPU, same threads: bit for bit).
+    r = cli("study", "verify", str(f), "--models", "2")
+    assert r.returncode == 0 and r.stdout.count("+0.00") == 2, r.stdout + r.stderr
     # Re-running trains nothing and rebuilds the same findings.
     r = cli("study", "run", str(f))
     assert r.returncode == 0 and "nothing to train" in r.stdout, r.stderr

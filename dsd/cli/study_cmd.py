@@ -74,6 +74,47 @@ def report_cmd(
     _report(S.load(file))
 
 
+@study_app.command("verify")
+def verify_cmd(
+    file: Path = typer.Argument(..., help="The study file."),
+    models: int = typer.Option(3, "--models", help="How many published ok models to re-train."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the choice of models."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    tolerance: float = typer.Option(1.0, "--tolerance", help="Largest accepted difference, in "
+                                    "percentage points of error; exit 1 beyond it."),
+) -> None:
+    """Re-train published models with their recorded recipe, seed and threads; compare errors.
+
+    Example: dsd study verify studies/fashion-mnist.toml --models 3
+    """
+    from rich.table import Table
+
+    from dsd.errors import ParamError
+    from dsd.study import spec as S
+    from dsd.study.verify import pick, retrain
+    from dsd.train.batch import resolve_device
+
+    if models < 1:
+        raise ParamError("models", "must be at least 1")
+    st, dev = S.load(file), resolve_device(device)
+    chosen = pick(st, models, seed)
+    if not chosen:
+        raise DsdError(f"{file}: no trained model to verify yet; run `dsd study run {file}` first")
+    t = Table(title=f"{st.name}: published models re-trained on {dev}")
+    for col in ("space", "id", "published", "re-trained", "diff (pp)", "threads", "seconds"):
+        t.add_column(col, justify="right")
+    worst = 0.0
+    for space, mid in chosen:
+        r = retrain(st, space, mid, dev)
+        worst = max(worst, abs(r["diff"]))
+        t.add_row(space, str(mid), f"{r['published']:.2f}", f"{r['retrained']:.2f}",
+                  f"{r['diff']:+.2f}", str(r["threads"]), f"{r['seconds']:.0f}")
+    console.print(t)
+    console.print(f"largest difference {worst:.2f} pp (tolerance {tolerance} pp)")
+    if worst > tolerance:
+        raise typer.Exit(1)
+
+
 def _report(st) -> None:
     from dsd.study.report import write_study_report
 
