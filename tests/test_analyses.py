@@ -99,7 +99,7 @@ def test_plan_and_trend_cli(tmp_path, cli):
         r = cli("plan", str(a), str(b), *bad)
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
         assert bad[0] in r.stderr and "Traceback" not in r.stderr
-    r = cli("trend", str(a), str(b), "--param", "flops", "--param", "total depth", "--json",
+    r = cli("trend", str(a), str(b), "--param", "flops", "--param", "depth", "--json",
             "--plot", str(tmp_path / "t.png"))
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)

@@ -68,6 +68,20 @@ def test_sampling_never_imports_torch(tmp_path):
     assert r.returncode == 0, r.stderr
 
 
+def test_math_packages_never_import_torch():
+    """Spaces, sampling, complexity and every statistic are pure numpy (a notebook without torch)."""
+    mods = ["dsd.model.arch", "dsd.model.complexity", "dsd.space.spec", "dsd.space.sampler",
+            "dsd.space.sample_run", "dsd.analysis.edf", "dsd.analysis.runs", "dsd.analysis.minofk",
+            "dsd.analysis.plan", "dsd.analysis.fit", "dsd.analysis.trends", "dsd.analysis.refine",
+            "dsd.analysis.expr", "dsd.store.results", "dsd.store.status", "dsd.study.findings",
+            "dsd.data.registry"]
+    code = (f"import importlib, sys; [importlib.import_module(m) for m in {mods!r}]; "
+            "bad = [m for m in sys.modules if m == 'torch' or m.startswith('torch.')]; "
+            "assert not bad, 'torch imported'")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+
+
 def test_installed_package_works_from_any_directory(tmp_path):
     """A plain (non-editable) install carries the built-in spaces as package data."""
     target = tmp_path / "site"
@@ -79,3 +93,46 @@ def test_installed_package_works_from_any_directory(tmp_path):
                        env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"})
     assert r.returncode == 0, r.stderr
     assert str(target) in r.stdout and "anynetx_e" in r.stdout
+
+
+def _readme_commands() -> list[list[str]]:
+    """Every `dsd ...` command in the README's bash blocks, continuation lines joined."""
+    import re
+    import shlex
+
+    text = (ROOT / "README.md").read_text()
+    cmds = []
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.split(" #")[0].strip()
+            if line.startswith("dsd "):
+                cmds.append(shlex.split(line)[1:])
+    return cmds
+
+
+def test_readme_commands_parse():
+    """Every command the README shows names real subcommands and options with valid values."""
+    import typer
+
+    from dsd.cli import app
+
+    cmds = _readme_commands()
+    assert len(cmds) > 20
+    for args in cmds:
+        cmd, rest = typer.main.get_command(app), list(args)
+        while hasattr(cmd, "commands"):  # a group: descend by name
+            name, rest = rest[0], rest[1:]
+            assert name in cmd.commands, f"README: no command {name!r} in dsd {' '.join(args)}"
+            cmd = cmd.commands[name]
+        try:
+            cmd.make_context(cmd.name, rest)
+        except Exception as e:  # typer's vendored click raises its UsageError family here
+            msg = e.format_message() if hasattr(e, "format_message") else repr(e)
+            raise AssertionError(f"README command does not parse: dsd {' '.join(args)}: {msg}") from None
+
+
+def test_help_flags_show_no_type(cli):
+    """A flag takes no value, so --help must not print `<bool>` after it."""
+    r = cli("edf", "compare", "--help")
+    assert r.returncode == 0 and "--json" in r.stdout and "<bool>" not in r.stdout
+    assert "<int>" in cli("study", "run", "--help").stdout  # options with values keep their type

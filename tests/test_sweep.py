@@ -51,6 +51,12 @@ def test_no_slurm_and_nothing_to_do(tmp_path, cli):
     assert not (run / "sweep.json").exists()
 
 
+def _states(cli, run: Path) -> str:
+    r = cli("sweep", "status", str(run))
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
 def test_local_executor(tmp_path, cli):
     run = _run(tmp_path, 4)
     r = cli("sweep", "launch", str(run), "--executor", "local", "--parallel", "2", "--epochs", "1")
@@ -60,13 +66,29 @@ def test_local_executor(tmp_path, cli):
     wait_for(lambda: len(read_results(run / "results").rows) == 4, "the 2 local tasks trained 4 models")
     rows = read_results(run / "results").rows
     assert sorted(r["model_id"] for r in rows) == [0, 1, 2, 3]
+    wait_for(lambda: "COMPLETED 2" in _states(cli, run), "sweep status shows both tasks COMPLETED",
+             timeout=120, step=1.0)
 
-    def finished() -> bool:
-        r = cli("sweep", "status", str(run))
-        assert r.returncode == 0, r.stderr
-        return "FINISHED 2" in r.stdout
 
-    wait_for(finished, "sweep status shows both tasks FINISHED", timeout=120, step=1.0)
+def test_local_cancel_stops_tasks_and_leaves_the_rest_resumable(tmp_path, cli):
+    run = _run(tmp_path, 8)
+    # capture_output reads the pipes to their end: if the tasks inherited launch's stdout,
+    # this call would wait for the whole sweep instead of returning at submission.
+    r = cli("sweep", "launch", str(run), "--executor", "local", "--parallel", "2", "--epochs", "4")
+    assert r.returncode == 0, r.stderr
+    jobs = [int(j) for j in json.loads((run / "sweep.json").read_text())[0]["job_ids"]]
+    assert "RUNNING" in _states(cli, run), "launch returned only after its tasks ended"
+    wait_for(lambda: len(read_results(run / "results").rows) > 0, "a local task finished a model")
+    r = cli("sweep", "cancel", str(run))
+    assert r.returncode == 0 and "cancelled" in r.stdout, r.stderr
+    wait_for(lambda: not any(Path(f"/proc/{j}").exists() for j in jobs), "the cancelled tasks exited")
+    assert "CANCELLED 2" in _states(cli, run)
+    done = len(read_results(run / "results").rows)
+    assert done < 8, "the tasks finished before the cancel could stop them"
+    r = cli("train-batch", str(run), "--epochs", "4", "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    ids = sorted(r["model_id"] for r in read_results(run / "results").rows)
+    assert ids == list(range(8)), ids  # every model once: none lost, none trained twice
 
 
 # --- a real Slurm (tests/slurm/up.sh; run by .ci/run) ---------------------------------

@@ -39,8 +39,8 @@ def param_columns(table: pd.DataFrame) -> dict[str, np.ndarray]:
             continue
         for i in range(stages.shape[1]):
             out[f"{short}{i + 1}"] = stages[:, i]
-    out["total depth"] = np.array([sum(v) for v in table["ds"]])
-    for k in ("depth", "w0", "wa", "wm", "g", "b"):
+    out["depth"] = np.array([sum(v) for v in table["ds"]])  # total blocks: RegNet's d too
+    for k in ("w0", "wa", "wm", "g", "b"):
         if k in table and k not in out:
             out[k] = table[k].to_numpy(dtype=float)
     for k in ("flops", "params", "acts"):

@@ -75,7 +75,7 @@ def fit_cmd(
 def trend_cmd(
     runs: list[str] = typer.Argument(..., help="One or more trained runs (one figure)."),
     param: list[str] = typer.Option(..., "--param", help="A sampled parameter (d1, w4, wm, ...), "
-                                    "total depth, flops/params/acts, or `regnet` for depth, w0, "
+                                    "depth (total blocks), flops/params/acts, or `regnet` for depth, w0, "
                                     "wa, wm, g, b, flops, params, acts. Repeatable."),
     bins: int = typer.Option(5, "--bins", help="Bins of the parameter for the table."),
     metric: str = METRIC, failed: str = FAILED, seed: int = SEED,

@@ -21,7 +21,7 @@ def run_cmd(
     workers: str = typer.Option("auto", "--workers", help="Processes training at once; auto: one "
                                 f"per CPU core, {CUDA_AUTO_WORKERS} on a GPU."),
     threads: int = typer.Option(None, "--threads", help="Threads per worker (default: "
-                                "OMP_NUM_THREADS, else the cores split among the workers)."),
+                                "OMP_NUM_THREADS, else 1: small models train fastest on one thread each)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     limit: int = typer.Option(None, "--limit", help="Train at most K models in this call."),
     no_report: bool = typer.Option(False, "--no-report", help="Train only; skip the analysis."),

@@ -51,7 +51,7 @@ def launch_cmd(
     req = train_request(train, limit=limit)
     for run in runs:
         # The data set is read on the task's node, not on this (login) node.
-        cfg = prepare(run, req, load_data=False, write=not dry_run)
+        cfg = prepare(run, req, load_data=False, write=False)  # launch fixes the recipe
         info = launch(replace(cfg, device=res.task_device(req.device)), res, dry_run)
         if not info["models"]:
             console.print(f"{run}: nothing left to train; submitted nothing")
@@ -83,7 +83,7 @@ def status_cmd(run: Path = typer.Argument(..., help="A run directory with a swee
     for col in ("submitted", "executor", "jobs", "models", "tasks", "states"):
         t.add_column(col)
     for sub in submissions(r):
-        states = job_states(sub)
+        states = job_states(r, sub)
         summary = {}
         for s in states.values():
             summary[s] = summary.get(s, 0) + 1

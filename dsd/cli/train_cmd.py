@@ -24,7 +24,7 @@ def train_batch(
                                 "the device; auto: one per CPU core (see --threads), "
                                 f"{CUDA_AUTO_WORKERS} on a GPU."),
     threads: int = typer.Option(None, "--threads", help="Threads per worker (default: "
-                                "OMP_NUM_THREADS, else the cores split among the workers)."),
+                                "OMP_NUM_THREADS, else 1: small models train fastest on one thread each)."),
     limit: int = typer.Option(None, "--limit", help="Train at most K models, then stop."),
     shard: str = typer.Option(None, "--shard", help="Only models with id % N == I, as I/N."),
     train: dict | None = None,

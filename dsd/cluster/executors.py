@@ -14,6 +14,8 @@ import shutil
 import signal
 import subprocess
 import sys
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Protocol
 
 from dsd.errors import DsdError
@@ -27,8 +29,8 @@ class Executor(Protocol):
     def groups(self, ids: list[int], res) -> list[list[int]]: ...
     def check(self) -> None: ...
     def submit(self, run: Run, res, task, cfg, groups: list[list[int]]) -> list[str]: ...
-    def states(self, job_ids: list[str]) -> dict[str, str]: ...
-    def cancel(self, job_ids: list[str]) -> list[str]: ...
+    def states(self, run: Run, job_ids: list[str]) -> dict[str, str]: ...
+    def cancel(self, run: Run, job_ids: list[str]) -> list[str]: ...
     def script(self, run: Run, res, n_tasks: int) -> str | None: ...
 
 
@@ -85,7 +87,7 @@ class SlurmExecutor:
             raise DsdError(f"sbatch refused the sweep: {str(e).strip().splitlines()[-1]}") from None
         return [j.job_id for j in jobs]
 
-    def states(self, job_ids: list[str]) -> dict[str, str]:
+    def states(self, run: Run, job_ids: list[str]) -> dict[str, str]:
         if shutil.which("sacct") is None:
             raise DsdError("sacct not found: query the Slurm job states from a Slurm login node")
         array = job_ids[0].split("_")[0]
@@ -94,7 +96,7 @@ class SlurmExecutor:
         states = dict(line.split("|")[:2] for line in out.splitlines() if "|" in line)
         return {j: _task_state(j, states) for j in job_ids}
 
-    def cancel(self, job_ids: list[str]) -> list[str]:
+    def cancel(self, run: Run, job_ids: list[str]) -> list[str]:
         if shutil.which("scancel") is None:
             raise DsdError("scancel not found: cancel the Slurm jobs from a Slurm login node")
         arrays = sorted({j.split("_")[0] for j in job_ids})
@@ -103,7 +105,15 @@ class SlurmExecutor:
 
 
 class LocalExecutor:
-    """The same tasks as processes here: one per parallel slot, each with its share."""
+    """The same tasks as processes here: one per parallel slot, each with its share.
+
+    A task is a submitit controller process (its pid is the job id) running the task in a
+    child. The controllers log to RUN/logs/ only: they must not inherit our stdout, or
+    `dsd sweep launch ... | tail` waits for the whole sweep. Cancel kills each task's
+    process tree (submitit's checkpointable tasks ignore SIGTERM) and leaves a marker, so
+    status tells a cancelled task from one that finished; the model in flight keeps its
+    last epoch's checkpoint and its claim dies with its process, so a relaunch resumes it.
+    """
 
     name = "local"
 
@@ -122,25 +132,89 @@ class LocalExecutor:
 
         ex = submitit.LocalExecutor(folder=run.logs_dir, max_num_timeout=3)
         ids, n_gpus = [], _visible_gpus()
-        for i, models in enumerate(groups):
-            params = {"timeout_min": res.timeout_min, "gpus_per_node": res.gpus_per_task}
-            if res.gpus_per_task and n_gpus:  # spread the tasks over this machine's GPUs
-                first = (i * res.gpus_per_task) % n_gpus
-                params["visible_gpus"] = tuple((first + k) % n_gpus for k in range(res.gpus_per_task))
-            ex.update_parameters(**params)
-            ids.append(ex.submit(task, cfg, models).job_id)
+        run.logs_dir.mkdir(parents=True, exist_ok=True)
+        with _output_to(run.logs_dir / "controllers.log"):
+            for i, models in enumerate(groups):
+                params = {"timeout_min": res.timeout_min, "gpus_per_node": res.gpus_per_task}
+                if res.gpus_per_task and n_gpus:  # spread the tasks over this machine's GPUs
+                    first = (i * res.gpus_per_task) % n_gpus
+                    params["visible_gpus"] = tuple((first + k) % n_gpus for k in range(res.gpus_per_task))
+                ex.update_parameters(**params)
+                ids.append(ex.submit(task, cfg, models).job_id)
         return ids
 
-    def states(self, job_ids: list[str]) -> dict[str, str]:
-        return {j: ("RUNNING" if pid_alive(int(j)) else "FINISHED") for j in job_ids}
+    def states(self, run: Run, job_ids: list[str]) -> dict[str, str]:
+        return {j: _local_state(run, j) for j in job_ids}
 
-    def cancel(self, job_ids: list[str]) -> list[str]:
+    def cancel(self, run: Run, job_ids: list[str]) -> list[str]:
         done = []
         for j in job_ids:
             if pid_alive(int(j)):
-                os.kill(int(j), signal.SIGTERM)
+                (run.logs_dir / f"{j}.cancelled").touch()
+                tree = [int(j), *_descendants(int(j))]  # collected before the controller dies
+                for pid in tree:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
                 done.append(j)
         return done
+
+
+def _local_state(run: Run, job_id: str) -> str:
+    """RUNNING, CANCELLED (by `sweep cancel`), COMPLETED or FAILED (submitit's result
+    file), or INTERRUPTED (the task died without a result: killed, machine restarted)."""
+    import pickle
+
+    if pid_alive(int(job_id)):
+        return "RUNNING"
+    if (run.logs_dir / f"{job_id}.cancelled").exists():
+        return "CANCELLED"
+    result = run.logs_dir / f"{job_id}_0_result.pkl"
+    if not result.exists():
+        return "INTERRUPTED"
+    try:
+        with result.open("rb") as f:
+            outcome = pickle.load(f)[0]  # our own task's file: ("success" | "error", ...)
+    except Exception:
+        return "FAILED"
+    return "COMPLETED" if outcome == "success" else "FAILED"
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below pid (Linux /proc), children before their own children."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+@contextmanager
+def _output_to(path: Path):
+    """Point this process's stdout and stderr (the file descriptors children inherit) at a
+    file for the duration."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with path.open("a") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
 
 
 EXECUTORS: dict[str, Executor] = {"slurm": SlurmExecutor(), "local": LocalExecutor()}

@@ -15,6 +15,7 @@ import os
 from dataclasses import asdict, dataclass, field, replace
 
 from dsd.cluster.executors import get as get_executor
+from dsd.data.recipe import fix_for_run
 from dsd.errors import DsdError
 from dsd.store.run import Run
 from dsd.train.batch import BatchConfig, Worker, todo
@@ -84,6 +85,9 @@ def launch(cfg: BatchConfig, res: Resources, dry_run: bool = False) -> dict:
         ids = ids[:cfg.limit]
     if not ids:
         return {"run": str(run.path), "models": 0, "tasks": 0, "job_ids": []}
+    if not dry_run:
+        ex.check()  # only now: a run with nothing to train needs no Slurm
+        fix_for_run(run, cfg.recipe)  # one run, one recipe, fixed at the first submission
     groups = ex.groups(ids, res)
     info = {"run": str(run.path), "models": len(ids), "tasks": len(groups),
             "executor": res.executor, "resources": asdict(res),
@@ -114,14 +118,14 @@ def submissions(run: Run) -> list[dict]:
     return json.loads(path.read_text())
 
 
-def job_states(sub: dict) -> dict[str, str]:
+def job_states(run: Run, sub: dict) -> dict[str, str]:
     """State of every task of one submission."""
-    return get_executor(sub["executor"]).states(sub["job_ids"])
+    return get_executor(sub["executor"]).states(run, sub["job_ids"])
 
 
 def cancel(run: Run) -> list[str]:
     """Cancel every recorded task that may still run; returns the job ids it signalled."""
     done = []
     for sub in submissions(run):
-        done += get_executor(sub["executor"]).cancel(sub["job_ids"])
+        done += get_executor(sub["executor"]).cancel(run, sub["job_ids"])
     return done
