@@ -1,3 +1,22 @@
-"""dsd: design network design spaces (Radosavovic et al. 2019, 2020) as a tool."""
+"""dsd: design network design spaces (Radosavovic et al. 2019, 2020) as a tool.
+
+The public API (`dsd.sample`, `dsd.train_batch`, `dsd.results`, `dsd.build_model`,
+`dsd.compare`, `dsd.open_run`) lives in `dsd.api` and is loaded on first use, so
+`import dsd` stays light and torch-free.
+"""
 
 __version__ = "0.1.0"
+
+_API = ("open_run", "sample", "train_batch", "results", "build_model", "compare")
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from dsd import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'dsd' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_API])

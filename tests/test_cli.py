@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -136,3 +137,25 @@ def test_help_flags_show_no_type(cli):
     r = cli("edf", "compare", "--help")
     assert r.returncode == 0 and "--json" in r.stdout and "<bool>" not in r.stdout
     assert "<int>" in cli("study", "run", "--help").stdout  # options with values keep their type
+
+
+def test_readme_python_api_example_runs(tmp_path):
+    """The README's Python API example, run as shown, in a fresh directory."""
+    import re
+
+    code = re.search(r"## Python API.*?```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert code, "README has no Python API example"
+    r = subprocess.run([sys.executable, "-c", code.group(1)], capture_output=True, text=True,
+                       cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=1800)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "parameters" in r.stdout and "KS D" in r.stdout
+    assert len(list((tmp_path / "runs/nb/anynetx_a/results").glob("*.parquet"))) == 4
+
+
+def test_import_dsd_is_light_and_exposes_the_api():
+    code = ("import sys, dsd; assert 'torch' not in sys.modules and 'pandas' not in sys.modules; "
+            "names = ['open_run', 'sample', 'train_batch', 'results', 'build_model', 'compare']; "
+            "assert all(callable(getattr(dsd, n)) for n in names); "
+            "assert set(names) <= set(dir(dsd))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr

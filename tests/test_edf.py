@@ -218,3 +218,28 @@ def test_report_is_self_contained(tmp_path, cli):
     links = re.findall(r'(?:src|href)\s*=\s*"([^"]*)"', page)
     assert links and all(link.startswith("#") for link in links)
     assert "<script" not in page and "@import" not in page
+
+
+def test_runs_trained_differently_are_flagged(tmp_path, cli):
+    from dsd.data.recipe import fix_for_run, with_overrides
+    from dsd.data.registry import default_recipe
+    from dsd.store.run import Run
+
+    a, b, c = (_fake_run(tmp_path, n, 30, seed=s) for n, s in (("a", 0), ("b", 1), ("c", 2)))
+    base = default_recipe("fashion-mnist")
+    fix_for_run(Run(a), with_overrides(base, epochs=2, lr=0.1))
+    fix_for_run(Run(b), with_overrides(base, epochs=1, lr=0.02))
+    fix_for_run(Run(c), with_overrides(base, epochs=2, lr=0.1))
+    assert compare([a, c], Options(bootstrap=100))["differences"] == []
+    diff = compare([a, b], Options(bootstrap=100))["differences"]
+    assert any(d.startswith("recipe.epochs differs: 2 (a), 1 (b)") for d in diff), diff
+    assert any(d.startswith("recipe.lr differs") for d in diff) and len(diff) == 2
+    r = cli("edf", "compare", str(a), str(b), "--bootstrap", "100")
+    assert r.returncode == 0 and "different conditions" in r.stderr and "recipe.epochs" in r.stderr
+    r = cli("edf", "compare", str(a), str(b), "--bootstrap", "100", "--strict")
+    assert r.returncode == 2 and "--strict" in r.stderr and "Traceback" not in r.stderr
+    r = cli("edf", "compare", str(a), str(c), "--bootstrap", "100", "--strict", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["differences"] == []
+    out = tmp_path / "rep.html"
+    assert cli("report", str(a), str(b), "--out", str(out), "--bootstrap", "100").returncode == 0
+    assert "different conditions" in out.read_text()

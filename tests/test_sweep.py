@@ -13,6 +13,7 @@ from conftest import wait_for
 from dsd.model.arch import Shape
 from dsd.space.sample_run import sample_new
 from dsd.store.results import read_results
+from dsd.train.claims import pid_alive
 
 DIGITS = Shape(1, 8, 10, 1)
 
@@ -81,7 +82,7 @@ def test_local_cancel_stops_tasks_and_leaves_the_rest_resumable(tmp_path, cli):
     wait_for(lambda: len(read_results(run / "results").rows) > 0, "a local task finished a model")
     r = cli("sweep", "cancel", str(run))
     assert r.returncode == 0 and "cancelled" in r.stdout, r.stderr
-    wait_for(lambda: not any(Path(f"/proc/{j}").exists() for j in jobs), "the cancelled tasks exited")
+    wait_for(lambda: not any(pid_alive(j) for j in jobs), "the cancelled tasks exited")
     assert "CANCELLED 2" in _states(cli, run)
     done = len(read_results(run / "results").rows)
     assert done < 8, "the tasks finished before the cancel could stop them"

@@ -59,6 +59,9 @@ def edf_figure(doc: dict):
     norm = doc["normalize"]
     title = f"error EDF ({doc['metric']}" + (f", normalised by {norm}, {doc['bins']} bins)"
                                              if norm != "none" else ")")
+    if doc.get("differences"):  # the comparison mixes recipes or data: say so on the figure
+        title += "\nWARNING: runs trained under different conditions: " + ", ".join(
+            d.split(" differs")[0] for d in doc["differences"])
     ax.set(xlabel="error (%)",
            ylabel="cumulative prob.", title=title, ylim=(0, 1), xlim=(grid[0], grid[-1]))
     ax.grid(alpha=0.3)

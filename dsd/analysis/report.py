@@ -155,6 +155,10 @@ def build_report(paths: list[str], out: str | Path, opt: Options | None = None,
     parts = [f"<h1>dsd report: {html.escape(', '.join(r['name'] for r in doc['runs']))}</h1>",
              f"<p>metric {doc['metric']} (best epoch's error is optimistic by design); diverged "
              f"models at chance error ({doc['failed']}); failed/oom models left out.</p>", preface]
+    if doc["differences"]:
+        items = "".join(f"<li>{html.escape(d)}</li>" for d in doc["differences"])
+        parts.append("<p style='color:#b00'><b>Warning: the runs were trained under different "
+                     f"conditions</b>; the comparison measures these too:</p><ul>{items}</ul>")
     parts.append(f"<h2>{SECTIONS[0]}</h2>")
     parts.append(f"<div class='fig'>{_svg(edf_figure(doc))}</div>")
     parts.append(_table([{"run": r["name"], "n": r["n"], "min": r["min_error"],

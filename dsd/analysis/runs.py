@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from dsd.analysis import edf as E
+from dsd.analysis.conditions import differences
 from dsd.errors import DsdError
 from dsd.sizes import parse_window
 from dsd.store.results import read_results
@@ -100,6 +101,7 @@ class Options:
     permutations: int = 2_000
     grid_points: int = 201
     min_of_k_bootstrap: int = 1_000
+    strict: bool = False  # refuse runs trained under different conditions
 
 
 def compare(paths: list[str | Path], opt: Options, splits: list[str] | None = None) -> dict:
@@ -114,6 +116,10 @@ def compare(paths: list[str | Path], opt: Options, splits: list[str] | None = No
     for r in runs:
         if names.count(r.name) > 1:  # runs/x/a and runs/y/a: tell them apart
             r.name = str(r.path)
+    differ = [] if splits else differences([(r.name, open_run(r.path)) for r in runs])
+    if differ and opt.strict:
+        raise DsdError("--strict: the runs were not trained under the same conditions, so their "
+                       "EDFs would compare more than the spaces: " + "; ".join(differ))
     if splits:
         runs = split_runs(runs, splits)
     for r in runs:
@@ -133,7 +139,8 @@ def compare(paths: list[str | Path], opt: Options, splits: list[str] | None = No
     return {"metric": opt.metric, "normalize": opt.normalize,
             "bins": opt.bins if opt.normalize != "none" else None,
             "range": rng_range, "ci": opt.ci, "bootstrap": opt.bootstrap, "seed": opt.seed,
-            "failed": opt.failed, "grid": grid.tolist(), "runs": out_runs, "pairs": pairs}
+            "failed": opt.failed, "grid": grid.tolist(), "runs": out_runs, "pairs": pairs,
+            "differences": differ}
 
 
 def split_runs(runs: list[RunErrors], splits: list[str]) -> list[RunErrors]:

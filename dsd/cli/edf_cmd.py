@@ -25,6 +25,8 @@ FAILED = typer.Option("as-chance", "--failed", help="Diverged models: as-chance 
 PERMS = typer.Option(2_000, "--permutations", help="Permutations for the normalised KS p-value.")
 PLOT = typer.Option(None, "--plot", help="Write the EDF plot here (.png or .svg; both are written).")
 JSON = typer.Option(False, "--json", help="Print one JSON document with every number.")
+STRICT = typer.Option(False, "--strict", help="Refuse runs trained under different recipes, "
+                      "data sets or shapes (default: compare them with a warning).")
 MINK = typer.Option(None, "--plot-min-of-k", help="Write the random-search efficiency plot here: "
                     "the expected best error of k models drawn from each space, k = 1, 2, 4, ..., n "
                     "(exact, from the EDF's order statistics), with a bootstrap band.")
@@ -43,6 +45,7 @@ def compare_cmd(
     metric: str = METRIC, normalize: str = NORMALIZE, bins: int = BINS, range_: str = RANGE,
     bootstrap: int = BOOT, ci: float = CI, seed: int = SEED, failed: str = FAILED,
     permutations: int = PERMS, plot: str = PLOT, plot_min_of_k: str = MINK, as_json: bool = JSON,
+    strict: bool = STRICT,
 ) -> None:
     """EDFs with bootstrap and DKW bands, best-model good ranges, and KS tests for each pair.
 
@@ -55,8 +58,8 @@ def compare_cmd(
     if len(runs) < 2 and not split:
         raise DsdError("edf compare needs two or more runs, or one run with --split "
                        "(use `dsd edf show RUN` for one run)")
-    _emit(runs, Options(metric, normalize, bins, range_, bootstrap, ci, seed, failed, permutations),
-          plot, as_json, split, plot_min_of_k)
+    _emit(runs, Options(metric, normalize, bins, range_, bootstrap, ci, seed, failed, permutations,
+                        strict=strict), plot, as_json, split, plot_min_of_k)
 
 
 @edf_app.command("show")
@@ -129,3 +132,7 @@ def print_tables(doc: dict) -> None:
     for r in doc["runs"]:
         for w in r["warnings"]:
             err_console.print(f"warning ({r['name']}): {w}")
+    for d in doc.get("differences", []):
+        err_console.print(f"warning: the runs were trained under different conditions: {d}; "
+                          "the comparison measures that too (--strict refuses)",
+                          markup=False, highlight=False, soft_wrap=True)

@@ -101,10 +101,16 @@ def in_flight(claims_dir: Path, lease: float = DEFAULT_LEASE) -> list[int]:
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether a process runs: a zombie (exited, not yet reaped, as under a container's
+    init that does not reap) counts as dead."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): trust kill(0)
+    return state != "Z"
