@@ -33,8 +33,9 @@ fashion-mnist:
 demo: $(STAMP) fashion-mnist
 	bash scripts/demo.sh $(DEMO)
 
+# The published study (README, "The published study"): resumable, rerun to go on.
 study: $(STAMP) fashion-mnist
-	bash scripts/study.sh runs/study
+	$(DSD) study run studies/fashion-mnist.toml
 
 bench: $(STAMP)
 	$(PY) bench/sample.py

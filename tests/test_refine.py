@@ -109,6 +109,10 @@ def test_fit_and_trend_cli(tmp_path, cli):
     assert s.generator == "regnet"
     ds = [m["d"] for m in doc["models"]]
     assert s.params["depth"].dist.low == min(ds) and s.params["depth"].dist.high == max(ds)
+    for m in doc["models"]:  # the space covers every fit it was written from
+        for key in ("w0", "wa", "wm"):
+            d = s.params[key].dist
+            assert d.low <= m[key] <= d.high, (key, m[key], d.low, d.high)
     assert (tmp_path / "fit.png").exists() and (tmp_path / "fit.svg").exists()
     r = cli("sample", "--space", str(space), "--n", "3", "--dataset", "fashion-mnist",
             "--out", str(tmp_path / "next"))
@@ -120,3 +124,19 @@ def test_fit_and_trend_cli(tmp_path, cli):
     assert sum(b["n"] for b in t["bins"]) == 30
     r = cli("trend", str(run), "--param", "nope")
     assert r.returncode == 2 and "unknown parameter" in r.stderr
+
+
+def test_refined_space_covers_a_fit_with_wa_zero(tmp_path):
+    """A fitted wa of 0 (constant widths) lies outside a log-uniform range from 0.1."""
+    from dsd.analysis.fit import Fit
+    from dsd.analysis.refine import space_from_fits, write_space
+    from dsd.analysis.runs import run_errors
+
+    run = _fake_run(tmp_path, "a", 30, n=6, space="anynetx_c")
+    r = run_errors(run)
+    rows = r.table.to_dict("records")[:2]
+    fits = [(rows[0], Fit(8, 24, 0.0, 2.0, 0.1, np.zeros(8), np.zeros(8))),
+            (rows[1], Fit(10, 32, 12.5, 2.4, 0.1, np.zeros(10), np.zeros(10)))]
+    s = spaces.load(str(write_space(space_from_fits(fits, r, "refined"), tmp_path / "r.toml")))
+    wa = s.params["wa"].dist
+    assert wa.low <= 0.0 and wa.high >= 12.5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import signal
@@ -80,6 +81,11 @@ def test_checkpoint_resumes_after_interrupt(tmp_path):
     res = train_model(arch, pipe, recipe, torch.device("cpu"), 1, ckpt=ckpt,
                       progress=lambda e, n, ips: epochs_seen.append(e))
     assert epochs_seen == [2, 3] and res.curve[0] == first[0] and len(res.curve) == 3
+    # Provenance after resume: speed over all three epochs, the first one's time included.
+    saved = torch.load(ckpt, weights_only=False)
+    images = 3 * pipe.steps_per_epoch(recipe.batch_size) * recipe.batch_size
+    assert saved["train_seconds"] == res.train_seconds <= res.seconds
+    assert res.images_per_second == pytest.approx(images / res.train_seconds)
 
 
 def test_divergence_and_failure_are_data(tmp_path, monkeypatch):
@@ -335,3 +341,29 @@ def test_claims_other_host_heartbeat_lease(tmp_path):
     assert c is not None
     c.release(done=True)
     assert not info.exists()
+
+
+def test_progress_lines_and_status_when_output_is_not_a_terminal(tmp_path, cli):
+    """A log file gets plain, timestamped lines as training goes, not one dump at the end."""
+    run = _digits_run(tmp_path, 2)
+    r = cli("train-batch", str(run), "--epochs", "2", "--device", "cpu", "--workers", "1")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    for want in ("2 models to train", "model 0: start", "step ", "img/s, model ETA",
+                 "epoch 1/2 done", "epoch 2/2 done", "2/2 models done", "trained 2 models"):
+        assert want in out, (want, out)
+    status = cli("status", str(run), "--json")
+    counts = json.loads(status.stdout)["counts"]
+    assert counts["ok"] + counts["diverged"] == 2 and counts["remaining"] == 0
+    assert counts["in_flight"] == 0
+
+
+def test_wrong_data_set_advice_names_only_fitting_ones(tmp_path, cli):
+    run = tmp_path / "inet"
+    assert cli("sample", "--space", "anynetx_c", "--n", "2", "--out", str(run)).returncode == 0
+    r = cli("train-batch", str(run))
+    assert r.returncode == 2 and "imagenet-folder" in r.stderr and "Traceback" not in r.stderr
+    assert "fits its models (3 channels, 1000 classes): imagenet-folder;" in r.stderr
+    r = cli("train-batch", str(run), "--dataset", "digits")
+    assert r.returncode == 2 and "digits has 1 channel but" in r.stderr
+    assert "dsd sample --space anynetx_c --dataset digits" in r.stderr

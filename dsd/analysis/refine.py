@@ -83,7 +83,10 @@ def space_from_fits(fits: list[tuple[dict, Fit]], r: RunErrors, name: str) -> di
     table["params"] = {
         "depth": {"dist": "uniform", "low": min(ds), "high": max(ds), "q": 1},
         "w0": {"dist": "log_uniform", "low": min(w0), "high": max(w0), "q": 8},
-        "wa": {"dist": "log_uniform", "low": float(lo_a), "high": float(max(hi_a, lo_a)), "q": 0.1},
+        # A fitted wa below 0.1 (0: constant widths) lies outside any log-uniform range
+        # starting at 0.1, so such fits get a uniform range from 0 that covers them.
+        "wa": ({"dist": "log_uniform", "low": float(lo_a), "high": float(max(hi_a, lo_a)), "q": 0.1}
+               if min(wa) >= 0.1 else {"dist": "uniform", "low": 0.0, "high": float(hi_a), "q": 0.1}),
         "wm": {"dist": "log_uniform", "low": float(max(lo_m, 1.001)), "high": float(max(hi_m, lo_m, 1.002)),
                "q": 0.001},
         "g": {"dist": "choice", "values": gs},

@@ -124,6 +124,10 @@ def compare(paths: list[str | Path], opt: Options, splits: list[str] | None = No
         runs = split_runs(runs, splits)
     for r in runs:
         if len(r.table) < MIN_MODELS:
+            if splits:
+                raise DsdError(f"the group {r.name!r} of {r.path} holds {len(r.table)} usable "
+                               f"models; an EDF needs at least {MIN_MODELS}: loosen the rule "
+                               "or train more models")
             raise DsdError(f"{r.path} has {len(r.table)} usable models (counts: "
                            f"{_fmt_counts(r.counts)}); an EDF needs at least {MIN_MODELS}: train "
                            "more with `dsd train-batch`")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import typer
@@ -17,7 +18,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
 )
-console = Console()
+def _console(stderr: bool = False) -> Console:
+    """A console; into a file or pipe (a log) 160 columns wide, as rich would cut tables at
+    80 there (`ok/div/fa…`), unless COLUMNS says otherwise."""
+    stream = sys.stderr if stderr else sys.stdout
+    wide = not stream.isatty() and "COLUMNS" not in os.environ
+    return Console(stderr=stderr, width=160 if wide else None)
+
+
+console = _console()
 
 
 def _flags_without_type() -> None:
@@ -33,7 +42,7 @@ def _flags_without_type() -> None:
 
 
 _flags_without_type()
-err_console = Console(stderr=True)
+err_console = _console(stderr=True)
 
 
 def print_json(obj) -> None:

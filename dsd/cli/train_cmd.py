@@ -14,6 +14,7 @@ from dsd.cli.train_options import train_request, with_train_options
 from dsd.store.run import open_run
 from dsd.store.status import run_status
 from dsd.train.batch import CUDA_AUTO_WORKERS
+from dsd.train.events import PlainLog
 
 
 @app.command("train-batch")
@@ -59,28 +60,41 @@ class BatchDisplay:
         self.run, self.multi = run, multi
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
                                  MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                                 TimeRemainingColumn(), console=console)
+                                 TimeRemainingColumn(), console=console,
+                                 disable=not console.is_terminal)
         self.total = self.progress.add_task("models", total=None, info="")
         self.workers: dict[str, int] = {}
         self.counts = {"ok": 0, "diverged": 0, "failed": 0, "oom": 0}
         self.t0 = time.time()
+        # Not a terminal (a log file): rich would print nothing until the end; plain lines.
+        self.plain = None if console.is_terminal else PlainLog(
+            lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True))
 
     def on_event(self, ev: dict) -> None:
+        if self.plain:
+            self.plain(ev)
+            if ev["kind"] == "done":
+                self.counts[ev["status"]] += 1
+            return
         kind, w = ev["kind"], ev.get("worker", "w0")
         if kind == "plan":
             self.progress.update(self.total, total=ev["total"])
         if kind == "done":
             self.counts[ev["status"]] += 1
             self.progress.advance(self.total)
-        if w not in self.workers and kind in ("start", "epoch"):
+        if w not in self.workers and kind in ("start", "epoch", "step"):
             self.workers[w] = self.progress.add_task(f"  {w}", total=None, info="")
         if kind == "start":
             where = f"{ev['run']} " if ev.get("run") and self.multi else ""
             self.progress.update(self.workers[w], description=f"  {w} {where}model {ev['model_id']}",
-                                 completed=0, total=None, info="loading")
-        elif kind == "epoch":
-            self.progress.update(self.workers[w], completed=ev["epoch"], total=ev["epochs"],
+                                 completed=0, total=None, info="starting")
+        elif kind == "step":  # within an epoch: the bar counts training steps of this model
+            self.progress.update(self.workers[w], total=ev["epochs"] * ev["steps"],
+                                 completed=(ev["epoch"] - 1) * ev["steps"] + ev["step"],
                                  info=f"epoch {ev['epoch']}/{ev['epochs']}, {ev['ips']:.0f} img/s")
+        elif kind == "epoch":
+            self.progress.update(self.workers[w],
+                                 info=f"epoch {ev['epoch']}/{ev['epochs']} done, {ev['ips']:.0f} img/s")
         elif kind == "error":
             err_console.print(f"worker {w}: {ev['message']}")
         c = self.counts
@@ -88,7 +102,8 @@ class BatchDisplay:
                              f"failed {c['failed']}  oom {c['oom']}")
 
     def summary(self) -> None:
-        console.print(f"trained {sum(self.counts.values())} models in {time.time() - self.t0:.0f} s "
+        n = sum(self.counts.values())
+        console.print(f"trained {n} model{'s' if n != 1 else ''} in {time.time() - self.t0:.0f} s "
                       f"({', '.join(f'{k} {v}' for k, v in self.counts.items())})")
         if self.run is not None:
             print_status(self.run)

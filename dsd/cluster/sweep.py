@@ -49,9 +49,9 @@ class SweepTask:
     """One task: train these models of the run (a submitit Checkpointable)."""
 
     def __call__(self, cfg: BatchConfig, ids: list[int]) -> dict:
-        def log(ev: dict) -> None:
-            if ev["kind"] in ("start", "done"):
-                print(json.dumps(ev), flush=True)
+        from dsd.train.events import PlainLog
+
+        log = PlainLog(lambda line: print(line, flush=True), total=len(ids))  # RUN/logs/
 
         cpus = int(os.environ.get("SLURM_CPUS_PER_TASK", "0"))
         if cpus and cfg.device == "cpu":

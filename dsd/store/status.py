@@ -19,8 +19,11 @@ def run_status(path: str | Path) -> dict:
     final = res.final()
     counts = {k: int((final.status == k).sum()) if not final.empty else 0
               for k in ("ok", "diverged", "failed", "oom")}
-    counts["in_flight"] = len(in_flight(run.claims_dir))
-    counts["remaining"] = sampled - sum(counts[k] for k in ("ok", "diverged", "failed", "oom"))
+    done = set() if final.empty else set(final.model_id.astype(int))
+    flying = set(in_flight(run.claims_dir)) - done
+    counts["in_flight"] = len(flying)
+    # remaining: not started yet (the models in flight are counted apart)
+    counts["remaining"] = sampled - len(done) - len(flying)
     errors = {}
     if counts["ok"]:
         e = final[final.status == "ok"].error_min.to_numpy(dtype=float)

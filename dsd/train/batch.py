@@ -147,10 +147,17 @@ class Worker:
             self.emit({"kind": "epoch", "worker": self.name, "run": ctx.run.name, "model_id": mid,
                        "epoch": epoch, "epochs": epochs, "ips": ips})
 
+        def on_step(epoch: int, step: int, steps: int, ips: float) -> None:
+            left = (cfg.recipe.epochs - epoch + 1) * steps - step  # training steps of this model
+            self.emit({"kind": "step", "worker": self.name, "run": ctx.run.name, "model_id": mid,
+                       "epoch": epoch, "epochs": cfg.recipe.epochs, "step": step, "steps": steps,
+                       "ips": ips, "eta": left * batch / max(ips, 1e-9)})
+
         res, message = None, ""
         for attempt in range(2):
             try:
-                res = train_model(arch, ctx.pipe, cfg.recipe, self.device, seed, batch, ckpt, progress)
+                res = train_model(arch, ctx.pipe, cfg.recipe, self.device, seed, batch, ckpt, progress,
+                                  on_step)
                 break
             except torch.cuda.OutOfMemoryError as e:
                 torch.cuda.empty_cache()

@@ -36,8 +36,9 @@ class TrainResult:
     train_loss: float = float("nan")
     epochs: int = 0
     seconds: float = 0.0
-    images_per_second: float = 0.0
+    images_per_second: float = 0.0    # images trained / seconds training, over every epoch
     message: str = ""
+    train_seconds: float = 0.0        # the training steps alone (no BN recompute, no eval)
 
     @property
     def error_min(self) -> float:
@@ -49,6 +50,7 @@ class TrainResult:
 
 
 Progress = Callable[[int, int, float], None]  # (epoch done, epochs, images/s)
+StepProgress = Callable[[int, int, int, float], None]  # (epoch, step, steps, images/s so far)
 
 
 def lr_at(recipe: Recipe, step: int, total: int, steps_per_epoch: int) -> float:
@@ -63,7 +65,7 @@ def lr_at(recipe: Recipe, step: int, total: int, steps_per_epoch: int) -> float:
 
 def train_model(arch: Arch, pipe, recipe: Recipe, device: torch.device, seed: int,
                 batch_size: int | None = None, ckpt: Path | None = None,
-                progress: Progress | None = None) -> TrainResult:
+                progress: Progress | None = None, on_step: StepProgress | None = None) -> TrainResult:
     """Train `arch` on `pipe` (a dsd.train.pipeline pipeline); seed fixes init and data order."""
     batch_size = batch_size or recipe.batch_size
     torch.manual_seed(seed)
@@ -83,7 +85,7 @@ def train_model(arch: Arch, pipe, recipe: Recipe, device: torch.device, seed: in
         t0 = time.perf_counter()
         try:
             res.train_loss = _train_epoch(model, opt, pipe, recipe, device, gen, batch_size,
-                                          epoch * steps, total, steps)
+                                          epoch * steps, total, steps, on_step)
         except Diverged as e:
             res.status, res.message = "diverged", str(e)
             break
@@ -93,7 +95,8 @@ def train_model(arch: Arch, pipe, recipe: Recipe, device: torch.device, seed: in
         res.curve.append(evaluate(model, pipe, device))
         res.epochs = epoch + 1
         res.seconds += time.perf_counter() - t0
-        res.images_per_second = steps * batch_size / max(train_s, 1e-9)
+        res.train_seconds += train_s  # restored from the checkpoint on resume, like seconds
+        res.images_per_second = res.epochs * steps * batch_size / max(res.train_seconds, 1e-9)
         _save(ckpt, model, opt, gen, res)
         if progress:
             progress(epoch + 1, recipe.epochs, res.images_per_second)
@@ -105,9 +108,11 @@ def _autocast(device: torch.device):
     return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
 
 
-def _train_epoch(model, opt, pipe, recipe, device, gen, batch_size, step0, total, steps) -> float:
+def _train_epoch(model, opt, pipe, recipe, device, gen, batch_size, step0, total, steps,
+                 on_step: StepProgress | None = None) -> float:
     model.train()
     loss_sum = torch.zeros((), device=device)
+    t0 = time.perf_counter()
     for i, (x, y) in enumerate(pipe.train_batches(batch_size, gen)):
         for group in opt.param_groups:
             group["lr"] = lr_at(recipe, step0 + i, total, steps)
@@ -121,6 +126,9 @@ def _train_epoch(model, opt, pipe, recipe, device, gen, batch_size, step0, total
             if not torch.isfinite(loss_sum):
                 raise Diverged(f"loss became {float(loss_sum)} at epoch {step0 // steps + 1}, "
                                f"step {i + 1}")
+            if on_step:  # the check above waited for the device, so the rate is true
+                ips = (i + 1) * batch_size / max(time.perf_counter() - t0, 1e-9)
+                on_step(step0 // steps + 1, i + 1, steps, ips)
     return float(loss_sum) / steps
 
 
@@ -161,7 +169,7 @@ def _save(ckpt: Path | None, model, opt, gen, res: TrainResult) -> None:
     tmp = ckpt.with_suffix(".tmp")
     torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(),
                 "curve": res.curve, "train_loss": res.train_loss, "epochs": res.epochs,
-                "seconds": res.seconds}, tmp)
+                "seconds": res.seconds, "train_seconds": res.train_seconds}, tmp)
     tmp.replace(ckpt)
 
 
@@ -178,4 +186,5 @@ def _resume(ckpt: Path | None, model, opt, gen, res: TrainResult) -> int:
         return 0
     res.curve, res.train_loss = list(state["curve"]), state["train_loss"]
     res.epochs, res.seconds = state["epochs"], state["seconds"]
+    res.train_seconds = state.get("train_seconds", state["seconds"])  # older checkpoints
     return res.epochs

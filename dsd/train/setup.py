@@ -11,6 +11,7 @@ from pathlib import Path
 
 from dsd.data import loaders
 from dsd.data.recipe import check_for_run, fix_for_run, read_for_run, with_overrides
+from dsd.data.registry import DATASETS
 from dsd.data.registry import get as get_dataset
 from dsd.errors import DsdError
 from dsd.store.run import Run, open_run
@@ -63,7 +64,7 @@ def prepare(run_path: str | Path, req: TrainRequest, load_data: bool = True,
     fixed = read_for_run(run)
     dataset = req.dataset or (fixed.dataset if fixed else None) or run.manifest().get("dataset")
     if not dataset:
-        raise DsdError(f"{run.path} names no data set; pass --dataset (e.g. fashion-mnist)")
+        raise DsdError(f"{run.path} names no data set; {_advice(run)}")
     spec = get_dataset(dataset)
     base = fixed if fixed and fixed.dataset == dataset else spec.recipe
     recipe = with_overrides(base, **(req.overrides or {}))
@@ -83,8 +84,27 @@ def _check_shape(run: Run, dataset: str, req: TrainRequest, load_data: bool) -> 
         channels, classes = spec.shape.in_channels, spec.shape.num_classes
     shape = run.shape()
     if channels != shape.in_channels:
-        raise DsdError(f"{dataset} has {channels} channels but the run's models take "
-                       f"{shape.in_channels}; sample the run with --dataset {dataset}")
+        raise DsdError(f"{dataset} has {_n(channels, 'channel')} but the run's models take "
+                       f"{shape.in_channels}; {_advice(run, dataset)}")
     if classes != shape.num_classes:
-        raise DsdError(f"{dataset} has {classes} classes but the run's models have "
-                       f"{shape.num_classes}; sample the run with --dataset {dataset}")
+        raise DsdError(f"{dataset} has {_n(classes, 'class', 'classes')} but the run's models "
+                       f"have {shape.num_classes}; {_advice(run, dataset)}")
+
+
+def _n(k: int, one: str, many: str | None = None) -> str:
+    return f"{k} {one if k == 1 else many or one + 's'}"
+
+
+def _advice(run: Run, wanted: str | None = None) -> str:
+    """Only data sets whose images fit the run's models, and how to resample for another."""
+    shape = run.shape()
+    fits = [d.name for d in DATASETS.values() if d.shape.in_channels == shape.in_channels
+            and (d.shape.num_classes == shape.num_classes or not d.fixed_shape)]
+    space = run.manifest().get("space", {}).get("name", "SPACE")
+    other = wanted or "fashion-mnist"
+    resample = (f"or sample a new run at {other}'s shape: dsd sample --space {space} "
+                f"--dataset {other} --flops LO:HI --out NEW_RUN")
+    if fits:
+        return (f"pass --dataset with one that fits its models ({_n(shape.in_channels, 'channel')}"
+                f", {_n(shape.num_classes, 'class', 'classes')}): {', '.join(fits)}; {resample}")
+    return f"no known data set fits its models ({shape.in_channels}, {shape.num_classes}); {resample}"
