@@ -218,6 +218,13 @@ def test_report_is_self_contained(tmp_path, cli):
     links = re.findall(r'(?:src|href)\s*=\s*"([^"]*)"', page)
     assert links and all(link.startswith("#") for link in links)
     assert "<script" not in page and "@import" not in page
+    for want in ("<th>data set</th>", "<th>compute</th>", "Normalised by flops", "best first",
+                 "training curves", "not the best model"):
+        assert want in page, want
+    assert "Few models" not in page  # 40 models each
+    few = _fake_run(tmp_path, "few", 28, n=8, seed=5)
+    assert cli("report", str(a), str(few), "--out", str(out), "--bootstrap", "200").returncode == 0
+    assert "Few models" in out.read_text()
 
 
 def test_runs_trained_differently_are_flagged(tmp_path, cli):

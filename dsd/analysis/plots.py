@@ -18,6 +18,24 @@ def figure(width: float = 6.4, height: float = 4.4):
     return plt.subplots(figsize=(width, height), dpi=100)
 
 
+def plain_log_axis(ax, axis: str = "y", base: int = 10) -> None:
+    """Log scale with plain tick labels (32, 64, 128; not 10^1.5): widths and flops read as
+    numbers. base=2 puts the ticks at powers of two (channel widths). With base 10, minor
+    ticks are labelled only when the span holds no full decade."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    which = ax.yaxis if axis == "y" else ax.xaxis
+    (ax.set_yscale if axis == "y" else ax.set_xscale)("log", base=base)
+    lo, hi = (ax.get_ylim() if axis == "y" else ax.get_xlim())
+    which.set_major_formatter(plain)
+    if base != 10:
+        which.set_major_locator(LogLocator(base=base))
+        which.set_minor_formatter(NullFormatter())
+        return
+    which.set_minor_formatter(plain if hi / max(lo, 1e-12) < 10 else NullFormatter())
+
+
 def save(fig, path: str | Path) -> list[Path]:
     """Write PATH (PNG or SVG by its extension) and its sibling in the other format."""
     import matplotlib.pyplot as plt

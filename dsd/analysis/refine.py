@@ -9,7 +9,7 @@ import numpy as np
 
 from dsd import tomlw
 from dsd.analysis.fit import MEASURES, Fit, block_widths, fit_widths
-from dsd.analysis.plots import COLORS, figure, save
+from dsd.analysis.plots import COLORS, figure, plain_log_axis, save
 from dsd.analysis.runs import RunErrors
 from dsd.errors import DsdError, ParamError
 from dsd.space import spec as spaces
@@ -48,13 +48,13 @@ def fit_plot(fits: list[tuple[dict, Fit]], path: str | Path, title: str) -> list
         ax.plot(j, f.continuous(), ":", color="0.5", label="w0 + wa j")
         ax.step(j, f.widths, where="mid", color=COLORS[0], linewidth=2, label="model")
         ax.step(j, f.fitted, where="mid", color=COLORS[1], linestyle="--", label="fit (quantized)")
-        ax.set_yscale("log")
+        plain_log_axis(ax, "y", base=2)
         ax.set_title(f"id {row['model_id']}: err {row['error']:.1f}%, e_fit {f.e_fit:.3f}", fontsize=8)
         ax.set_xlabel("block index j", fontsize=8)
-        ax.tick_params(labelsize=7)
-        if i == 0:
+        ax.tick_params(labelsize=7, which="both")
+        ax.legend(fontsize=6, loc="upper left")
+        if i % cols == 0:
             ax.set_ylabel("width", fontsize=8)
-            ax.legend(fontsize=6)
     fig.suptitle(title, fontsize=9)
     return save(fig, path)
 

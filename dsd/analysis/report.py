@@ -16,13 +16,15 @@ import numpy as np
 import pandas as pd
 
 from dsd.analysis import edf as E
-from dsd.analysis.plots import COLORS, edf_figure, figure
+from dsd.analysis.plots import COLORS, edf_figure, figure, plain_log_axis
 from dsd.analysis.runs import Options, RunErrors, compare, run_errors
 from dsd.data.recipe import read_for_run
+from dsd.store.results import read_results
 from dsd.store.run import Run
 
 SECTIONS = ("EDF comparison", "Error against parameters", "Best and worst models",
-            "Ranking across epochs", "Runs")
+            "Ranking across epochs", "Training curves", "Models", "Runs")
+SMALL_N = 30  # below this, the report says what the bands do and do not allow
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;
 text-align:right}th{background:#f3f3f3}pre{background:#f6f6f6;padding:1em;overflow:auto}
@@ -60,32 +62,36 @@ def _svg(fig) -> str:
 
 
 def _params_figure(r: RunErrors, rng) -> tuple[str, list[dict]]:
-    from matplotlib.ticker import NullFormatter
+    from matplotlib.ticker import MaxNLocator, NullFormatter
 
     cols = param_columns(r.table)
     err = r.table.error.to_numpy(dtype=float)
-    n = len(cols)
     ncols = 4
-    nrows = int(np.ceil(n / ncols))
-    fig, _ = figure(12, 2.6 * nrows)
-    fig.clf()
     rows = []
+    cols = {k: v for k, v in cols.items() if np.unique(v).size > 1}  # constants say nothing
+    n = len(cols)
+    nrows = int(np.ceil(n / ncols))
+    fig, _ = figure(12, 2.6 * max(nrows, 1))
+    fig.clf()
     for i, (name, vals) in enumerate(cols.items()):
         ax = fig.add_subplot(nrows, ncols, i + 1)
         lo, med, hi = E.good_range(vals, err, rng)
         ax.axvspan(lo, hi, color="#2ca02c", alpha=0.15, linewidth=0)
         ax.axvline(med, color="#2ca02c", linewidth=1)
         ax.scatter(vals, err, s=8, alpha=0.6, color="#1f77b4")
-        if vals.min() > 0 and vals.max() / vals.min() > 10:  # a short span has no decade to label
-            ax.set_xscale("log")
-            ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide on short spans
+        if vals.min() > 0 and vals.max() / vals.min() > 10:
+            plain_log_axis(ax, "x")
+            ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide here
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(4))  # few ticks: long numbers do not overlap
         ax.set_xlabel(name, fontsize=8)
         ax.tick_params(labelsize=7)
         if i % ncols == 0:
             ax.set_ylabel("error (%)", fontsize=8)
         rows.append({"parameter": name, "good lo": lo, "good median": med, "good hi": hi})
-    fig.suptitle(f"{r.name}: error vs parameter; green: 95% good range of the best model's "
-                 "value (2,500 resamples of 25%)", fontsize=9)
+    fig.suptitle(f"{r.name}: error vs parameter. Green band: pycls's good range, where the best "
+                 "model of a random 25% lands (2.5..97.5%, 2,500 resamples); green line: its median, "
+                 "not the best model", fontsize=9)
     return _svg(fig), rows
 
 
@@ -98,7 +104,8 @@ def _widths_figure(r: RunErrors) -> str:
             ax.step(np.arange(len(blocks)), blocks, where="post", linestyle=style,
                     color=COLORS[0] if label == "best" else COLORS[1], alpha=0.8,
                     label=f"{label} ({row.error:.1f}%)" if j == 0 else None)
-    ax.set(yscale="log", xlabel="block index", ylabel="width", title=f"{r.name}: per-block widths, "
+    plain_log_axis(ax, "y", base=2)
+    ax.set(xlabel="block index", ylabel="width", title=f"{r.name}: per-block widths, "
            "5 best (solid) and 5 worst (dashed)")
     ax.legend(fontsize=8)
     return _svg(fig)
@@ -132,6 +139,92 @@ def _rank_figure(runs: list[RunErrors]) -> tuple[str, dict[str, list[float]]]:
     return _svg(fig), rhos
 
 
+def _curves_figure(runs: list[RunErrors]) -> str:
+    """Error after each epoch, one thin line per model, one panel per run."""
+    fig, _ = figure(4.2 * len(runs), 3.2)
+    fig.clf()
+    for i, r in enumerate(runs):
+        ax = fig.add_subplot(1, len(runs), i + 1)
+        for c in r.table.curve:
+            if len(c):
+                ax.plot(np.arange(1, len(c) + 1), c, color=COLORS[i % len(COLORS)], alpha=0.35, lw=0.8)
+        ax.set(xlabel="epoch", title=f"{r.name} ({len(r.table)} models)")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.grid(alpha=0.3)
+        if i == 0:
+            ax.set_ylabel("held-out error (%)")
+    fig.suptitle("training curves: the error after each epoch, one line per model", fontsize=9)
+    return _svg(fig)
+
+
+def _models_table(r: RunErrors) -> str:
+    t = r.table.sort_values("error")
+    rows = [{"id": int(m.model_id), "ds": "-".join(map(str, m.ds)), "ws": "-".join(map(str, m.ws)),
+             "bs": "-".join(f"{b:g}" for b in m.bs), "gs": "-".join(map(str, m.gs)),
+             "MF": m.flops / 1e6, "params (K)": m.params / 1e3, "error": m.error, "status": m.status,
+             "curve": " ".join(f"{e:.1f}" for e in m.curve)} for m in t.itertuples()]
+    return (f"<details><summary>{html.escape(r.name)}: {len(rows)} models, best first</summary>"
+            f"{_table(rows)}</details>")
+
+
+def _header(runs: list[RunErrors], doc: dict) -> str:
+    """What was compared under which conditions, at what cost, and when."""
+    import datetime as dt
+
+    from dsd import __version__
+
+    rows = []
+    for r in runs:
+        run = Run(r.path)
+        m, recipe = run.manifest(), read_for_run(run)
+        res = read_results(run.results_dir).frame()
+        cost = {}
+        if not res.empty:
+            for device, sec in res.groupby(res.device.fillna("?")).seconds.sum().items():
+                kind = "GPU" if str(device).startswith("cuda") else "CPU"
+                cost[kind] = cost.get(kind, 0.0) + float(sec) / 3600
+        rows.append({"run": r.name, "data set": m.get("dataset") or (recipe.dataset if recipe else "?"),
+                     "models": int(m.get("n", len(r.table))),
+                     "budget": ", ".join(f"{k} {m[k]}" for k in ("flops", "params", "acts") if m.get(k))
+                     or "none",
+                     "recipe": (f"{recipe.epochs} epochs, lr {recipe.lr:g}, batch {recipe.batch_size}, "
+                                f"train {recipe.train_subset or 'all'}, test {recipe.test_subset or 'all'}")
+                     if recipe else "untrained",
+                     "compute": ", ".join(f"{v:.2f} {k}-h" for k, v in cost.items()) or "none"})
+    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    out = _table(rows) + f"<p>Generated {when} by dsd {__version__}; compute is the sum of each " \
+        "result's training time (worker-hours, one device share each).</p>"
+    small = [r["name"] for r in doc["runs"] if r["n"] < SMALL_N]
+    if small:
+        out += (f"<p style='color:#b00'><b>Few models</b> ({', '.join(map(html.escape, small))}: "
+                f"under {SMALL_N}): the bands are wide, so only a large difference between EDFs "
+                "is detected; medians and best models are rough. <code>dsd plan</code> says how "
+                "many models a given difference needs.</p>")
+    return out
+
+
+def _normalised_section(paths: list[str], opt: Options) -> str:
+    """The flops-normalised EDFs when the runs' complexities differ (ICCV 2019)."""
+    from dataclasses import replace
+
+    from dsd.errors import DsdError
+
+    if len(paths) < 2 or opt.normalize != "none":
+        return ""
+    for bins in (5, 3, 2):
+        try:
+            doc = compare(paths, replace(opt, normalize="flops", bins=bins, permutations=500))
+        except DsdError:
+            continue
+        pairs = _table([{"a": p["a"], "b": p["b"], "KS D": p["ks_d"], "p-value": p["p_value"],
+                         "method": p["p_method"]} for p in doc["pairs"]])
+        return ("<h3>Normalised by flops</h3><p>Each model weighted so every flops bin counts the "
+                f"same in every run ({bins} bins on the shared range): differences in the runs' "
+                f"complexity spread no longer count.</p><div class='fig'>{_svg(edf_figure(doc))}</div>"
+                + pairs)
+    return "<p>Normalised EDFs: not computable (some flops bin holds no model of a run).</p>"
+
+
 def _table(rows: list[dict]) -> str:
     if not rows:
         return "<p>none</p>"
@@ -148,7 +241,7 @@ def _fmt(v) -> str:
 
 def build_report(paths: list[str], out: str | Path, opt: Options | None = None,
                  preface: str = "") -> Path:
-    opt = opt or Options(bootstrap=2_000)
+    opt = opt or Options()  # the CLI's resamples: the report's bands equal `edf compare`'s
     doc = compare(paths, opt)
     runs = [run_errors(p, opt.metric, opt.failed) for p in paths]
     rng = np.random.default_rng(opt.seed)
@@ -159,6 +252,7 @@ def build_report(paths: list[str], out: str | Path, opt: Options | None = None,
         items = "".join(f"<li>{html.escape(d)}</li>" for d in doc["differences"])
         parts.append("<p style='color:#b00'><b>Warning: the runs were trained under different "
                      f"conditions</b>; the comparison measures these too:</p><ul>{items}</ul>")
+    parts.insert(1, _header(runs, doc))
     parts.append(f"<h2>{SECTIONS[0]}</h2>")
     parts.append(f"<div class='fig'>{_svg(edf_figure(doc))}</div>")
     parts.append(_table([{"run": r["name"], "n": r["n"], "min": r["min_error"],
@@ -167,6 +261,7 @@ def build_report(paths: list[str], out: str | Path, opt: Options | None = None,
                           **{k: v for k, v in r["counts"].items()}} for r in doc["runs"]]))
     parts.append(_table([{"a": p["a"], "b": p["b"], "KS D": p["ks_d"], "p-value": p["p_value"],
                           "at error": p["argmax_error"], "method": p["p_method"]} for p in doc["pairs"]]))
+    parts.append(_normalised_section(paths, opt))
     parts.append(f"<h2>{SECTIONS[1]}</h2>")
     for r in runs:
         svg, rows = _params_figure(r, rng)
@@ -178,7 +273,10 @@ def build_report(paths: list[str], out: str | Path, opt: Options | None = None,
     parts += [f"<div class='fig'>{svg}</div>",
               _table([{"run": k, **{f"epoch {i + 1}": v for i, v in enumerate(rho)}}
                       for k, rho in rhos.items()])]
-    parts.append(f"<h2>{SECTIONS[4]}</h2>")
+    parts.append(f"<h2>{SECTIONS[4]}</h2><div class='fig'>{_curves_figure(runs)}</div>")
+    parts.append(f"<h2>{SECTIONS[5]}</h2>")
+    parts += [_models_table(r) for r in runs]
+    parts.append(f"<h2>{SECTIONS[6]}</h2>")
     for r in runs:
         manifest = (r.path / "run.toml").read_text() if (r.path / "run.toml").exists() else "(none)"
         recipe = read_for_run(Run(r.path))

@@ -14,7 +14,7 @@ def report(
     runs: list[str] = typer.Argument(..., help="One or more run directories."),
     out: str = typer.Option("report.html", "--out", help="The HTML file to write."),
     metric: str = METRIC, failed: str = FAILED, seed: int = SEED,
-    bootstrap: int = typer.Option(2_000, "--bootstrap", help=BOOT.help),
+    bootstrap: int = BOOT,
 ) -> None:
     """One self-contained HTML report: EDFs, error vs parameters, widths, rank agreement.
 
