@@ -57,7 +57,7 @@ def test_two_space_study_end_to_end(tmp_path, cli):
     assert _ids(out / "anynetx_c") == [0, 1, 2, 3] and _ids(out / "regnetx") == [0, 1, 2, 3]
     findings = (out / "FINDINGS.md").read_text()
     assert "a RegNet space beats AnyNetX_C" in findings and "PARTIAL" not in findings
-    for name in ("edfs.png", "edfs.svg", "min-of-k.png", "report.html",
+    for name in ("edfs.png", "edfs.svg", "min-of-k.png", "trends.png", "report.html",
                  "comparisons/anynetx_c-vs-regnetx.png"):
         assert (out / name).exists(), name
     # Published models re-train to the same error (CPU, same threads: bit for bit).
@@ -128,3 +128,15 @@ def test_study_file_not_toml_or_missing(tmp_path, cli):
     assert r.returncode == 2 and "not valid TOML" in r.stderr
     r = cli("study", "run", str(tmp_path / "none.toml"))
     assert r.returncode == 2 and "no study file" in r.stderr
+
+
+def test_verdict_rules():
+    from dsd.study.findings import judge
+
+    assert judge("better", 0.5, 0.001, True, 0.05, 0.2)[0] == "reproduced"
+    assert judge("better", 0.5, 0.001, False, 0.05, 0.2)[0] == "not reproduced"
+    assert judge("better", 0.1, 0.4, True, 0.05, 0.2)[0] == "not resolved at this n"
+    assert judge("no_worse", 0.5, 0.001, False, 0.05, 0.2)[0] == "not reproduced"
+    assert judge("no_worse", 0.5, 0.001, True, 0.05, 0.2)[0] == "reproduced"
+    verdict, why = judge("no_worse", 0.1, 0.4, False, 0.05, 0.23)
+    assert verdict == "consistent" and "D >= 0.23" in why  # absence of evidence, said so

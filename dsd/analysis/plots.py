@@ -24,7 +24,7 @@ def plain_log_axis(ax, axis: str = "y", base: int = 10) -> None:
     ticks are labelled only when the span holds no full decade."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    plain = FuncFormatter(lambda v, _: _compact(v))
     which = ax.yaxis if axis == "y" else ax.xaxis
     (ax.set_yscale if axis == "y" else ax.set_xscale)("log", base=base)
     lo, hi = (ax.get_ylim() if axis == "y" else ax.get_xlim())
@@ -33,10 +33,20 @@ def plain_log_axis(ax, axis: str = "y", base: int = 10) -> None:
         which.set_major_locator(LogLocator(base=base))
         which.set_minor_formatter(NullFormatter())
         return
-    which.set_minor_formatter(plain if hi / max(lo, 1e-12) < 10 else NullFormatter())
+    if hi / max(lo, 1e-12) < 1e3:  # up to three decades: ticks at 1, 2, 5 of each
+        which.set_major_locator(LogLocator(base=10, subs=(1, 2, 5)))
+    which.set_minor_formatter(NullFormatter())
 
 
-def save(fig, path: str | Path) -> list[Path]:
+def _compact(v: float) -> str:
+    """1000 -> 1K, 2500000 -> 2.5M: tick labels that stay short."""
+    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(v) >= div:
+            return f"{v / div:g}{suffix}"
+    return f"{v:g}"
+
+
+def save(fig, path: str | Path, rect: tuple[float, float, float, float] | None = None) -> list[Path]:
     """Write PATH (PNG or SVG by its extension) and its sibling in the other format."""
     import matplotlib.pyplot as plt
 
@@ -45,7 +55,7 @@ def save(fig, path: str | Path) -> list[Path]:
         p = p.with_suffix(".png")
     p.parent.mkdir(parents=True, exist_ok=True)
     paths = [p, p.with_suffix(".svg" if p.suffix.lower() == ".png" else ".png")]
-    fig.tight_layout()
+    fig.tight_layout(rect=rect)  # rect: room left for a figure legend or title
     for q in paths:
         fig.savefig(q)
     plt.close(fig)

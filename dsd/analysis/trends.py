@@ -59,40 +59,55 @@ def trends(runs: list[RunErrors], params: list[str], rng: np.random.Generator, b
 
 
 def trends_plot(doc: dict, path: str | Path) -> list[Path]:
-    """One panel per parameter; in each, every run's models, binned median and good range."""
-    from matplotlib.ticker import NullFormatter
+    """One panel per parameter; in each, every run's models and binned medians, and below
+    them one bar per run for its good range (a stack of bars stays readable for seven runs,
+    where seven shaded spans would cover each other)."""
+    from matplotlib.ticker import FuncFormatter
 
-    from dsd.analysis.plots import COLORS, figure, save
+    from dsd.analysis.plots import COLORS, figure, plain_log_axis, save
 
-    params = doc["params"]
+    params, runs = doc["params"], doc["runs"]
     cols = min(3, len(params))
     rows = int(np.ceil(len(params) / cols))
-    fig, _ = figure(4.4 * cols, 3.4 * rows)
+    fig, _ = figure(4.6 * cols, (3.4 + 0.12 * len(runs)) * rows + 0.5)
     fig.clf()
     for k, param in enumerate(params):
         ax = fig.add_subplot(rows, cols, k + 1)
-        xs_all = []
-        for i, run in enumerate(doc["runs"]):
+        xs_all, errs = [], []
+        for i, run in enumerate(runs):
             t = next(t for t in doc["trends"] if t["param"] == param and t["run"] == run)
-            c = COLORS[i % len(COLORS)]
-            x, e = np.asarray(t["x"]), np.asarray(t["error"])
+            x, e = np.asarray(t["x"], dtype=float), np.asarray(t["error"], dtype=float)
             xs_all.append(x)
-            lo, med, hi = t["good_range"]
-            ax.axvspan(lo, hi, color=c, alpha=0.12, linewidth=0)
-            ax.axvline(med, color=c, linewidth=1, alpha=0.8)
-            ax.scatter(x, e, s=7, alpha=0.45, color=c, label=run if k == 0 else None)
+            errs.append(e)
+            c = COLORS[i % len(COLORS)]
+            ax.scatter(x, e, s=7, alpha=0.4, color=c, label=run if k == 0 else None)
             centers = [(b["from"] + b["to"]) / 2 for b in t["bins"]]
             ax.plot(centers, [b["median"] for b in t["bins"]], "-", color=c, linewidth=1.5)
+        e_all = np.concatenate(errs)
+        lo_e, hi_e = float(e_all.min()), float(e_all.max())
+        step = (hi_e - lo_e) * 0.05 or 1.0
+        for i, run in enumerate(runs):  # good ranges: one bar per run under the points
+            t = next(t for t in doc["trends"] if t["param"] == param and t["run"] == run)
+            lo, med, hi = t["good_range"]
+            y = lo_e - step * (i + 1.5)
+            ax.plot([lo, hi], [y, y], color=COLORS[i % len(COLORS)], linewidth=3, alpha=0.7,
+                    solid_capstyle="butt")
+            ax.plot([med], [y], "|", color="k", markersize=6)
+        ax.set_ylim(lo_e - step * (len(runs) + 2.5), hi_e + step)
+        ax.set_yticks([v for v in ax.get_yticks() if lo_e - step <= v <= hi_e + step])  # not the bars
         xa = np.concatenate(xs_all)
         if xa.min() > 0 and xa.max() / xa.min() > 20:
-            ax.set_xscale("log")
-            ax.xaxis.set_minor_formatter(NullFormatter())
+            plain_log_axis(ax, "x")
+        elif xa.max() >= 1e5:  # flops, params: in millions, not with a 1e6 offset
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1e6:g}M"))
         ax.set_xlabel(param, fontsize=9)
         if k % cols == 0:
             ax.set_ylabel("error (%)", fontsize=9)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
-    fig.legend(loc="upper right", fontsize=7, markerscale=2)
-    fig.suptitle("error against parameters: dots models, lines binned medians; shaded: 95% good "
-                 "range of the best model's value (pycls: 2,500 resamples of 25%)", fontsize=9)
-    return save(fig, path)
+    fig.legend(loc="lower center", fontsize=7, markerscale=2, ncol=min(len(runs), 7),
+               bbox_to_anchor=(0.5, 0.0))
+    fig.suptitle("error against parameters: dots are models, lines binned medians; bars below: "
+                 "each run's good range (where the best of a random 25% lands, 2,500 resamples; "
+                 "tick: median)", fontsize=9)
+    return save(fig, path, rect=(0, 0.07, 1, 0.95))

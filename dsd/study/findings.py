@@ -7,8 +7,9 @@ compare spaces) at the study's alpha:
 
   better    p < alpha, b ahead -> reproduced; p < alpha, a ahead -> not reproduced;
             otherwise -> not resolved at this n.
-  no_worse  p < alpha, a ahead -> not reproduced; otherwise -> reproduced (no loss
-            detected), stating the smallest D this n detects.
+  no_worse  p < alpha, a ahead -> not reproduced; p < alpha, b ahead -> reproduced (b
+            is even better); otherwise -> consistent: no loss detected, which is not
+            proof of none, so the verdict states the smallest D this n detects.
 
 "Ahead" is the sign of F_b(e) - F_a(e) where |F_b - F_a| is largest. Everything here is
 recomputed from the run directories, so FINDINGS.md is never edited by hand.
@@ -74,7 +75,7 @@ def judge(expect: str, d: float, p: float, b_ahead: bool, alpha: float,
         return "not reproduced", f"b is worse (p {p:.2g} < {alpha})"
     if sig:
         return "reproduced", f"b is even better (p {p:.2g} < {alpha})"
-    return "reproduced", f"no loss detected (p {p:.2g}); this n detects D >= {d_crit:.2f}"
+    return "consistent", f"no loss detected (p {p:.2g}); this n detects D >= {d_crit:.2f}"
 
 
 def _pair_doc(st: Study, a: str, b: str, normalize: str) -> dict:

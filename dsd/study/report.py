@@ -42,6 +42,8 @@ def write_study_report(st: Study) -> StudyReport:
 
         doc = compare([st.run_dir(s) for s in ready], _options(st, "none"))
         figures["min_of_k"] = min_of_k_plot(doc, st.out / "min-of-k.png")
+    if "trends" in st.figures:
+        figures["trends"] = _trends(st, ready)
     for paths in figures.values():
         files += paths
     partial = _partial(st, counts)
@@ -67,13 +69,33 @@ def _all_edfs(st: Study, ready: list[str], normalize: str, name: str) -> list[Pa
 
 
 def _partial(st: Study, counts: dict) -> str:
-    pending = {k: c["counts"]["remaining"] if c else st.n for k, c in counts.items()}
+    pending = {k: _pending(c) if c else st.n for k, c in counts.items()}
     left = sum(pending.values())
     if not left:
         return ""
     total = st.n * len(st.spaces)
     return f"{total - left} of {total} models have a final result (" + ", ".join(
         f"{k} {st.n - v}/{st.n}" for k, v in pending.items()) + ")"
+
+
+def _pending(status: dict) -> int:
+    """Models without a final result: not started, or in flight."""
+    return status["counts"]["remaining"] + status["counts"]["in_flight"]
+
+
+def _trends(st: Study, ready: list[str]) -> list[Path]:
+    """Error against depth, flops and params, every space in one panel each
+    (RegNet paper, Figs. 10-11 style; the RegNet-only quantities live in `dsd trend`)."""
+    from dsd.analysis.runs import run_errors
+    from dsd.analysis.trends import trends, trends_plot
+
+    if not ready:
+        return []
+    runs = [run_errors(st.run_dir(s), "error_min") for s in ready]
+    for r, s in zip(runs, ready):
+        r.name = st.label(s)
+    doc = trends(runs, ["depth", "flops", "params"], np.random.default_rng(st.analysis.seed))
+    return trends_plot(doc, st.out / "trends.png")
 
 
 def _holm(ps: list[float]) -> list[float]:
@@ -129,7 +151,7 @@ def findings_markdown(st: Study, rows: list[dict], counts: dict, figures: dict, 
         cost = _cost(st.run_dir(s))
         err = " | ".join(f"{e[q]:.2f}" for q in ("min", "median", "mean", "max")) if e else " | | | "
         lines.append(f"| {st.label(s)} | {k['ok']} | {k['diverged']} | {k['failed'] + k['oom']} | "
-                     f"{k['remaining']} | {err} | {cost['median_s']} | {cost['threads']} |")
+                     f"{_pending(c)} | {err} | {cost['median_s']} | {cost['threads']} |")
     span = _wall_span(st)
     if span:
         lines += ["", f"Training span (first to last result): {span}."]
@@ -146,9 +168,10 @@ def findings_markdown(st: Study, rows: list[dict], counts: dict, figures: dict, 
               "- `better`: reproduced when b's EDF is significantly above a's (more models "
               "below each error); not reproduced when significantly below; otherwise not "
               "resolved at this n.",
-              "- `no_worse`: not reproduced when b's EDF is significantly below a's; otherwise "
-              "reproduced, with the smallest KS D this n would have detected (a loss smaller "
-              "than that cannot be excluded).",
+              "- `no_worse`: not reproduced when b's EDF is significantly below a's; reproduced "
+              "when significantly above (b is even better); otherwise consistent: no loss "
+              "detected, with the smallest KS D this n would have detected (a loss smaller "
+              "than that cannot be excluded, so consistent is weaker than reproduced).",
               "- A finding that does not reproduce here is a result about this data set, "
               "recipe and complexity regime, not a claim about the paper's ImageNet setting."]
     return "\n".join(lines) + "\n"
