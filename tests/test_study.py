@@ -21,7 +21,7 @@ n = 4
 seed = 0
 flops = "100K:300K"
 spaces = ["anynetx_c", "regnetx"]
-figures = ["edfs", "comparisons", "min_of_k"]
+figures = ["edfs", "comparisons", "min_of_k", "trends"]
 
 [recipe]
 epochs = 1
