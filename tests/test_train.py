@@ -155,7 +155,7 @@ def pq_ids(files: list[Path]) -> list[int]:
 
 def test_two_concurrent_workers_train_disjoint_models(tmp_path):
     run = _digits_run(tmp_path, 6)
-    procs = [_train_proc(run, "--epochs", "1"), _train_proc(run, "--epochs", "1")]
+    procs = [_train_proc(run, "--epochs", "1", "--workers", "1") for _ in range(2)]  # two processes
     for p in procs:
         assert p.wait(timeout=600) == 0, p.stderr.read()
     rows = read_results(run / "results").rows

@@ -329,7 +329,9 @@ def _run_children(cfgs: list[BatchConfig], workers: int, items: list[Item], on_e
     for i in range(workers):
         # Each worker starts at its own offset so they do not all contend for one model.
         mine = items[i::workers] + [m for j, m in enumerate(items) if j % workers != i]
-        p = ctx.Process(target=child_main, args=(cfgs, mine, f"w{i}", q, started, lock), daemon=True)
+        # Not daemonic: a worker may need children of its own (an image folder's DataLoader
+        # workers); die_with_parent and the joins below keep it from outliving us.
+        p = ctx.Process(target=child_main, args=(cfgs, mine, f"w{i}", q, started, lock), daemon=False)
         p.start()
         procs.append(p)
     try:
@@ -350,3 +352,5 @@ def _run_children(cfgs: list[BatchConfig], workers: int, items: list[Item], on_e
     finally:
         for p in procs:
             p.join(timeout=5)
+            if p.is_alive():
+                p.kill()
