@@ -131,6 +131,9 @@ def print_status(run) -> None:
     c = st["counts"]
     t.add_row(*(str(c[k]) for k in ("ok", "diverged", "failed", "oom", "in_flight", "remaining")))
     console.print(t)
+    rs = st["results"]
+    console.print(f"results: {rs['compacted']} rows in the compacted table, "
+                  f"{rs['pending_shards']} shards not folded yet")
     e = st["error_min"]
     if e:
         t2 = Table(title=f"top-1 error (%) of ok models, best epoch (error_min); {st['dataset']}, "

@@ -1,8 +1,18 @@
-"""Training results: append-only shards under RUN/results/, read back as one table.
+"""Training results: append-only shards under RUN/results/, folded into compacted tables.
 
-Each finished attempt is one parquet file with a unique name, written under a temporary
-name outside the *.parquet pattern and renamed into place, so a reader never sees half a
-file and no writer rewrites another's. A damaged file is reported by name and skipped.
+Writing: each finished attempt is one parquet shard with a unique name
+(`{model_id}-{host}-{pid}-{random}.parquet`), written under a hidden temporary name and
+renamed into place, so a reader never sees half a file and no writer rewrites another's.
+Every row carries its shard's name in `shard`.
+
+Compaction (README, "Files of a run"): a reader that finds many shards, or more than one
+compacted table, folds everything it read into a new `compacted-{time}-{random}.parquet`
+(same schema; written hidden, then renamed), and only then moves the shards it folded
+into `results/_folded/` and deletes the compacted tables it read. So at every moment every
+row is in some file, a kill at any point leaves at worst a row in two files, and readers
+drop duplicates by `shard`. A file that vanishes while being read (another reader
+compacted it) restarts the read. A damaged compacted table is reported by name and its
+rows are recovered from `_folded/`, which keeps every folded shard.
 """
 
 from __future__ import annotations
@@ -11,15 +21,20 @@ import datetime as dt
 import os
 import secrets
 import socket
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 FINAL = ("ok", "diverged")           # done for good
 RETRYABLE = ("failed", "oom")        # done unless --retry-failed
 STATUSES = FINAL + RETRYABLE
+COMPACT_AT = 64                      # pending shards that make a reader compact
+FOLDED = "_folded"                   # a leading _ hides it from pyarrow/pandas dataset reads
 
 SCHEMA = pa.schema([
     ("model_id", pa.int64()), ("status", pa.string()), ("error_min", pa.float64()),
@@ -29,6 +44,7 @@ SCHEMA = pa.schema([
     ("worker", pa.string()), ("finished_at", pa.timestamp("us", tz="UTC")),
     ("message", pa.string()), ("seed", pa.int64()), ("batch_size", pa.int64()),
     ("threads", pa.int64()), ("dsd_version", pa.string()), ("git_commit", pa.string()),
+    ("shard", pa.string()),
 ])
 
 
@@ -42,9 +58,10 @@ def write_result(results_dir: Path, row: dict) -> Path:
     row = dict(row)
     row.setdefault("worker", worker_name())
     row.setdefault("finished_at", dt.datetime.now(dt.UTC))
+    name = f"{row['model_id']}-{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+    row["shard"] = name
     cols = {f.name: [row.get(f.name)] for f in SCHEMA}
     table = pa.table(cols, schema=SCHEMA)
-    name = f"{row['model_id']}-{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
     tmp = results_dir / f".{name}.tmp"
     pq.write_table(table, tmp)
     final = results_dir / f"{name}.parquet"
@@ -54,14 +71,18 @@ def write_result(results_dir: Path, row: dict) -> Path:
 
 @dataclass
 class Results:
-    rows: list[dict] = field(default_factory=list)
+    table: pa.Table = field(default_factory=lambda: SCHEMA.empty_table())
     corrupt: list[tuple[Path, str]] = field(default_factory=list)
+    compacted: int = 0      # rows read from compacted tables
+    pending: int = 0        # shards not folded yet
+
+    @property
+    def rows(self) -> list[dict]:
+        return self.table.to_pylist()
 
     def frame(self):
-        """All attempts, as a DataFrame (columns of SCHEMA that the files have)."""
-        import pandas as pd
-
-        return pd.DataFrame(self.rows, columns=[f.name for f in SCHEMA] if not self.rows else None)
+        """All attempts, as a DataFrame with the columns of SCHEMA."""
+        return self.table.to_pandas()
 
     def final(self, retry_failed: bool = False):
         """One row per model that is done: ok/diverged first, then the latest attempt."""
@@ -75,31 +96,130 @@ class Results:
                                                                                   drop=False)
 
 
-def read_results(results_dir: Path) -> Results:
+class _Vanished(Exception):
+    """A file went away between listing and reading: another reader compacted it."""
+
+
+def read_results(results_dir: Path, compact: bool = True, compact_at: int = COMPACT_AT) -> Results:
+    """Every result of a run, each once; compacts when it finds `compact_at` shards or more
+    (or several compacted tables, or a damaged one) and may write to the directory."""
+    for _ in range(20):
+        try:
+            return _read(Path(results_dir), compact, compact_at)
+        except _Vanished:
+            continue
+    raise OSError(f"{results_dir}: files keep vanishing while being read; is a foreign tool "
+                  "deleting them?")
+
+
+def _visible(results_dir: Path, pattern: str) -> list[Path]:
+    return sorted(p for p in results_dir.glob(pattern) if not p.name.startswith(("_", ".")))
+
+
+def _read(results_dir: Path, compact: bool, compact_at: int) -> Results:
     out = Results()
     if not results_dir.is_dir():
         return out
-    for path in sorted(results_dir.glob("*.parquet")):
+    tables, read_compacted, damaged = [], [], []
+    files = _visible(results_dir, "*.parquet")
+    compacted = [p for p in files if p.name.startswith("compacted-")]
+    shards = [p for p in files if not p.name.startswith("compacted-")]
+    for path in compacted:
+        t = _read_file(path, out)
+        if t is None:
+            damaged.append(path)
+        else:
+            tables.append(t)
+            read_compacted.append(path)
+            out.compacted += t.num_rows
+    if damaged:  # its rows live on as folded shards: read them all back
+        tables += [t for p in _visible(results_dir / FOLDED, "*.parquet")
+                   if (t := _read_file(p, out, vanish_ok=True)) is not None]
+    read_shards = []
+    for path in shards:
+        t = _read_file(path, out)
+        if t is not None:
+            tables.append(t)
+            read_shards.append(path)
+    out.pending = len(read_shards)
+    out.table = _dedupe(pa.concat_tables(tables) if tables else SCHEMA.empty_table())
+    if compact and (len(read_shards) >= compact_at or len(read_compacted) > 1 or damaged):
         try:
-            table = pq.read_table(path)
-            out.rows.extend(_normalise(table.to_pylist()))
-        except Exception as e:  # any damage: name the file, keep the others
-            out.corrupt.append((path, f"{type(e).__name__}: {e}"))
+            _compact(results_dir, out, read_compacted, read_shards, damaged)
+        except OSError:
+            pass  # a read-only or full file system: reading still works, only slower
     return out
 
 
-def _normalise(rows: list[dict]) -> list[dict]:
-    """Accept any types that cast to the schema (int32 ids, other timestamp units, gaps)."""
-    for r in rows:
-        for f in SCHEMA:
-            r.setdefault(f.name, None)
-        r["model_id"] = int(r["model_id"])
-        ts = r["finished_at"]
-        if isinstance(ts, dt.datetime) and ts.tzinfo is None:
-            r["finished_at"] = ts.replace(tzinfo=dt.UTC)
-        elif ts is None:
-            r["finished_at"] = dt.datetime.fromtimestamp(0, dt.UTC)
-    return rows
+def _read_file(path: Path, out: Results, vanish_ok: bool = False) -> pa.Table | None:
+    try:
+        return _conform(pq.read_table(path), path)
+    except FileNotFoundError:
+        if vanish_ok:
+            return None
+        raise _Vanished() from None
+    except Exception as e:  # any damage: name the file, keep the others
+        out.corrupt.append((path, f"{type(e).__name__}: {e}"))
+        return None
+
+
+def _conform(t: pa.Table, path: Path) -> pa.Table:
+    """Any older or foreign shard to SCHEMA: missing columns null, types cast, the shard
+    name from the file name where the row does not carry it."""
+    n = t.num_rows
+    cols = []
+    for f in SCHEMA:
+        if f.name in t.column_names:
+            col = t.column(f.name)
+            if f.name == "finished_at" and pa.types.is_timestamp(col.type) and col.type.tz is None:
+                col = pc.assume_timezone(col, "UTC")
+            cols.append(col.cast(f.type))
+        elif f.name == "shard":
+            cols.append(pa.array([path.stem] * n, pa.string()))
+        else:
+            cols.append(pa.nulls(n, f.type))
+    t = pa.table(cols, schema=SCHEMA)
+    if n and t.column("shard").null_count:
+        t = t.set_column(SCHEMA.get_field_index("shard"), "shard",
+                         pc.fill_null(t.column("shard"), path.stem))
+    return t
+
+
+def _dedupe(t: pa.Table) -> pa.Table:
+    """One row per shard: a shard read both as itself and inside a compacted table counts once."""
+    if t.num_rows == 0:
+        return t
+    shard = t.column("shard").to_numpy(zero_copy_only=False)
+    _, first = np.unique(shard, return_index=True)
+    return t.take(np.sort(first)) if len(first) < t.num_rows else t
+
+
+def _compact(results_dir: Path, out: Results, compacted: list[Path], shards: list[Path],
+             damaged: list[Path]) -> None:
+    name = f"compacted-{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(4)}.parquet"
+    tmp = results_dir / f".{name}.tmp"
+    pq.write_table(out.table, tmp)
+    os.replace(tmp, results_dir / name)
+    # Only now, with every row safe in the new table, remove what it folded.
+    folded = results_dir / FOLDED
+    folded.mkdir(exist_ok=True)
+    for p in shards:
+        _quietly(os.replace, p, folded / p.name)
+    for p in compacted:
+        _quietly(os.unlink, p)
+    for p in damaged:  # kept for inspection, out of every later read
+        _quietly(os.replace, p, results_dir / f"_damaged-{p.name}")
+    out.compacted, out.pending = out.table.num_rows, 0
+    for p in results_dir.glob(".compacted-*.tmp"):  # left by a compactor killed mid-write
+        if time.time() - p.stat().st_mtime > 3600:
+            _quietly(os.unlink, p)
+
+
+def _quietly(fn, *args) -> None:
+    try:
+        fn(*args)
+    except FileNotFoundError:
+        pass  # another compactor got there first
 
 
 def done_ids(results_dir: Path, retry_failed: bool = False) -> set[int]:
@@ -108,13 +228,17 @@ def done_ids(results_dir: Path, retry_failed: bool = False) -> set[int]:
 
 
 def model_done(results_dir: Path, model_id: int, retry_failed: bool = False) -> bool:
-    """Whether this one model has a final row (reads only its own shards)."""
+    """Whether this one model has a final row: its own shards, then the compacted tables
+    (only its rows, by a pushed-down filter)."""
     wanted = FINAL if retry_failed else STATUSES
-    for path in results_dir.glob(f"{model_id}-*.parquet"):
+    paths = list(results_dir.glob(f"{model_id}-*.parquet")) + _visible(results_dir, "compacted-*.parquet")
+    for path in paths:
         try:
-            statuses = pq.read_table(path, columns=["model_id", "status"]).to_pylist()
+            t = pq.read_table(path, columns=["model_id", "status"], filters=[("model_id", "=", model_id)])
+        except FileNotFoundError:  # compacted away meanwhile: ask the whole table
+            return model_id in done_ids(results_dir, retry_failed)
         except Exception:
             continue
-        if any(int(r["model_id"]) == model_id and r["status"] in wanted for r in statuses):
+        if any(s in wanted for s in t.column("status").to_pylist()):
             return True
     return False

@@ -34,4 +34,5 @@ def run_status(path: str | Path) -> dict:
             "error_min": {k: float(v) for k, v in errors.items()},
             "dataset": recipe.dataset if recipe else None,
             "epochs": recipe.epochs if recipe else None,
-            "corrupt": [(str(p), why) for p, why in res.corrupt]}
+            "corrupt": [(str(p), why) for p, why in res.corrupt],
+            "results": {"compacted": res.compacted, "pending_shards": res.pending}}

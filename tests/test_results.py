@@ -1,0 +1,137 @@
+"""Result shards and their compaction: every result read back exactly once, whatever runs
+at the same time and whatever is killed when."""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from conftest import ROOT
+
+from dsd.store.results import FOLDED, read_results, write_result
+
+WRITER = """
+import sys, time
+from pathlib import Path
+from dsd.store.results import write_result
+out, first, n = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+for i in range(first, first + n):
+    write_result(out, {"model_id": i, "status": "ok", "error_min": float(i), "error_last": float(i),
+                       "curve": [float(i)]})
+    time.sleep(0.002)
+"""
+
+# A compacting reader that SIGKILLs itself at its k-th os.replace: k = 1 is the rename of
+# the new compacted table into place, k >= 2 the moves of folded shards; k = 0 never.
+COMPACTOR = """
+import os, signal, sys, time
+from pathlib import Path
+import dsd.store.results as R
+out, kill_at, rounds = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+calls = [0]
+real = os.replace
+def replace(a, b):
+    if ".compacted-" in str(a) or "_folded" in str(b):
+        calls[0] += 1
+        if calls[0] == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+    return real(a, b)
+R.os.replace = replace
+for _ in range(rounds):
+    R.read_results(out, compact_at=1)
+    time.sleep(0.01)
+"""
+
+
+def _spawn(code: str, *args) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], cwd=ROOT,
+                            stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_compaction_races_writers_and_a_killed_compactor(tmp_path, seed):
+    rng = np.random.default_rng(seed)
+    out = tmp_path / "results"
+    out.mkdir()
+    writers = [_spawn(WRITER, out, w * 1000, 40) for w in range(4)]
+    killer = _spawn(COMPACTOR, out, int(rng.integers(1, 6)), 200)  # dies mid-compaction
+    steady = _spawn(COMPACTOR, out, 0, 60)
+    for p in writers:
+        assert p.wait(timeout=300) == 0, p.stderr.read()
+    assert killer.wait(timeout=300) in (-signal.SIGKILL, 0), killer.stderr.read()
+    assert steady.wait(timeout=300) == 0, steady.stderr.read()
+    expected = sorted(w * 1000 + i for w in range(4) for i in range(40))
+    for _ in range(2):  # the first read may compact what the killed one left; the second not
+        res = read_results(out, compact_at=1)
+        ids = sorted(res.table.column("model_id").to_pylist())
+        assert ids == expected, f"seed {seed}: lost {set(expected) - set(ids)}, extra {len(ids) - 160}"
+        assert not res.corrupt
+    assert len([p for p in out.glob("compacted-*.parquet")]) == 1 and res.pending == 0
+    assert res.compacted == 160
+
+
+def test_damaged_compacted_table_is_named_and_its_results_recovered(tmp_path):
+    out = tmp_path / "results"
+    for i in range(10):
+        write_result(out, {"model_id": i, "status": "ok", "error_min": 1.0 * i, "curve": [1.0]})
+    read_results(out, compact_at=1)
+    (table,) = out.glob("compacted-*.parquet")
+    table.write_bytes(table.read_bytes()[:200])  # a torn or damaged file
+    res = read_results(out, compact=False)
+    assert [p.name for p, _ in res.corrupt] == [table.name]
+    assert sorted(res.table.column("model_id").to_pylist()) == list(range(10))
+    res = read_results(out)  # reports it again, compacts anew, moves it out of the way
+    assert [p.name for p, _ in res.corrupt] == [table.name] and res.compacted == 10
+    assert (out / f"_damaged-{table.name}").exists()
+    res = read_results(out)
+    assert not res.corrupt and sorted(res.table.column("model_id").to_pylist()) == list(range(10))
+
+
+def test_previous_version_shards_read_unchanged(tmp_path):
+    """Run directories written before compaction: no `shard` column, other types."""
+    out = tmp_path / "results"
+    out.mkdir()
+    for i in range(3):
+        t = pa.table({"model_id": pa.array([i], pa.int32()), "status": ["ok"],
+                      "error_min": [10.0 + i], "curve": [[12.0, 10.0 + i]],
+                      "finished_at": pa.array([dt.datetime(2026, 1, 1, 0, i)], pa.timestamp("ns"))})
+        pq.write_table(t, out / f"{i}-oldhost-1-abcd.parquet")
+    res = read_results(out, compact=False)
+    rows = sorted(res.rows, key=lambda r: r["model_id"])
+    assert [r["error_min"] for r in rows] == [10.0, 11.0, 12.0] and res.pending == 3
+    assert rows[0]["shard"] == "0-oldhost-1-abcd" and rows[0]["finished_at"].tzinfo is not None
+    res = read_results(out, compact_at=1)
+    assert res.compacted == 3 and sorted((out / FOLDED).iterdir())  # the originals are kept
+    assert [r["error_min"] for r in sorted(read_results(out).rows, key=lambda r: r["model_id"])] \
+        == [10.0, 11.0, 12.0]
+
+
+def test_plain_pandas_reads_the_directory(tmp_path):
+    """A pyarrow/pandas user reads results/ as one table: same schema, no folded copies."""
+    import pandas as pd
+
+    out = tmp_path / "results"
+    for i in range(6):
+        write_result(out, {"model_id": i, "status": "ok", "error_min": 1.0, "curve": [1.0]})
+    read_results(out, compact_at=1)
+    write_result(out, {"model_id": 6, "status": "ok", "error_min": 1.0, "curve": [1.0]})
+    df = pd.read_parquet(out).drop_duplicates("shard")
+    assert sorted(df.model_id) == list(range(7))
+
+
+def test_model_done_sees_compacted_results(tmp_path):
+    from dsd.store.results import model_done
+
+    out = tmp_path / "results"
+    write_result(out, {"model_id": 3, "status": "failed", "curve": []})
+    write_result(out, {"model_id": 4, "status": "ok", "error_min": 1.0, "curve": [1.0]})
+    read_results(out, compact_at=1)
+    assert not list(out.glob("4-*.parquet"))  # folded away
+    assert model_done(out, 4) and model_done(out, 3) and not model_done(out, 3, retry_failed=True)
+    assert not model_done(out, 5)
