@@ -110,9 +110,10 @@ def test_study_killed_then_rerun_trains_every_model_once(tmp_path):
     (('b = "regnetx"', 'b = "regnety"'), "comparisons[0].b"),
     (('normalize = "none"', 'normalize = "depth"'), "analysis.normalize"),
     (('name = "tiny"', 'name = "tiny"\ncolour = 3'), "colour"),
-    (('figures = ["edfs", "comparisons", "min_of_k"]', 'figures = ["pie"]'), "figures"),
+    (('figures = ["edfs", "comparisons", "min_of_k", "trends"]', 'figures = ["pie"]'), "figures"),
 ])
 def test_bad_study_file_gets_one_line(tmp_path, cli, change, key):
+    assert change[0] in STUDY, f"the case {change} no longer applies to the test's study file"
     f = _study(tmp_path, STUDY.replace(*change))
     r = cli("study", "run", str(f))
     assert r.returncode == 2, r.stdout

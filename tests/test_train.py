@@ -125,7 +125,14 @@ def test_limit_and_shard(tmp_path):
 def _train_proc(run: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "dsd", "train-batch", str(run), "--epochs", "3",
                              "--device", "cpu", *extra], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"),
+                            preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    """A suite started in the background (`make test &`) ignores SIGINT, and so would its
+    children: give the trainer the default, as a terminal would, so Ctrl-C can be tested."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _result_files(run: Path) -> list[Path]:
