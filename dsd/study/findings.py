@@ -17,7 +17,7 @@ recomputed from the run directories, so FINDINGS.md is never edited by hand.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -78,8 +78,23 @@ def judge(expect: str, d: float, p: float, b_ahead: bool, alpha: float,
     return "consistent", f"no loss detected (p {p:.2g}); this n detects D >= {d_crit:.2f}"
 
 
-def _pair_doc(st: Study, a: str, b: str, normalize: str) -> dict:
-    return compare([st.run_dir(a), st.run_dir(b)], _options(st, normalize))
+def _pair_doc(st: Study, a: str, b: str, normalize: str, notes: list[str]) -> dict:
+    """The pair's comparison. Normalised EDFs use the study's window, the same bins for
+    every pair; where one space has no model in some bin of it (a narrow space, such as
+    RegNetX, may not reach the window's lower end), the pair's shared range instead, as
+    `dsd edf compare` does by default, with a note that says so."""
+    paths = [st.run_dir(a), st.run_dir(b)]
+    try:
+        return compare(paths, _options(st, normalize))
+    except DsdError as e:
+        if normalize == "none":
+            raise
+        doc = compare(paths, replace(_options(st, normalize), range=None))
+        lo, hi = doc["range"]
+        notes.append(f"{a} vs {b} ({normalize}): over the study window, {e.args[0].split(';')[0]}; "
+                     f"normalised over the pair's shared range {lo:.4g}..{hi:.4g} instead")
+        doc["range_note"] = f"over the pair's shared {normalize} range {lo:.4g}..{hi:.4g}"
+        return doc
 
 
 def _direction(doc: dict) -> tuple[bool, dict]:
@@ -101,7 +116,7 @@ def comparison_rows(st: Study) -> tuple[list[dict], list[str]]:
         docs = {}
         for key in dict.fromkeys(["none", primary]):
             try:
-                docs[key] = _pair_doc(st, c.a, c.b, key)
+                docs[key] = _pair_doc(st, c.a, c.b, key, notes)
             except DsdError as e:
                 notes.append(f"{c.a} vs {c.b} ({key}): {e}")
         if primary not in docs:
@@ -120,6 +135,8 @@ def comparison_rows(st: Study) -> tuple[list[dict], list[str]]:
         crit = ks_critical(main["n_eff_a"], main["n_eff_b"], st.analysis.alpha)
         row["verdict"], row["reason"] = judge(c.expect, main["d"], main["p"], main["b_ahead"],
                                               st.analysis.alpha, crit)
+        if main["doc"].get("range_note"):
+            row["reason"] += f" ({main['doc']['range_note']})"
         if primary != "none" and "none" in row:
             plain = row["none"]
             v_plain, _ = judge(c.expect, plain["d"], plain["p"], plain["b_ahead"], st.analysis.alpha,

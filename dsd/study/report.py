@@ -7,6 +7,7 @@ run directories by `dsd study report`; nothing is edited by hand.
 from __future__ import annotations
 
 import html
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -60,10 +61,14 @@ def write_study_report(st: Study) -> StudyReport:
 def _all_edfs(st: Study, ready: list[str], normalize: str, name: str) -> list[Path]:
     if len(ready) < 1:
         return []
+    paths = [st.run_dir(s) for s in ready]
     try:
-        doc = compare([st.run_dir(s) for s in ready], _options(st, normalize))
-    except DsdError:
-        return []  # a partial study may leave a complexity bin empty
+        doc = compare(paths, _options(st, normalize))
+    except DsdError:  # a space without a model in some bin of the window: the shared range
+        try:
+            doc = compare(paths, replace(_options(st, normalize), range=None))
+        except DsdError:
+            return []  # a partial study may leave a complexity bin empty
     return save(edf_lines_figure(doc, f"{st.name}: error EDFs of {len(ready)} design spaces"),
                 st.out / name)
 
@@ -141,20 +146,20 @@ def findings_markdown(st: Study, rows: list[dict], counts: dict, figures: dict, 
         lines.append(f"\nOn plain EDFs, {r['a']} -> {r['b']} would read: {r['verdict_plain']}.")
     lines += ["", "## Spaces", "",
               "| space | ok | diverged | failed/oom | pending | min | median | mean | max | "
-              "median s/model | threads |", "|" + "---|" * 11]
+              "median s/model | worker-h | threads |", "|" + "---|" * 12]
     for s in st.spaces:
         c = counts[st.label(s)]
         if c is None:
-            lines.append(f"| {st.label(s)} | not sampled | | | | | | | | | |")
+            lines.append(f"| {st.label(s)} | not sampled | | | | | | | | | | |")
             continue
         k, e = c["counts"], c["error_min"]
         cost = _cost(st.run_dir(s))
         err = " | ".join(f"{e[q]:.2f}" for q in ("min", "median", "mean", "max")) if e else " | | | "
         lines.append(f"| {st.label(s)} | {k['ok']} | {k['diverged']} | {k['failed'] + k['oom']} | "
-                     f"{_pending(c)} | {err} | {cost['median_s']} | {cost['threads']} |")
+                     f"{_pending(c)} | {err} | {cost['median_s']} | {cost['hours']} | {cost['threads']} |")
     span = _wall_span(st)
     if span:
-        lines += ["", f"Training span (first to last result): {span}."]
+        lines += ["", f"Results span {span}."]
     if figures:
         lines += ["", "## Figures", ""]
         for name, paths in figures.items():
@@ -182,9 +187,10 @@ def _cost(run_dir: Path) -> dict:
 
     final = read_results(run_dir / "results").final()
     if final.empty:
-        return {"median_s": "", "threads": ""}
+        return {"median_s": "", "hours": "", "threads": ""}
     thr = sorted({int(t) for t in final.get("threads", []) if t == t and t is not None})
     return {"median_s": f"{float(np.median(final.seconds)):.1f}",
+            "hours": f"{float(final.seconds.sum()) / 3600:.2f}",  # one worker each: core-hours
             "threads": ",".join(str(t) for t in thr) or "?"}
 
 
@@ -200,8 +206,8 @@ def _wall_span(st: Study) -> str:
             times += list(pd.to_datetime(f.finished_at))
     if len(times) < 2:
         return ""
-    hours = (max(times) - min(times)).total_seconds() / 3600
-    return f"{hours:.2f} h wall ({min(times):%Y-%m-%d %H:%M} to {max(times):%Y-%m-%d %H:%M} UTC)"
+    return (f"{min(times):%Y-%m-%d %H:%M} to {max(times):%Y-%m-%d %H:%M} UTC (wall span, pauses "
+            "between sessions included; the compute is in the table above)")
 
 
 def _html_report(st: Study, ready: list[str], rows: list[dict], partial: str) -> Path | None:
