@@ -36,13 +36,13 @@ def test_fit_regenerates_published_regnet_widths_exactly(name):
 @pytest.mark.parametrize("measure,bound,factor", [("abs", 0.08, 3), ("squared", 0.02, 10)])
 def test_fit_close_on_adjusted_widths_and_far_on_anynet(measure, bound, factor):
     """Measured: published adjusted widths at most 0.071 (abs) / 0.011 (squared), both on
-    RegNetY-4.0GF; 20 AnyNetX_A models' median 0.34 / 0.60."""
+    RegNetY-4.0GF; 20 AnyNetX_A models' median 0.34 / 0.60 (the test fits 10)."""
     adjusted = []
     for (d, w0, wa, wm, g), _ in PUBLISHED.values():
         a = regnet_arch(d, w0, wa, wm, g)
         adjusted.append(fit_widths(block_widths(a.ds, a.ws), measure).e_fit)
     assert max(adjusted) < bound
-    rows = sample(spaces.load("anynetx_a"), 20, Shape(), {"flops": (360e6, 400e6)}, seed=0).rows
+    rows = sample(spaces.load("anynetx_a"), 10, Shape(), {"flops": (360e6, 400e6)}, seed=0).rows
     random = [fit_widths(block_widths(r["ds"], r["ws"]), measure).e_fit for r in rows]
     assert np.median(random) > factor * max(adjusted)
 
