@@ -15,7 +15,7 @@ for space in anynetx_a regnetx; do
   $DSD train-batch "$OUT/$space" "${TRAIN[@]}"
 done
 $DSD edf compare "$OUT/anynetx_a" "$OUT/regnetx" --plot "$OUT/edf.png"
-$DSD report "$OUT/anynetx_a" "$OUT/regnetx" --out "$OUT/report.html"
+$DSD report "$OUT/anynetx_a" "$OUT/regnetx" --out "$OUT/report.html" --fit-top 4
 # The refinement step: how close are the best AnyNetX_A models to a quantized linear
 # (RegNet) width rule, and which RegNet space covers them?
 $DSD fit "$OUT/anynetx_a" --top 4 --plot "$OUT/fit.png" --to-space "$OUT/refined.toml"

@@ -222,6 +222,13 @@ def test_report_is_self_contained(tmp_path, cli):
                  "training curves", "not the best model"):
         assert want in page, want
     assert "Few models" not in page  # 40 models each
+    assert "Quantized linear fits" not in page
+    r = cli("report", str(a), str(b), "--out", str(out), "--bootstrap", "200", "--fit-top", "3")
+    assert r.returncode == 0, r.stderr
+    page = out.read_text()
+    assert "Quantized linear fits" in page and "e_fit" in page
+    r = cli("report", str(a), str(b), "--out", str(out), "--fit-top", "-1")
+    assert r.returncode == 2 and "--fit-top" in r.stderr
     few = _fake_run(tmp_path, "few", 28, n=8, seed=5)
     assert cli("report", str(a), str(few), "--out", str(out), "--bootstrap", "200").returncode == 0
     assert "Few models" in out.read_text()

@@ -37,6 +37,10 @@ def fit_rows(fits: list[tuple[dict, Fit]]) -> list[dict]:
 
 def fit_plot(fits: list[tuple[dict, Fit]], path: str | Path, title: str) -> list[Path]:
     """Per-block width against block index with the fit, as the paper's Fig. 8."""
+    return save(fit_figure(fits, title), path)
+
+
+def fit_figure(fits: list[tuple[dict, Fit]], title: str):
     shown = fits[:8]
     cols = min(4, len(shown))
     rows = int(np.ceil(len(shown) / cols))
@@ -56,7 +60,7 @@ def fit_plot(fits: list[tuple[dict, Fit]], path: str | Path, title: str) -> list
         if i % cols == 0:
             ax.set_ylabel("width", fontsize=8)
     fig.suptitle(title, fontsize=9)
-    return save(fig, path)
+    return fig
 
 
 def space_from_fits(fits: list[tuple[dict, Fit]], r: RunErrors, name: str) -> dict:

@@ -19,6 +19,7 @@ from dsd.analysis import edf as E
 from dsd.analysis.plots import COLORS, edf_figure, figure, plain_log_axis
 from dsd.analysis.runs import Options, RunErrors, compare, run_errors
 from dsd.data.recipe import read_for_run
+from dsd.errors import ParamError
 from dsd.store.results import read_results
 from dsd.store.run import Run
 
@@ -239,8 +240,26 @@ def _fmt(v) -> str:
     return html.escape(str(v))
 
 
+def _fit_section(runs: list[RunErrors], top: int) -> str:
+    """The refinement step of the RegNet paper on each run: its best models' quantized
+    linear fits (as `dsd fit RUN --top K`)."""
+    from dsd.analysis.refine import fit_figure, fit_rows, fit_top
+
+    parts = [f"<p>The {top} best models of each run, each fitted by the quantized linear rule "
+             "(d, w0, wa, wm); e_fit is the mean |log-ratio| between the model's per-block "
+             "widths and the fit's (0: the model is a RegNet).</p>"]
+    for r in runs:
+        fits = fit_top(r, top)
+        rows = [{k: v for k, v in row.items() if k not in ("widths", "depths")} for row in fit_rows(fits)]
+        parts += [f"<h3>{html.escape(r.name)}</h3>", _table(rows),
+                  f"<div class='fig'>{_svg(fit_figure(fits, f'{r.name}: best models and their fits'))}</div>"]
+    return "".join(parts)
+
+
 def build_report(paths: list[str], out: str | Path, opt: Options | None = None,
-                 preface: str = "") -> Path:
+                 preface: str = "", fit_top: int = 0) -> Path:
+    if fit_top < 0:
+        raise ParamError("fit_top", "must be 0 (no fit section) or more")
     opt = opt or Options()  # the CLI's resamples: the report's bands equal `edf compare`'s
     doc = compare(paths, opt)
     runs = [run_errors(p, opt.metric, opt.failed) for p in paths]
@@ -273,6 +292,8 @@ def build_report(paths: list[str], out: str | Path, opt: Options | None = None,
     parts += [f"<div class='fig'>{svg}</div>",
               _table([{"run": k, **{f"epoch {i + 1}": v for i, v in enumerate(rho)}}
                       for k, rho in rhos.items()])]
+    if fit_top:
+        parts.append(f"<h2>Quantized linear fits</h2>{_fit_section(runs, fit_top)}")
     parts.append(f"<h2>{SECTIONS[4]}</h2><div class='fig'>{_curves_figure(runs)}</div>")
     parts.append(f"<h2>{SECTIONS[5]}</h2>")
     parts += [_models_table(r) for r in runs]

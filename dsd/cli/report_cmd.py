@@ -15,6 +15,8 @@ def report(
     out: str = typer.Option("report.html", "--out", help="The HTML file to write."),
     metric: str = METRIC, failed: str = FAILED, seed: int = SEED,
     bootstrap: int = BOOT,
+    fit_top: int = typer.Option(0, "--fit-top", help="Add a section with the quantized linear "
+                                "fits of each run's K best models (as `dsd fit RUN --top K`)."),
 ) -> None:
     """One self-contained HTML report: EDFs, error vs parameters, widths, rank agreement.
 
@@ -23,5 +25,5 @@ def report(
     from dsd.analysis.report import build_report
 
     path = build_report(runs, out, Options(metric=metric, failed=failed, seed=seed,
-                                           bootstrap=bootstrap))
+                                           bootstrap=bootstrap), fit_top=fit_top)
     console.print(f"report: {path}")
