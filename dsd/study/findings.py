@@ -78,23 +78,31 @@ def judge(expect: str, d: float, p: float, b_ahead: bool, alpha: float,
     return "consistent", f"no loss detected (p {p:.2g}); this n detects D >= {d_crit:.2f}"
 
 
-def _pair_doc(st: Study, a: str, b: str, normalize: str, notes: list[str]) -> dict:
-    """The pair's comparison. Normalised EDFs use the study's window, the same bins for
-    every pair; where one space has no model in some bin of it (a narrow space, such as
-    RegNetX, may not reach the window's lower end), the pair's shared range instead, as
-    `dsd edf compare` does by default, with a note that says so."""
-    paths = [st.run_dir(a), st.run_dir(b)]
+def compare_in_window(st: Study, paths: list[Path], normalize: str) -> tuple[dict, str]:
+    """The runs' comparison, and a note when it could not use the study's own window.
+
+    Normalised EDFs use the study's window, the same bins for every comparison; where a
+    space has no model in some bin of it (a narrow space, such as RegNetX, may not reach the
+    window's lower end), the runs' shared range instead, as `dsd edf compare` does by
+    default. The note says which range was used and why ("" when the window was)."""
     try:
-        return compare(paths, _options(st, normalize))
+        return compare(paths, _options(st, normalize)), ""
     except DsdError as e:
         if normalize == "none":
             raise
         doc = compare(paths, replace(_options(st, normalize), range=None))
         lo, hi = doc["range"]
-        notes.append(f"{a} vs {b} ({normalize}): over the study window, {e.args[0].split(';')[0]}; "
-                     f"normalised over the pair's shared range {lo:.4g}..{hi:.4g} instead")
+        return doc, (f"over the study window, {e.args[0].split(';')[0]}; normalised over the "
+                     f"shared {normalize} range {lo:.4g}..{hi:.4g} instead")
+
+
+def _pair_doc(st: Study, a: str, b: str, normalize: str, notes: list[str]) -> dict:
+    doc, note = compare_in_window(st, [st.run_dir(a), st.run_dir(b)], normalize)
+    if note:
+        notes.append(f"{a} vs {b} ({normalize}): {note}")
+        lo, hi = doc["range"]
         doc["range_note"] = f"over the pair's shared {normalize} range {lo:.4g}..{hi:.4g}"
-        return doc
+    return doc
 
 
 def _direction(doc: dict) -> tuple[bool, dict]:

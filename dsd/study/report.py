@@ -7,7 +7,6 @@ run directories by `dsd study report`; nothing is edited by hand.
 from __future__ import annotations
 
 import html
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,7 @@ from rich.table import Table
 from dsd.analysis.plots import edf_lines_figure, edf_plot, save
 from dsd.analysis.runs import MIN_MODELS, compare
 from dsd.errors import DsdError
-from dsd.study.findings import StudyReport, _options, comparison_rows, run_counts
+from dsd.study.findings import StudyReport, _options, compare_in_window, comparison_rows, run_counts
 from dsd.study.spec import Study
 
 
@@ -61,14 +60,10 @@ def write_study_report(st: Study) -> StudyReport:
 def _all_edfs(st: Study, ready: list[str], normalize: str, name: str) -> list[Path]:
     if len(ready) < 1:
         return []
-    paths = [st.run_dir(s) for s in ready]
     try:
-        doc = compare(paths, _options(st, normalize))
-    except DsdError:  # a space without a model in some bin of the window: the shared range
-        try:
-            doc = compare(paths, replace(_options(st, normalize), range=None))
-        except DsdError:
-            return []  # a partial study may leave a complexity bin empty
+        doc, _ = compare_in_window(st, [st.run_dir(s) for s in ready], normalize)
+    except DsdError:
+        return []  # a partial study may leave a complexity bin empty
     return save(edf_lines_figure(doc, f"{st.name}: error EDFs of {len(ready)} design spaces"),
                 st.out / name)
 
