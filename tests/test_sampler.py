@@ -104,3 +104,95 @@ def test_low_acceptance_space_still_samples():
     """anynetx_e at 360M:400M accepts about 1 in 10,000 candidates."""
     res = sample(spaces.load("anynetx_e"), 20, IMAGENET, {"flops": WINDOW}, seed=0)
     assert len(res.rows) == 20 and res.drawn / res.in_window > 2000
+
+
+def _unfiltered_regnet_count(space, seed, block):
+    """The RegNet validity rule evaluated on every candidate's every block (no pre-filter)."""
+    from dsd.model.arch import regnet_block_widths
+
+    rng = np.random.default_rng([seed, block])
+    v = {k: space.params[k].dist.draw(rng, (1 << 15,)) for k in ("depth", "w0", "wa", "wm", "g", "b")}
+    depth = v["depth"].astype(np.int64)
+    ws, ks = regnet_block_widths(depth, v["w0"], v["wa"], v["wm"], 8, int(depth.max()))
+    live = np.arange(ws.shape[1])[None, :] < depth[:, None]
+    starts = np.ones_like(live)
+    starts[:, 1:] = ws[:, 1:] != ws[:, :-1]
+    n_stages = (starts & live).sum(axis=1)
+    top = np.where(live, ks, -1).max(axis=1) + 1
+    return np.nonzero((n_stages == space.stages) & (top == space.stages))[0]
+
+
+@pytest.mark.parametrize("name,seed", [("regnetx", 0), ("regnetx", 9), ("regnety", 3)])
+def test_regnet_prefilter_keeps_exactly_the_valid_candidates(name, seed):
+    space = spaces.load(name)
+    for block in (0, 5):
+        c = draw_block(space, IMAGENET, seed, block)
+        np.testing.assert_array_equal(c.index, _unfiltered_regnet_count(space, seed, block))
+
+
+def _reference_sample(space, n, windows, seed):
+    """The plain loop: blocks in order, windows, first occurrence of each network kept."""
+    seen, out, block = set(), [], 0
+    while len(out) < n:
+        c = draw_block(space, IMAGENET, seed, block)
+        ok = np.ones(len(c.index), bool)
+        for k, (lo, hi) in windows.items():
+            ok &= (c.cx[k] >= lo) & (c.cx[k] <= hi)
+        for i in np.nonzero(ok)[0]:
+            key = (tuple(c.ds[i]), tuple(c.ws[i]), tuple(c.gs[i]), tuple(c.bs[i]))
+            if key not in seen and len(out) < n:
+                seen.add(key)
+                out.append((key, int(c.cx["flops"][i])))
+        block += 1
+    return out
+
+
+@pytest.mark.parametrize("name", ["anynetx_e", "regnetx"])
+def test_vectorised_sampler_matches_the_plain_loop(name):
+    space = spaces.load(name)
+    windows = {"flops": (300_000_000, 500_000_000)}
+    res = sample(space, 300, IMAGENET, windows, seed=11)
+    got = [((tuple(r["ds"]), tuple(float(x) for x in r["ws"]), tuple(r["gs"]), tuple(r["bs"])),
+            r["flops"]) for r in res.rows]
+    ref = [((tuple(k[0]), tuple(float(x) for x in k[1]), tuple(k[2]), tuple(k[3])), f)
+           for k, f in _reference_sample(space, 300, windows, seed=11)]
+    assert got == ref
+
+
+def test_exhausted_window_is_reported_with_its_distinct_count(tmp_path):
+    """A space with exactly 4 distinct networks: asking for 10 says so, early."""
+    path = tmp_path / "tiny.toml"
+    path.write_text('name = "tiny"\ngenerator = "anynet"\nblock = "x"\nstages = 1\n'
+                    '[params.d]\ndist = "choice"\nvalues = [1, 2]\n'
+                    '[params.w]\ndist = "choice"\nvalues = [8, 16]\n'
+                    '[params.b]\ndist = "choice"\nvalues = [1]\n'
+                    '[params.g]\ndist = "choice"\nvalues = [8]\n')
+    space = spaces.load(str(path))
+    assert len(sample(space, 4, SMALL, {}, seed=0)) == 4
+    with pytest.raises(DsdError, match=r"holds only about 4 distinct models .* 10 were asked"):
+        sample(space, 10, SMALL, {}, seed=0, probe=100_000)
+
+
+@pytest.mark.parametrize("population", [2_000, 20_000])
+def test_distinct_estimate_recovers_a_known_population(population):
+    """Chao1 from draws of a uniform population of known size: within 5% once draws repeat."""
+    from dsd.space.sampler import _Tally
+
+    rng = np.random.default_rng(population)
+    t = _Tally()
+    draws = rng.integers(0, population, size=population)  # ~63% of it met, many twice
+    t.admit([int(x).to_bytes(4, "little") for x in draws], set())
+    assert len(t.counts) < 0.7 * population
+    assert abs(t.distinct_estimate() / population - 1) < 0.05
+
+
+def test_extend_reads_keys_column_wise_and_skips_existing(tmp_path):
+    import pyarrow.parquet as pq
+
+    from dsd.space.sample_run import run_keys
+
+    sample_new("anynetx_c", 50, tmp_path / "r", IMAGENET, {"flops": "360M:400M"}, seed=1)
+    table = pq.read_table(tmp_path / "r" / "samples.parquet")
+    keys = run_keys(table, False)
+    assert keys == {arch_key(r["ds"], r["ws"], r["gs"], r["bs"], False) for r in table.to_pylist()}
+    assert len(keys) == 50

@@ -67,7 +67,7 @@ def _progress() -> Progress:
 def print_summary(rep: SampleReport) -> None:
     r, m = rep.result, rep.run.manifest()
     rate = r.in_window / r.drawn if r.drawn else 0.0
-    head = Table(title=f"sampled {len(r.rows)} models from {m['space']['name']} into {rep.run.path}")
+    head = Table(title=f"sampled {len(r)} models from {m['space']['name']} into {rep.run.path}")
     head.add_column("measure")
     head.add_column("value", justify="right")
     shape = f"{m['in_channels']} ch, {m['resolution']} px, {m['num_classes']} classes"
@@ -75,7 +75,8 @@ def print_summary(rep: SampleReport) -> None:
     for k, v in [("shape", shape), ("seed", str(m["seed"])), ("windows", windows or "none"),
                  ("candidates drawn", f"{r.drawn:,}"),
                  ("valid (generator + constraints)", f"{r.valid:,}"),
-                 ("inside the windows", f"{r.in_window:,}"),
+                 ("inside the windows (repeats included)", f"{r.in_window:,}"),
+                 ("distinct models among them", f"{r.distinct:,}"),
                  ("acceptance rate (in window / drawn)",
                   f"{rate:.2e} (1 in {1 / rate:,.0f})" if rate else "0"),
                  ("models in run", f"{rep.total}"), ("seconds", f"{rep.seconds:.2f}")]:
@@ -86,14 +87,14 @@ def print_summary(rep: SampleReport) -> None:
     for p in ("min", "25%", "median", "75%", "max"):
         q.add_column(p, justify="right")
     for k in ("flops", "params", "acts"):
-        vals = np.array([row[k] for row in r.rows])
+        vals = r.columns[k]
         qs = np.percentile(vals, [0, 25, 50, 75, 100])
         q.add_row(k, *[format_size(v) for v in qs])
     console.print(q)
     ex = Table(title="examples")
     for col in ("id", "ds", "ws", "gs", "bs", "flops"):
         ex.add_column(col)
-    for row in r.rows[:5]:
+    for row in r.head(5):
         ex.add_row(str(row["model_id"]), str(row["ds"]), str(row["ws"]), str(row["gs"]),
                    str([f"{b:g}" for b in row["bs"]]).replace("'", ""), format_size(row["flops"]))
     console.print(ex)

@@ -112,11 +112,16 @@ def regnet_block_widths(
     j = np.arange(max_depth)[None, :]
     j = np.minimum(j, depth[:, None] - 1)
     w0c, wac, wmc = w0[:, None], wa[:, None], wm[:, None]
-    u = j * wac + w0c
-    ks = np.round(np.log(u / w0c) / np.log(wmc))
+    ks = regnet_stage_index(j, w0c, wac, wmc)
     ws = w0c * np.power(wmc, ks)
     ws = (np.round(ws / q)).astype(np.int64) * q
     return ws, ks.astype(np.int64)
+
+
+def regnet_stage_index(j: np.ndarray, w0: np.ndarray, wa: np.ndarray, wm: np.ndarray) -> np.ndarray:
+    """Stage index of block j: round(log_wm(u_j / w0)) with u_j = w0 + wa*j (as float)."""
+    u = j * wa + w0
+    return np.round(np.log(u / w0) / np.log(wm))
 
 
 def regnet_arch(

@@ -14,8 +14,8 @@ from dsd.errors import DsdError
 from dsd.model.arch import Shape
 from dsd.sizes import parse_window
 from dsd.space import spec as spaces
-from dsd.space.sampler import METRICS, SampleResult, arch_key, sample
-from dsd.store.run import Run, new_manifest, samples_table, write_atomic_parquet, write_manifest
+from dsd.space.sampler import METRICS, SampleResult, arch_keys, sample
+from dsd.store.run import Run, list_column, new_manifest, samples_table, write_atomic_parquet, write_manifest
 
 
 @dataclass
@@ -48,7 +48,7 @@ def sample_new(space_name: str, n: int, out: Path, shape: Shape, windows: dict[s
     table = dict(space.table, name=space.name)
     write_manifest(run, new_manifest(out.name, table, n, seed, shape,
                                      {k: v or "" for k, v in wins.items()}, dataset, res.position))
-    write_atomic_parquet(samples_table(res.rows), run.samples_path)
+    write_atomic_parquet(samples_table(res.columns), run.samples_path)
     return SampleReport(run, res, time.perf_counter() - t0, n)
 
 
@@ -61,16 +61,24 @@ def sample_extend(out: Path, n: int, progress=None,
         raise DsdError(f"{out} holds no run to extend; sample one first (without --extend)")
     space = spaces.from_table(m["space"], str(run.manifest_path))
     old = pq.read_table(run.samples_path)
-    seen = {arch_key(r["ds"], r["ws"], r["gs"], r["bs"], r["se"]) for r in old.to_pylist()}
+    seen = run_keys(old, space.se)
     windows = {k: parse_window(m.get(k) or None) for k in METRICS}
     start = (int(m["stream"]["block"]), int(m["stream"]["offset"]))
     t0 = time.perf_counter()
     res = sample(space, n, run.shape(), windows, int(m["seed"]), start=start, seen=seen,
                  first_id=old.num_rows, progress=progress, max_candidates=max_candidates)
-    new = samples_table(res.rows)
+    new = samples_table(res.columns)
     merged = pa.concat_tables([old, new.cast(old.schema)])
     write_atomic_parquet(merged, run.samples_path)
     m["n"] = merged.num_rows
     m["stream"] = {"block": res.position[0], "offset": res.position[1]}
     write_manifest(run, m)
     return SampleReport(run, res, time.perf_counter() - t0, merged.num_rows)
+
+
+def run_keys(samples: pa.Table, se: bool) -> set[bytes]:
+    """The keys of a run's models, read column-wise (no Python object per value)."""
+    if samples.num_rows == 0:
+        return set()
+    parts = [list_column(samples, k) for k in ("ds", "ws", "gs", "bs")]
+    return set(arch_keys(*parts, se).tolist())

@@ -9,12 +9,12 @@ extending by 10 gives exactly the models that sampling 20 at once gives.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from dsd.errors import DsdError
-from dsd.model.arch import Shape, adjust_compat_batch, regnet_block_widths
+from dsd.model.arch import Shape, adjust_compat_batch, regnet_block_widths, regnet_stage_index
 from dsd.model.complexity import complexity_batch
 from dsd.sizes import format_size, format_window
 from dsd.space.spec import Space
@@ -42,13 +42,39 @@ class Candidates:
                           {k: v[mask] for k, v in self.cx.items()})
 
 
+def concat(parts: list[Candidates]) -> Candidates | None:
+    if not parts:
+        return None
+    cat = lambda get: np.concatenate([get(p) for p in parts])  # noqa: E731
+    first = parts[0]
+    return Candidates(cat(lambda p: p.index), cat(lambda p: p.ds), cat(lambda p: p.ws),
+                      cat(lambda p: p.bs), cat(lambda p: p.gs),
+                      {k: cat(lambda p, k=k: p.scalars[k]) for k in first.scalars},
+                      {k: cat(lambda p, k=k: p.cx[k]) for k in first.cx})
+
+
 @dataclass
 class SampleResult:
-    rows: list[dict]
+    """The accepted models as columns ([models, stages] arrays and [models] scalars)."""
+
+    columns: dict[str, np.ndarray]
     drawn: int                    # candidates drawn in this call
     valid: int                    # of those, valid and inside the constraints
     in_window: int                # of those, inside every window (duplicates included)
+    distinct: int                 # distinct models among the in-window ones
     position: tuple[int, int]     # stream position after the last accepted model
+
+    def __len__(self) -> int:
+        return len(self.columns["model_id"])
+
+    def head(self, k: int) -> list[dict]:
+        """The first k models as one dict each."""
+        return [{c: v[i].tolist() for c, v in self.columns.items()} for i in range(min(k, len(self)))]
+
+    @property
+    def rows(self) -> list[dict]:
+        """Every model as a dict (a Python object per value: for small results)."""
+        return self.head(len(self))
 
 
 def draw_block(space: Space, shape: Shape, seed: int, block: int, size: int = BLOCK) -> Candidates:
@@ -90,28 +116,31 @@ def _regnet_block(space: Space, rng: np.random.Generator, size: int) -> Candidat
     names = ("depth", "w0", "wa", "wm", "g", "b")
     v = {k: space.params[k].dist.draw(rng, (size,)) for k in names if not space.params[k].same_as}
     v.update({k: v[space.params[k].same_as].copy() for k in names if space.params[k].same_as})
+    s = space.stages
     depth = v["depth"].astype(np.int64)
-    max_d = int(depth.max())
-    ws_all, ks = regnet_block_widths(depth, v["w0"], v["wa"], v["wm"], 8, max_d)
+    # Stage indices never decrease along the blocks, so the last block's index bounds the
+    # stage count: computing it alone rejects most candidates before any per-block work.
+    last = regnet_stage_index(depth - 1, v["w0"], v["wa"], v["wm"])
+    idx = np.nonzero(last == s - 1)[0]
+    depth = depth[idx]
+    max_d = int(depth.max(initial=1))
+    ws_all, _ = regnet_block_widths(depth, v["w0"][idx], v["wa"][idx], v["wm"][idx], 8, max_d)
     live = np.arange(max_d)[None, :] < depth[:, None]
     starts = np.ones_like(live)
     starts[:, 1:] = ws_all[:, 1:] != ws_all[:, :-1]
     starts &= live
-    n_stages = starts.sum(axis=1)
-    total = np.where(live, ks, -1).max(axis=1) + 1
-    s = space.stages
-    keep = (n_stages == s) & (total == s)
-    idx = np.nonzero(keep)[0]
+    # Quantisation can merge neighbouring stage indices into one width.
+    full = starts.sum(axis=1) == s
+    idx, depth, ws_all, starts = idx[full], depth[full], ws_all[full], starts[full]
     # Stage j begins at the j-th width change; its depth runs to the next change.
-    pos = np.nonzero(starts[idx])[1].reshape(-1, s)
-    ends = np.concatenate([pos[:, 1:], depth[idx, None]], axis=1)
+    pos = np.nonzero(starts)[1].reshape(-1, s)
+    ends = np.concatenate([pos[:, 1:], depth[:, None]], axis=1)
     ds = ends - pos
-    ws = np.take_along_axis(ws_all[idx], pos, axis=1)
+    ws = np.take_along_axis(ws_all, pos, axis=1)
     bs = np.repeat(v["b"][idx, None], s, axis=1).astype(np.float64)
     gs = np.repeat(v["g"][idx, None], s, axis=1)
     ints = ("depth", "w0", "g")
-    scalars = {k: v[k][idx].astype(np.int64 if k in ints else np.float64)
-               for k in ("depth", "w0", "wa", "wm", "g", "b")}
+    scalars = {k: v[k][idx].astype(np.int64 if k in ints else np.float64) for k in names}
     return Candidates(idx, ds, ws.astype(np.float64), bs, gs, scalars, {})
 
 
@@ -128,9 +157,63 @@ def in_windows(c: Candidates, windows: dict[str, Window]) -> np.ndarray:
     return ok
 
 
+def arch_keys(ds, ws, gs, bs, se: bool) -> np.ndarray:
+    """One bytes key per model ([models, stages] inputs): equal keys, equal networks."""
+    parts = [np.asarray(x, dtype=np.float64) for x in (ds, ws, gs, bs)]
+    flag = np.full((len(parts[0]), 1), 1.0 if se else 0.0)
+    m = np.ascontiguousarray(np.concatenate(parts + [flag], axis=1))
+    return m.view(np.dtype((np.void, m.shape[1] * 8))).ravel()
+
+
 def arch_key(ds, ws, gs, bs, se: bool) -> bytes:
-    parts = [np.asarray(x, dtype=np.float64).tobytes() for x in (ds, ws, gs, bs)]
-    return b"|".join(parts) + (b"y" if se else b"x")
+    return arch_keys(*(np.asarray(x)[None] for x in (ds, ws, gs, bs)), se)[0].tobytes()
+
+
+@dataclass
+class _Tally:
+    """What the stream has shown so far: counts for the progress and the error messages."""
+
+    drawn: int = 0
+    valid: int = 0
+    hits: int = 0
+    fmin: int | None = None
+    fmax: int | None = None
+    counts: dict[bytes, int] = field(default_factory=dict)  # in-window draws per model
+    f1: int = 0   # models met exactly once in this call
+    f2: int = 0   # ... exactly twice
+
+    def flops(self, f: np.ndarray) -> None:
+        if len(f):
+            lo, hi = int(f.min()), int(f.max())
+            self.fmin = lo if self.fmin is None else min(self.fmin, lo)
+            self.fmax = hi if self.fmax is None else max(self.fmax, hi)
+
+    def admit(self, keys: list[bytes], seen: set[bytes]) -> np.ndarray:
+        """Positions of the keys not seen before (first occurrence only); adds them to `seen`."""
+        out = []
+        counts = self.counts
+        for i, k in enumerate(keys):
+            c = counts.get(k, 0)
+            counts[k] = c + 1
+            self.f1 += (c == 0) - (c == 1)
+            self.f2 += (c == 1) - (c == 2)
+            if k not in seen:
+                seen.add(k)
+                out.append(i)
+        self.hits += len(keys)
+        return np.asarray(out, dtype=np.int64)
+
+    def repeats(self) -> float:
+        """Good-Turing: the share of in-window draws that repeated a model met before."""
+        return 1 - self.f1 / self.hits if self.hits else 0.0
+
+    def distinct_estimate(self) -> float:
+        """Chao1: how many distinct models the window holds, from how often draws recurred.
+
+        A lower-bound estimate (exact in expectation when all models are equally likely).
+        """
+        d, f1, f2 = len(self.counts), self.f1, self.f2
+        return d + (f1 * f1 / (2 * f2) if f2 else f1 * (f1 - 1) / 2)
 
 
 def sample(
@@ -141,78 +224,86 @@ def sample(
 ) -> SampleResult:
     """Draw n distinct models inside `windows`, continuing the stream at `start`.
 
-    Gives up with a DsdError when `probe` candidates yield no model (the window is out of
-    the space's reach) or when the measured acceptance rate says `max_candidates` would
-    not be enough.
+    `seen` holds the keys of models already in the run (they are skipped). Gives up with a
+    DsdError when `probe` candidates yield no model (the window is out of the space's
+    reach), when the window holds fewer distinct models than asked for, or when the
+    measured rate says `max_candidates` would not be enough.
     """
     seen = set() if seen is None else seen
-    rows: list[dict] = []
-    drawn = valid = hits = 0
-    fmin, fmax = None, None
+    earlier = len(seen)
+    t = _Tally()
+    parts: list[Candidates] = []
+    got = 0
     block, offset = start
     position = start
-    while len(rows) < n:
+    while got < n:
         c = draw_block(space, shape, seed, block)
         if offset:
             c = c.take(c.index >= offset)
-        drawn += BLOCK - offset
-        valid += len(c.index)
-        if len(c.index):
-            fmin = int(c.cx["flops"].min()) if fmin is None else min(fmin, int(c.cx["flops"].min()))
-            fmax = int(c.cx["flops"].max()) if fmax is None else max(fmax, int(c.cx["flops"].max()))
+        t.drawn += BLOCK - offset
+        t.valid += len(c.index)
+        t.flops(c.cx["flops"])
         c = c.take(in_windows(c, windows))
-        hits += len(c.index)
-        for i in range(len(c.index)):
-            key = arch_key(c.ds[i], c.ws[i], c.gs[i], c.bs[i], space.se)
-            if key in seen:
-                continue
-            seen.add(key)
-            rows.append(_row(c, i, space, first_id + len(rows)))
-            position = (block, int(c.index[i]) + 1)
-            if len(rows) == n:
-                break
+        new = t.admit(arch_keys(c.ds, c.ws, c.gs, c.bs, space.se).tolist(), seen)[: n - got]
+        if len(new):
+            parts.append(c.take(new))
+            got += len(new)
+            position = (block, int(c.index[new[-1]]) + 1)
         block, offset = block + 1, 0
         if progress is not None:
-            progress(len(rows), n, drawn)
-        _check_budget(space, windows, len(rows), n, drawn, valid, hits, fmin, fmax,
-                      max_candidates, probe)
-    return SampleResult(rows, drawn, valid, hits, position)
+            progress(got, n, t.drawn)
+        if got < n:
+            _check_budget(space, windows, got, n, t, earlier, max_candidates, probe)
+    cols = _columns(concat(parts), space, first_id)
+    return SampleResult(cols, t.drawn, t.valid, t.hits, len(t.counts), position)
 
 
-def _check_budget(space, windows, got, n, drawn, valid, hits, fmin, fmax, max_candidates, probe):
-    if got >= n:
-        return
+def _check_budget(space, windows, got, n, t: _Tally, earlier: int,
+                  max_candidates: int, probe: int) -> None:
     win = ", ".join(f"{k} {format_window(w)}" for k, w in windows.items() if w is not None)
-    if hits == 0 and drawn >= probe:
-        span = ("no valid model at all" if fmin is None
-                else f"its models span {format_size(fmin)}..{format_size(fmax)} flops")
-        raise DsdError(f"space '{space.name}' gave no model inside {win or 'the window'} in "
-                       f"{drawn:,} candidates ({span}); widen the window (--flops LO:HI) or "
+    win = win or "the window"
+    if t.hits == 0 and t.drawn >= probe:
+        span = ("no valid model at all" if t.fmin is None
+                else f"its models span {format_size(t.fmin)}..{format_size(t.fmax)} flops")
+        raise DsdError(f"space '{space.name}' gave no model inside {win} in "
+                       f"{t.drawn:,} candidates ({span}); widen the window (--flops LO:HI) or "
                        "change the shape (--resolution, --dataset)")
-    if got and drawn >= probe:
-        need = drawn * n / got
+    if t.drawn < probe:
+        return
+    repeats = t.repeats()
+    if repeats > 0.5:
+        est = t.distinct_estimate()
+        if est < earlier + n:
+            raise DsdError(
+                f"space '{space.name}' holds only about {est:,.0f} distinct models inside {win} "
+                f"(estimated from {t.hits:,} in-window candidates, {repeats:.0%} of them repeats); "
+                f"{earlier + n:,} were asked for ({got:,} of {n:,} new ones found); widen the "
+                "window or ask for fewer models")
+    if got:
+        need = t.drawn * n / got
         if need > max_candidates:
-            raise DsdError(f"space '{space.name}' accepts only 1 in {drawn / got:,.0f} "
-                           f"candidates inside {win}; {n} models would need about {need:,.0f} "
+            raise DsdError(f"space '{space.name}' gives only 1 new model in {t.drawn / got:,.0f} "
+                           f"candidates inside {win} ({t.hits:,} in the window, {repeats:.0%} "
+                           f"of them repeats); {n:,} models would need about {need:,.0f} "
                            f"candidates (limit {max_candidates:,}); widen the window or ask "
                            "for fewer models")
-    if drawn >= max_candidates:
-        raise DsdError(f"space '{space.name}': only {got} of {n} models after {drawn:,} "
+    if t.drawn >= max_candidates:
+        raise DsdError(f"space '{space.name}': only {got} of {n} models after {t.drawn:,} "
                        "candidates; widen the window or ask for fewer models")
 
 
-def _row(c: Candidates, i: int, space: Space, model_id: int) -> dict:
-    row = {
-        "model_id": model_id,
-        "ds": [int(x) for x in c.ds[i]],
-        "ws": [int(x) for x in c.ws[i]],
-        "gs": [int(x) for x in c.gs[i]],
-        "bs": [float(x) for x in c.bs[i]],
-        "se": space.se,
-    }
-    for k, v in c.scalars.items():
-        x = v[i]
-        row[k] = int(x) if np.issubdtype(v.dtype, np.integer) else float(x)
+def _columns(c: Candidates | None, space: Space, first_id: int) -> dict[str, np.ndarray]:
+    cols: dict[str, np.ndarray] = {}
+    m = 0 if c is None else len(c.index)
+    cols["model_id"] = np.arange(first_id, first_id + m, dtype=np.int64)
+    if c is None:
+        return cols
+    cols["ds"] = c.ds.astype(np.int64)
+    cols["ws"] = c.ws.astype(np.int64)
+    cols["gs"] = c.gs.astype(np.int64)
+    cols["bs"] = c.bs.astype(np.float64)
+    cols["se"] = np.full(m, space.se)
+    cols.update(c.scalars)
     for k in METRICS:
-        row[k] = int(c.cx[k][i])
-    return row
+        cols[k] = c.cx[k].astype(np.int64)
+    return cols

@@ -18,6 +18,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -125,17 +126,27 @@ def open_run(path: str | Path) -> Run:
     return Run(p)
 
 
-def samples_table(rows: list[dict]) -> pa.Table:
-    cols: dict[str, pa.Array] = {"model_id": pa.array([r["model_id"] for r in rows], pa.int64())}
+def samples_table(cols: dict[str, np.ndarray]) -> pa.Table:
+    """samples.parquet from columns: [models, stages] arrays for the per-stage lists."""
+    out: dict[str, pa.Array] = {"model_id": pa.array(cols["model_id"], pa.int64())}
     for k, t in LIST_COLS.items():
-        cols[k] = pa.array([r[k] for r in rows], pa.list_(t))
-    cols["se"] = pa.array([r["se"] for r in rows], pa.bool_())
+        m = np.ascontiguousarray(cols[k])
+        offsets = pa.array(np.arange(0, m.size + 1, max(m.shape[1], 1), dtype=np.int32))
+        out[k] = pa.ListArray.from_arrays(offsets, pa.array(m.ravel(), t))
+    out["se"] = pa.array(cols["se"], pa.bool_())
     for k, t in SCALAR_TYPES.items():
-        if rows and k in rows[0]:
-            cols[k] = pa.array([r[k] for r in rows], t)
+        if k in cols:
+            out[k] = pa.array(cols[k], t)
     for k in ("flops", "params", "acts"):
-        cols[k] = pa.array([r[k] for r in rows], pa.int64())
-    return pa.table(cols)
+        out[k] = pa.array(cols[k], pa.int64())
+    return pa.table(out)
+
+
+def list_column(table: pa.Table, name: str) -> np.ndarray:
+    """A per-stage list column as a [models, stages] array (every row has as many stages)."""
+    col = table.column(name).combine_chunks()
+    flat = col.flatten().to_numpy(zero_copy_only=False)
+    return flat.reshape(len(col), -1) if len(col) else flat.reshape(0, 0)
 
 
 def write_atomic_parquet(table: pa.Table, path: Path) -> None:
