@@ -135,3 +135,23 @@ def test_model_done_sees_compacted_results(tmp_path):
     assert not list(out.glob("4-*.parquet"))  # folded away
     assert model_done(out, 4) and model_done(out, 3) and not model_done(out, 3, retry_failed=True)
     assert not model_done(out, 5)
+
+
+def test_projected_reads_never_compact_away_columns(tmp_path):
+    """A read of a few columns that finds compaction due reads and rewrites every column;
+    later projected reads return only what was asked (plus the keys), the same rows."""
+    out = tmp_path / "results"
+    for i in range(70):
+        write_result(out, {"model_id": i, "status": "ok", "error_min": float(i),
+                           "error_last": i + 1.0, "curve": [i + 2.0, float(i)], "device": "cpu"})
+    first = read_results(out, columns=("error_min",))
+    assert first.pending == 0 and first.compacted == 70
+    (table,) = [pq.read_table(p).sort_by("model_id") for p in out.glob("compacted-*.parquet")]
+    assert table.column("curve").to_pylist() == [[i + 2.0, float(i)] for i in range(70)]
+    assert table.column("device").to_pylist() == ["cpu"] * 70
+    again = read_results(out, columns=("error_min",))
+    assert set(again.table.column_names) == {"model_id", "status", "finished_at", "shard",
+                                             "error_min"}
+    assert sorted(again.table.column("error_min").to_pylist()) == [float(i) for i in range(70)]
+    whole = read_results(out).table.sort_by("model_id")
+    assert whole.column("curve").to_pylist() == table.column("curve").to_pylist()

@@ -178,7 +178,7 @@ def _header(runs: list[RunErrors], doc: dict) -> str:
     for r in runs:
         run = Run(r.path)
         m, recipe = run.manifest(), read_for_run(run)
-        res = read_results(run.results_dir).frame()
+        res = read_results(run.results_dir, columns=("device", "seconds")).frame()
         cost = {}
         if not res.empty:
             for device, sec in res.groupby(res.device.fillna("?")).seconds.sum().items():

@@ -50,7 +50,7 @@ def run_errors(path: str | Path, metric: str = "error_min", failed: str = "as-ch
     run = open_run(path)
     kind, k = parse_metric(metric)
     samples = run.samples().set_index("model_id", drop=False)
-    res = read_results(run.results_dir)
+    res = read_results(run.results_dir, columns=("error_min", "error_last", "curve"))
     final = res.final()
     num_classes = int(run.manifest().get("num_classes", 1000))
     chance = 100.0 * (1 - 1 / num_classes)
@@ -58,34 +58,38 @@ def run_errors(path: str | Path, metric: str = "error_min", failed: str = "as-ch
               for s in ("ok", "diverged", "failed", "oom")}
     counts["pending"] = len(samples) - sum(counts.values())
     warnings = [f"skipped damaged result file {p} ({why})" for p, why in res.corrupt]
-    rows, short = [], 0
-    for r in ([] if final.empty else final.itertuples()):
-        if r.status == "ok":
-            err = _metric(r, kind, k)
-            if err is None:
-                short += 1
-                continue
-        elif r.status == "diverged" and failed == "as-chance":
-            err = chance
-        else:
-            continue
-        if r.model_id in samples.index:
-            rows.append({**samples.loc[r.model_id].to_dict(), "error": err, "status": r.status,
-                         "curve": list(r.curve) if r.curve is not None else []})
+    table, short = _used(final, samples, kind, k, failed, chance)
     counts["too_short"] = short
     if short:
         warnings.append(f"{short} ok models have fewer than {k} epochs and are left out")
     return RunErrors(run.name if run.name != "." else str(path), run.path,
-                     pd.DataFrame(rows), counts, chance, warnings)
+                     table, counts, chance, warnings)
 
 
-def _metric(r, kind: str, k: int | None) -> float | None:
-    if kind == "error_min":
-        return float(r.error_min)
-    if kind == "error_last":
-        return float(r.error_last)
-    curve = list(r.curve) if r.curve is not None else []
-    return float(curve[k - 1]) if len(curve) >= k else None
+def _used(final: pd.DataFrame, samples: pd.DataFrame, kind: str, k: int | None, failed: str,
+          chance: float) -> tuple[pd.DataFrame, int]:
+    """The models that enter the EDF (samples columns + error, status, curve), column-wise;
+    and how many ok models were too short for error@K."""
+    if final.empty:
+        return pd.DataFrame(), 0
+    empty = np.zeros(0)
+    curves = final.curve.map(lambda c: empty if c is None else np.asarray(c, dtype=float))
+    ok = (final.status == "ok").to_numpy()
+    if kind == "error@":
+        err = curves.map(lambda c: c[k - 1] if len(c) >= k else np.nan).to_numpy(dtype=float)
+        short = ok & np.isnan(err)
+    else:
+        err = final[kind].to_numpy(dtype=float)
+        short = np.zeros(len(final), dtype=bool)
+    diverged = (final.status == "diverged").to_numpy() & (failed == "as-chance")
+    err = np.where(diverged, chance, err)
+    keep = ((ok & ~short) | diverged) & final.model_id.isin(samples.index).to_numpy()
+    ids = final.model_id.to_numpy()[keep]
+    table = samples.loc[ids].reset_index(drop=True)
+    table["error"] = err[keep]
+    table["status"] = final.status.to_numpy()[keep]
+    table["curve"] = curves.to_numpy()[keep]
+    return table, int(short.sum())
 
 
 @dataclass

@@ -100,12 +100,24 @@ class _Vanished(Exception):
     """A file went away between listing and reading: another reader compacted it."""
 
 
-def read_results(results_dir: Path, compact: bool = True, compact_at: int = COMPACT_AT) -> Results:
+KEY = ("model_id", "status", "finished_at", "shard")  # what final() and dedupe need
+
+
+def read_results(results_dir: Path, compact: bool = True, compact_at: int = COMPACT_AT,
+                 columns: tuple[str, ...] | None = None) -> Results:
     """Every result of a run, each once; compacts when it finds `compact_at` shards or more
-    (or several compacted tables, or a damaged one) and may write to the directory."""
+    (or several compacted tables, or a damaged one) and may write to the directory.
+
+    `columns` reads only those (plus model_id, status, finished_at and shard) when no
+    compaction is due; a compacting read reads every column, since it rewrites them.
+    """
+    schema = SCHEMA
+    if columns is not None:
+        keep = set(columns) | set(KEY)
+        schema = pa.schema([f for f in SCHEMA if f.name in keep])
     for _ in range(20):
         try:
-            return _read(Path(results_dir), compact, compact_at)
+            return _read(Path(results_dir), compact, compact_at, schema)
         except _Vanished:
             continue
     raise OSError(f"{results_dir}: files keep vanishing while being read; is a foreign tool "
@@ -116,34 +128,39 @@ def _visible(results_dir: Path, pattern: str) -> list[Path]:
     return sorted(p for p in results_dir.glob(pattern) if not p.name.startswith(("_", ".")))
 
 
-def _read(results_dir: Path, compact: bool, compact_at: int) -> Results:
-    out = Results()
+def _read(results_dir: Path, compact: bool, compact_at: int, schema: pa.Schema) -> Results:
+    out = Results(table=schema.empty_table())
     if not results_dir.is_dir():
         return out
     tables, read_compacted, damaged = [], [], []
     files = _visible(results_dir, "*.parquet")
     compacted = [p for p in files if p.name.startswith("compacted-")]
     shards = [p for p in files if not p.name.startswith("compacted-")]
+    if compact and (len(shards) >= compact_at or len(compacted) > 1):
+        schema = SCHEMA
     for path in compacted:
-        t = _read_file(path, out)
+        t = _read_file(path, out, schema)
         if t is None:
             damaged.append(path)
         else:
             tables.append(t)
             read_compacted.append(path)
             out.compacted += t.num_rows
+    if damaged and compact and schema != SCHEMA:
+        return _read(results_dir, compact, compact_at, SCHEMA)  # recovery rewrites every column
     if damaged:  # its rows live on as folded shards: read them all back
         tables += [t for p in _visible(results_dir / FOLDED, "*.parquet")
-                   if (t := _read_file(p, out, vanish_ok=True)) is not None]
+                   if (t := _read_file(p, out, schema, vanish_ok=True)) is not None]
     read_shards = []
     for path in shards:
-        t = _read_file(path, out)
+        t = _read_file(path, out, schema)
         if t is not None:
             tables.append(t)
             read_shards.append(path)
     out.pending = len(read_shards)
-    out.table = _dedupe(pa.concat_tables(tables) if tables else SCHEMA.empty_table())
-    if compact and (len(read_shards) >= compact_at or len(read_compacted) > 1 or damaged):
+    out.table = _dedupe(pa.concat_tables(tables) if tables else schema.empty_table())
+    if schema == SCHEMA and compact and (len(read_shards) >= compact_at
+                                         or len(read_compacted) > 1 or damaged):
         try:
             _compact(results_dir, out, read_compacted, read_shards, damaged)
         except OSError:
@@ -151,9 +168,12 @@ def _read(results_dir: Path, compact: bool, compact_at: int) -> Results:
     return out
 
 
-def _read_file(path: Path, out: Results, vanish_ok: bool = False) -> pa.Table | None:
+def _read_file(path: Path, out: Results, schema: pa.Schema = SCHEMA,
+               vanish_ok: bool = False) -> pa.Table | None:
     try:
-        return _conform(pq.read_table(path), path)
+        with pq.ParquetFile(path) as f:  # lighter than pq.read_table's dataset machinery
+            present = [n for n in schema.names if n in f.schema_arrow.names]
+            return _conform(f.read(columns=present), path, schema)
     except FileNotFoundError:
         if vanish_ok:
             return None
@@ -163,12 +183,12 @@ def _read_file(path: Path, out: Results, vanish_ok: bool = False) -> pa.Table | 
         return None
 
 
-def _conform(t: pa.Table, path: Path) -> pa.Table:
-    """Any older or foreign shard to SCHEMA: missing columns null, types cast, the shard
+def _conform(t: pa.Table, path: Path, schema: pa.Schema = SCHEMA) -> pa.Table:
+    """Any older or foreign shard to `schema`: missing columns null, types cast, the shard
     name from the file name where the row does not carry it."""
     n = t.num_rows
     cols = []
-    for f in SCHEMA:
+    for f in schema:
         if f.name in t.column_names:
             col = t.column(f.name)
             if f.name == "finished_at" and pa.types.is_timestamp(col.type) and col.type.tz is None:
@@ -178,9 +198,9 @@ def _conform(t: pa.Table, path: Path) -> pa.Table:
             cols.append(pa.array([path.stem] * n, pa.string()))
         else:
             cols.append(pa.nulls(n, f.type))
-    t = pa.table(cols, schema=SCHEMA)
+    t = pa.table(cols, schema=schema)
     if n and t.column("shard").null_count:
-        t = t.set_column(SCHEMA.get_field_index("shard"), "shard",
+        t = t.set_column(schema.get_field_index("shard"), "shard",
                          pc.fill_null(t.column("shard"), path.stem))
     return t
 
@@ -223,8 +243,8 @@ def _quietly(fn, *args) -> None:
 
 
 def done_ids(results_dir: Path, retry_failed: bool = False) -> set[int]:
-    final = read_results(results_dir).final(retry_failed)
-    return set() if final.empty else set(int(i) for i in final.model_id)
+    final = read_results(results_dir, columns=()).final(retry_failed)
+    return set() if final.empty else set(final.model_id.tolist())
 
 
 def model_done(results_dir: Path, model_id: int, retry_failed: bool = False) -> bool:

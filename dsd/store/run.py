@@ -98,15 +98,21 @@ class Run:
         return Shape(int(m.get("in_channels", 3)), int(m.get("resolution", 224)),
                      int(m.get("num_classes", 1000)), int(m.get("stem_stride", 2)))
 
-    def samples(self):
-        """samples.parquet as a pandas DataFrame."""
-        import pandas as pd
+    def samples(self, columns: list[str] | None = None):
+        """samples.parquet as a pandas DataFrame (only `columns`, when given)."""
+        return self._read_samples(lambda f: f.read(columns=columns).to_pandas())
 
+    def count(self) -> int:
+        """How many models the run holds (from the file's footer alone)."""
+        return self._read_samples(lambda f: f.metadata.num_rows)
+
+    def _read_samples(self, read):
         if not self.samples_path.exists():
             raise DsdError(f"{self.path} is not a run directory (no samples.parquet); "
                            "make one with `dsd sample`")
         try:
-            return pd.read_parquet(self.samples_path)
+            with pq.ParquetFile(self.samples_path) as f:
+                return read(f)
         except Exception as e:  # pyarrow raises several types for a damaged file
             raise DsdError(f"{self.samples_path}: cannot read it ({type(e).__name__}: {e}); "
                            "it is damaged, sample the run again") from None

@@ -14,8 +14,8 @@ from dsd.train.claims import in_flight
 
 def run_status(path: str | Path) -> dict:
     run = path if isinstance(path, Run) else Run(Path(path))
-    sampled = len(run.samples())
-    res = read_results(run.results_dir)
+    sampled = run.count()
+    res = read_results(run.results_dir, columns=("error_min",))
     final = res.final()
     counts = {k: int((final.status == k).sum()) if not final.empty else 0
               for k in ("ok", "diverged", "failed", "oom")}

@@ -52,7 +52,7 @@ def model_seed(seed: int, model_id: int) -> int:
 def todo(run: Run, cfg: BatchConfig) -> list[int]:
     from dsd.store.results import done_ids
 
-    ids = [int(i) for i in run.samples().model_id]
+    ids = run.samples(["model_id"]).model_id.tolist()
     done = done_ids(run.results_dir, cfg.retry_failed)
     i, n = cfg.shard
     return [m for m in ids if m not in done and m % n == i]
