@@ -3,7 +3,8 @@
     .venv/bin/python bench/scale.py [--sizes 100,1000,10000,100000] [--repeats 3] [--keep DIR]
 
 For each size N: a run directory A of N `anynetx_a` models (sampled at 1M:3M flops, 28 px),
-with one synthetic result per model written through dsd's own writer by two processes,
+with one synthetic result per model (errors in steps of 0.05%, as a 2,000-image test set
+gives) written through dsd's own writer by two processes,
 each of which reads the results (and so compacts them) every 1,000 writes, as the status
 calls of a running study would; and B, a copy of A (the second run of `edf compare` and
 `report`: reading it costs what reading any other run of N models costs). Then, as whole processes (start-up
@@ -61,7 +62,7 @@ COMMANDS = {
 def _write(out: Path, ids: np.ndarray, seed: int, every: int) -> None:
     rng = np.random.default_rng(seed)
     for k, i in enumerate(ids, 1):
-        e = float(rng.normal(35, 5))
+        e = round(float(rng.normal(35, 5)) * 20) / 20  # a 2,000-image test set: steps of 0.05%
         write_result(out / "results", {"model_id": int(i), "status": "ok", "error_min": e,
                                        "error_last": e + 1, "curve": [e + 3, e + 1],
                                        "epochs": 2, "dataset": "fashion-mnist"})

@@ -60,21 +60,48 @@ def edf(s: Sample, grid: np.ndarray) -> np.ndarray:
     return cum[np.searchsorted(s.errors[order], grid, side="right")]
 
 
+@dataclass
+class Cells:
+    """A sample folded into cells of equal (stratum, key, weight): resampling the models
+    with replacement within each stratum draws multinomial counts over its cells, so a
+    bootstrap costs cells, not models. Exact, whatever the number of models."""
+
+    key: np.ndarray        # per cell: what the statistic needs of its models (a grid slot, an error)
+    weight: np.ndarray     # per cell: the weight of one of its models
+    size: np.ndarray       # per cell: how many models it holds
+    strata: list[np.ndarray]  # cell indices of each stratum (one stratum unless normalised)
+
+    def resample(self, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+        """[n_boot, cells] resampled model counts (each stratum keeps its size)."""
+        out = np.zeros((n_boot, len(self.key)))
+        for members in self.strata:
+            m = self.size[members]
+            out[:, members] = rng.multinomial(m.sum(), m / m.sum(), size=n_boot)
+        return out
+
+
+def cells(s: Sample, key: np.ndarray) -> Cells:
+    """Fold `s` by (bin, key, weight); `key` holds one value per model."""
+    bins = np.zeros(s.n, dtype=np.int64) if s.bins is None else np.asarray(s.bins, np.int64)
+    table = np.stack([bins.astype(float), np.asarray(key, float), s.weights], axis=1)
+    uniq, size = np.unique(table, axis=0, return_counts=True)
+    strata = [np.nonzero(uniq[:, 0] == j)[0] for j in np.unique(uniq[:, 0])]
+    return Cells(uniq[:, 1], uniq[:, 2], size, strata)
+
+
 def bootstrap_band(s: Sample, grid: np.ndarray, n_boot: int, ci: float,
                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Pointwise percentile bootstrap band of F on the grid, by resampling counts.
 
-    Each resample draws multinomial counts over the models (within each bin, keeping its
-    count, when normalised), so F_b = counts @ 1[error <= grid] / n without Python loops.
+    A model adds to F(g) for every grid point g at or above its error, so models are
+    folded into cells by the first grid point they reach (and bin and weight); each
+    resample draws multinomial counts over the cells, stratified within bins when
+    normalised. Its cost grows with the grid, not with the number of models.
     """
-    ind = (s.errors[:, None] <= grid[None, :]).astype(float)   # [n, grid]
-    fb = np.zeros((n_boot, len(grid)))
-    groups = [np.arange(s.n)] if s.bins is None else [np.nonzero(s.bins == j)[0]
-                                                       for j in range(s.n_bins)]
-    for members in groups:
-        m = len(members)
-        counts = rng.multinomial(m, np.full(m, 1.0 / m), size=n_boot)   # [boot, m]
-        fb += counts @ (ind[members] * s.weights[members][:, None])
+    slot = np.searchsorted(grid, s.errors, side="left")   # first grid point >= the error
+    c = cells(s, slot)
+    reach = (c.key[:, None] <= np.arange(len(grid))[None, :]) * c.weight[:, None]  # [cells, grid]
+    fb = c.resample(n_boot, rng) @ reach
     alpha = (1 - ci) / 2
     lo, hi = np.quantile(fb, [alpha, 1 - alpha], axis=0)
     return lo, hi

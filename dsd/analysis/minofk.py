@@ -39,28 +39,22 @@ def expected_min(errors: np.ndarray, weights: np.ndarray, ks: np.ndarray) -> np.
     return ((before[None] ** k - surv[None] ** k) * e[None]).sum(axis=1)
 
 
-def _boot_weights(s: E.Sample, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """[n_boot, n] resampled weights (counts times each model's weight)."""
-    out = np.zeros((n_boot, s.n))
-    groups = [np.arange(s.n)] if s.bins is None else [np.nonzero(s.bins == j)[0] for j in range(s.n_bins)]
-    for members in groups:
-        m = len(members)
-        counts = rng.multinomial(m, np.full(m, 1.0 / m), size=n_boot)
-        out[:, members] = counts * s.weights[members][None]
-    return out
-
-
 def min_of_k(s: E.Sample, n_boot: int, ci: float, rng: np.random.Generator) -> dict:
-    """{k, expected, lo, hi}: the exact expectation and its bootstrap band, k = 1, 2, 4, ..., n."""
+    """{k, expected, lo, hi}: the exact expectation and its bootstrap band, k = 1, 2, 4, ..., n.
+
+    Models with equal error, bin and weight are one cell (tied errors telescope in the sum
+    above), so the bootstrap costs distinct errors (a test set of T images has at most T + 1),
+    not models.
+    """
     ks = ks_for(s.n)
     expected = expected_min(s.errors, s.weights, ks)
-    order = np.argsort(s.errors, kind="stable")
-    e = s.errors[order]
-    sorted_s = E.Sample(e, s.weights[order], None if s.bins is None else s.bins[order], s.n_bins)
+    c = E.cells(s, s.errors)
+    order = np.argsort(c.key, kind="stable")
+    e = c.key[order]
     boots = []
-    step = max(1, CHUNK // max(s.n, 1))
+    step = max(1, CHUNK // max(len(e), 1))
     for start in range(0, n_boot, step):
-        w = _boot_weights(sorted_s, min(step, n_boot - start), rng)
+        w = (c.resample(min(step, n_boot - start), rng) * c.weight[None])[:, order]
         surv = np.clip(1.0 - np.cumsum(w, axis=1) / w.sum(axis=1, keepdims=True), 0.0, 1.0)
         before = np.concatenate([np.ones((len(w), 1)), surv[:, :-1]], axis=1)
         boots.append(np.stack([((before**k - surv**k) * e[None]).sum(axis=1) for k in ks], axis=1))
