@@ -31,6 +31,10 @@ table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:
 text-align:right}th{background:#f3f3f3}pre{background:#f6f6f6;padding:1em;overflow:auto}
 .fig svg{max-width:100%;height:auto}h2{border-bottom:1px solid #ddd}"""
 
+RASTER_AT = 2000     # scatter plots with more points embed them as one image
+CURVES = 300         # training curves drawn per run
+TABLE_ROWS = 500     # models listed per run
+
 
 def param_columns(table: pd.DataFrame) -> dict[str, np.ndarray]:
     """Every sampled parameter as a column: per-stage values unrolled (d1, w1, ...)."""
@@ -62,7 +66,7 @@ def _svg(fig) -> str:
     return text[text.index("<svg"):]  # drop the XML prolog and DOCTYPE (it names a URL)
 
 
-def _params_figure(r: RunErrors, rng) -> tuple[str, list[dict]]:
+def _params_figure(r: RunErrors) -> tuple[str, list[dict]]:
     from matplotlib.ticker import MaxNLocator, NullFormatter
 
     cols = param_columns(r.table)
@@ -76,10 +80,12 @@ def _params_figure(r: RunErrors, rng) -> tuple[str, list[dict]]:
     fig.clf()
     for i, (name, vals) in enumerate(cols.items()):
         ax = fig.add_subplot(nrows, ncols, i + 1)
-        lo, med, hi = E.good_range(vals, err, rng)
+        lo, med, hi = E.good_range(vals, err)
         ax.axvspan(lo, hi, color="#2ca02c", alpha=0.15, linewidth=0)
         ax.axvline(med, color="#2ca02c", linewidth=1)
-        ax.scatter(vals, err, s=8, alpha=0.6, color="#1f77b4")
+        # Many points become one embedded image: the file stays small, the axes stay vector.
+        ax.scatter(vals, err, s=8 if len(err) < 2000 else 2, alpha=0.6, color="#1f77b4",
+                   rasterized=len(err) > RASTER_AT, linewidths=0)
         if vals.min() > 0 and vals.max() / vals.min() > 10:
             plain_log_axis(ax, "x")
             ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide here
@@ -91,7 +97,7 @@ def _params_figure(r: RunErrors, rng) -> tuple[str, list[dict]]:
             ax.set_ylabel("error (%)", fontsize=8)
         rows.append({"parameter": name, "good lo": lo, "good median": med, "good hi": hi})
     fig.suptitle(f"{r.name}: error vs parameter. Green band: pycls's good range, where the best "
-                 "model of a random 25% lands (2.5..97.5%, 2,500 resamples); green line: its median, "
+                 "model of a random 25% lands (2.5..97.5%, exact); green line: its median, "
                  "not the best model", fontsize=9)
     return _svg(fig), rows
 
@@ -141,15 +147,33 @@ def _rank_figure(runs: list[RunErrors]) -> tuple[str, dict[str, list[float]]]:
 
 
 def _curves_figure(runs: list[RunErrors]) -> str:
-    """Error after each epoch, one thin line per model, one panel per run."""
+    """Error after each epoch, one thin line per model (CURVES at most, drawn at random),
+    one panel per run; above CURVES models, the 10..90% band of all of them too."""
+    from matplotlib.collections import LineCollection
+
     fig, _ = figure(4.2 * len(runs), 3.2)
     fig.clf()
     for i, r in enumerate(runs):
         ax = fig.add_subplot(1, len(runs), i + 1)
-        for c in r.table.curve:
-            if len(c):
-                ax.plot(np.arange(1, len(c) + 1), c, color=COLORS[i % len(COLORS)], alpha=0.35, lw=0.8)
-        ax.set(xlabel="epoch", title=f"{r.name} ({len(r.table)} models)")
+        curves = [np.asarray(c, float) for c in r.table.curve if len(c)]
+        color = COLORS[i % len(COLORS)]
+        shown = curves
+        if len(curves) > CURVES:
+            pick = np.random.default_rng(0).choice(len(curves), CURVES, replace=False)
+            shown = [curves[j] for j in np.sort(pick)]
+            epochs = min(len(c) for c in curves)
+            arr = np.array([c[:epochs] for c in curves])
+            lo, hi = np.percentile(arr, [10, 90], axis=0)
+            x = np.arange(1, epochs + 1)
+            ax.fill_between(x, lo, hi, color=color, alpha=0.2, linewidth=0,
+                            label=f"10..90% of all {len(curves):,}")
+            ax.legend(fontsize=7)
+        ax.add_collection(LineCollection([np.column_stack([np.arange(1, len(c) + 1), c]) for c in shown],
+                                         colors=color, alpha=0.35, linewidths=0.8))
+        ax.autoscale_view()
+        drawn = f"{len(shown):,} of {len(curves):,} drawn at random" if len(shown) < len(curves) \
+            else f"{len(r.table)} models"
+        ax.set(xlabel="epoch", title=f"{r.name} ({drawn})")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
         if i == 0:
@@ -160,12 +184,16 @@ def _curves_figure(runs: list[RunErrors]) -> str:
 
 def _models_table(r: RunErrors) -> str:
     t = r.table.sort_values("error")
+    more = len(t) - TABLE_ROWS
+    t = t.head(TABLE_ROWS)
     rows = [{"id": int(m.model_id), "ds": "-".join(map(str, m.ds)), "ws": "-".join(map(str, m.ws)),
              "bs": "-".join(f"{b:g}" for b in m.bs), "gs": "-".join(map(str, m.gs)),
              "MF": m.flops / 1e6, "params (K)": m.params / 1e3, "error": m.error, "status": m.status,
              "curve": " ".join(f"{e:.1f}" for e in m.curve)} for m in t.itertuples()]
-    return (f"<details><summary>{html.escape(r.name)}: {len(rows)} models, best first</summary>"
-            f"{_table(rows)}</details>")
+    extra = (f" (the best {TABLE_ROWS:,} of {len(r.table):,}; every model: "
+             f"<code>dsd.results('{html.escape(str(r.path))}')</code>)") if more > 0 else ""
+    return (f"<details><summary>{html.escape(r.name)}: {len(rows)} models, best first{extra}"
+            f"</summary>{_table(rows)}</details>")
 
 
 def _header(runs: list[RunErrors], doc: dict) -> str:
@@ -263,7 +291,6 @@ def build_report(paths: list[str], out: str | Path, opt: Options | None = None,
     opt = opt or Options()  # the CLI's resamples: the report's bands equal `edf compare`'s
     doc = compare(paths, opt)
     runs = [run_errors(p, opt.metric, opt.failed) for p in paths]
-    rng = np.random.default_rng(opt.seed)
     parts = [f"<h1>dsd report: {html.escape(', '.join(r['name'] for r in doc['runs']))}</h1>",
              f"<p>metric {doc['metric']} (best epoch's error is optimistic by design); diverged "
              f"models at chance error ({doc['failed']}); failed/oom models left out.</p>", preface]
@@ -283,7 +310,7 @@ def build_report(paths: list[str], out: str | Path, opt: Options | None = None,
     parts.append(_normalised_section(paths, opt))
     parts.append(f"<h2>{SECTIONS[1]}</h2>")
     for r in runs:
-        svg, rows = _params_figure(r, rng)
+        svg, rows = _params_figure(r)
         parts += [f"<h3>{html.escape(r.name)}</h3><div class='fig'>{svg}</div>", _table(rows)]
     parts.append(f"<h2>{SECTIONS[2]}</h2>")
     parts += [f"<div class='fig'>{_widths_figure(r)}</div>" for r in runs]

@@ -219,7 +219,7 @@ def _describe(r: RunErrors, s: E.Sample, dropped: int, grid, opt: Options, rng) 
     band = E.bootstrap_band(s, grid, opt.bootstrap, opt.ci, rng)
     dkw = E.dkw_band(s, grid, opt.ci)
     sim = E.simultaneous_band(s, grid, opt.ci)
-    lo, _, hi = E.good_range(s.errors, s.errors, rng, ci=opt.ci)
+    lo, _, hi = E.good_range(s.errors, s.errors, ci=opt.ci)
     mean = float(np.sum(s.weights * s.errors) / s.weights.sum())
     return {"name": r.name, "path": str(r.path), "n": s.n, "n_eff": s.n_eff, "dropped": dropped,
             "counts": r.counts, "chance_error": r.chance, "min_error": float(s.errors.min()),

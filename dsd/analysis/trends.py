@@ -25,7 +25,7 @@ def expand(params: list[str]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def trend(r: RunErrors, param: str, rng: np.random.Generator, bins: int = 5) -> dict:
+def trend(r: RunErrors, param: str, bins: int = 5) -> dict:
     """Error against one parameter of one run: binned summary and the good range."""
     from dsd.analysis.report import param_columns
 
@@ -37,7 +37,7 @@ def trend(r: RunErrors, param: str, rng: np.random.Generator, bins: int = 5) -> 
                        + ("; `regnet` stands for depth, w0, wa, wm, g, b, flops, params, acts "
                           "(RegNet runs)" if "wm" in cols else ""))
     x, e = cols[param].astype(float), r.table.error.to_numpy(dtype=float)
-    lo, med, hi = E.good_range(x, e, rng)
+    lo, med, hi = E.good_range(x, e)
     uniq = np.unique(x)
     if len(uniq) <= bins:
         groups = [(u, u, x == u) for u in uniq]
@@ -52,10 +52,10 @@ def trend(r: RunErrors, param: str, rng: np.random.Generator, bins: int = 5) -> 
             "x": x.tolist(), "error": e.tolist()}
 
 
-def trends(runs: list[RunErrors], params: list[str], rng: np.random.Generator, bins: int = 5) -> dict:
+def trends(runs: list[RunErrors], params: list[str], bins: int = 5) -> dict:
     params = expand(params)
     return {"params": params, "runs": [r.name for r in runs],
-            "trends": [trend(r, p, rng, bins) for p in params for r in runs]}
+            "trends": [trend(r, p, bins) for p in params for r in runs]}
 
 
 def trends_plot(doc: dict, path: str | Path) -> list[Path]:
@@ -108,6 +108,6 @@ def trends_plot(doc: dict, path: str | Path) -> list[Path]:
     fig.legend(loc="lower center", fontsize=7, markerscale=2, ncol=min(len(runs), 7),
                bbox_to_anchor=(0.5, 0.0))
     fig.suptitle("error against parameters: dots are models, lines binned medians; bars below: "
-                 "each run's good range (where the best of a random 25% lands, 2,500 resamples; "
+                 "each run's good range (where the best of a random 25% lands, exact; "
                  "tick: median)", fontsize=9)
     return save(fig, path, rect=(0, 0.07, 1, 0.95))

@@ -128,7 +128,7 @@ def print_tables(doc: dict) -> None:
                   "are left out. error_min is the best epoch's error, optimistic by design. "
                   f"The {doc['ci']:.0%} band +- covers each whole EDF at once (simultaneous, "
                   "exact KS at n_eff): few models give wide bands. The best's good range is "
-                  "pycls's: the best error among 25% of the models, 2,500 resamples.")
+                  "pycls's: the best error among a random 25% of the models (exact quantiles).")
     for r in doc["runs"]:
         for w in r["warnings"]:
             err_console.print(f"warning ({r['name']}): {w}")

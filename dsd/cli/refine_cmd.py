@@ -8,7 +8,7 @@ from rich.table import Table
 
 from dsd.analysis.runs import run_errors
 from dsd.cli.app import app, console, print_json
-from dsd.cli.edf_cmd import FAILED, METRIC, SEED
+from dsd.cli.edf_cmd import FAILED, METRIC
 
 
 @app.command("fit")
@@ -78,7 +78,7 @@ def trend_cmd(
                                     "depth (total blocks), flops/params/acts, or `regnet` for depth, w0, "
                                     "wa, wm, g, b, flops, params, acts. Repeatable."),
     bins: int = typer.Option(5, "--bins", help="Bins of the parameter for the table."),
-    metric: str = METRIC, failed: str = FAILED, seed: int = SEED,
+    metric: str = METRIC, failed: str = FAILED,
     plot: str = typer.Option(None, "--plot", help="Write the plot here (.png/.svg)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON document."),
 ) -> None:
@@ -91,7 +91,7 @@ def trend_cmd(
     from dsd.analysis.trends import trends, trends_plot
 
     rs = [run_errors(r, metric, failed) for r in runs]
-    doc = trends(rs, param, np.random.default_rng(seed), bins)
+    doc = trends(rs, param, bins)
     if plot:
         doc["plot"] = [str(p) for p in trends_plot(doc, plot)]
     if as_json:
@@ -106,7 +106,7 @@ def trend_cmd(
             tab.add_row(rng, str(b["n"]), f"{b['min']:.2f}", f"{b['median']:.2f}", f"{b['mean']:.2f}")
         console.print(tab)
         lo, med, hi = t["good_range"]
-        console.print(f"good range of {t['param']} for the best model (2,500 resamples of 25%): "
+        console.print(f"good range of {t['param']} for the best model (of a random 25%, exact): "
                       f"{lo:.4g}..{hi:.4g}, median {med:.4g}")
     for p in doc.get("plot", []):
         console.print(f"plot: {p}")

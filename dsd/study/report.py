@@ -94,7 +94,7 @@ def _trends(st: Study, ready: list[str]) -> list[Path]:
     runs = [run_errors(st.run_dir(s), "error_min") for s in ready]
     for r, s in zip(runs, ready):
         r.name = st.label(s)
-    doc = trends(runs, ["depth", "flops", "params"], np.random.default_rng(st.analysis.seed))
+    doc = trends(runs, ["depth", "flops", "params"])
     return trends_plot(doc, st.out / "trends.png")
 
 
