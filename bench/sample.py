@@ -146,7 +146,7 @@ class Pool:
     def arch(self, i: int) -> Arch:
         return Arch(tuple(int(x) for x in self.ds[i]), tuple(int(x) for x in self.ws[i]),
                     tuple(float(x) for x in self.bs[i]), tuple(int(x) for x in self.gs[i]),
-                    self.se, self.stem_w, SHAPE)
+                    "y" if self.se else "x", self.stem_w, SHAPE)
 
 
 def draw_pool(name: str, n: int, seed: int) -> Pool:
@@ -162,7 +162,8 @@ def draw_pool(name: str, n: int, seed: int) -> Pool:
 
 
 def count_vectorised(pool: Pool) -> Complexity:
-    return complexity_batch(pool.ds, pool.ws, pool.bs, pool.gs, pool.se, SHAPE, pool.stem_w)
+    return complexity_batch(pool.ds, pool.ws, pool.bs, pool.gs, SHAPE, "y" if pool.se else "x",
+                            stem_w=pool.stem_w)
 
 
 def count_walk(rows: list[tuple], se: bool, stem_w: int) -> list[dict]:

@@ -18,7 +18,7 @@ SMALL = Shape(1, 28, 10, 1)
 def _archs(name: str, n: int, seed: int = 0) -> list[Arch]:
     space = spaces.load(name)
     rows = sample(space, n, SMALL, {}, seed=seed).rows
-    return [Arch(tuple(r["ds"]), tuple(r["ws"]), tuple(r["bs"]), tuple(r["gs"]), r["se"],
+    return [Arch(tuple(r["ds"]), tuple(r["ws"]), tuple(r["bs"]), tuple(r["gs"]), r["block"],
                  space.stem_width, SMALL) for r in rows]
 
 
@@ -42,6 +42,6 @@ def test_forward_and_init():
     assert m(torch.randn(3, 1, 28, 28)).shape == (3, 10)
     assert float(m.fc.weight.detach().std()) == pytest.approx(0.01, rel=0.2)
     assert all(float(b.c_bn.weight.detach().abs().sum()) == 0 for s in m.stages for b in s)
-    stem = m.stem[0].weight
+    stem = getattr(m.stem, "0").weight
     fan_out = 9 * stem.shape[0]
     assert float(stem.detach().std()) == pytest.approx((2 / fan_out) ** 0.5, rel=0.25)

@@ -83,10 +83,15 @@ class Cells:
 def cells(s: Sample, key: np.ndarray) -> Cells:
     """Fold `s` by (bin, key, weight); `key` holds one value per model."""
     bins = np.zeros(s.n, dtype=np.int64) if s.bins is None else np.asarray(s.bins, np.int64)
-    table = np.stack([bins.astype(float), np.asarray(key, float), s.weights], axis=1)
-    uniq, size = np.unique(table, axis=0, return_counts=True)
-    strata = [np.nonzero(uniq[:, 0] == j)[0] for j in np.unique(uniq[:, 0])]
-    return Cells(uniq[:, 1], uniq[:, 2], size, strata)
+    # One integer code per (bin, key, weight): three 1-d uniques instead of a row-wise one.
+    parts = [np.unique(np.asarray(x), return_inverse=True) for x in (bins, key, s.weights)]
+    code = np.zeros(s.n, dtype=np.int64)
+    for values, inverse in parts:
+        code = code * len(values) + inverse.ravel()
+    uniq, first, size = np.unique(code, return_index=True, return_counts=True)
+    cell_bin = bins[first]
+    strata = [np.nonzero(cell_bin == j)[0] for j in np.unique(cell_bin)]
+    return Cells(np.asarray(key, float)[first], s.weights[first], size, strata)
 
 
 def bootstrap_band(s: Sample, grid: np.ndarray, n_boot: int, ci: float,
@@ -135,29 +140,38 @@ def simultaneous_band(s: Sample, grid: np.ndarray, ci: float) -> tuple[np.ndarra
     return np.clip(f - eps, 0, 1), np.clip(f + eps, 0, 1)
 
 
-def good_range(values: np.ndarray, errors: np.ndarray, share: float = 0.25,
-               ci: float = 0.95) -> tuple[float, float, float]:
-    """pycls's good range: the value of the best model of a random share*n of the models
-    (drawn with replacement); its (1-ci)/2, 50% and 1-(1-ci)/2 quantiles.
-
-    Computed exactly instead of by resampling: with k draws from n models sorted by error,
-    the best has rank r or worse with probability ((n - r + 1) / n)^k; tied errors share
-    their group's probability equally. Cost: one sort.
-    """
-    values, errors = np.asarray(values, dtype=float), np.asarray(errors, dtype=float)
+def best_probabilities(errors: np.ndarray, share: float = 0.25) -> np.ndarray:
+    """Per model, the probability that it is the best of a random share*n of the models
+    (drawn with replacement, ties sharing equally): with k draws from n models sorted by
+    error, the best has rank r or worse with probability ((n - r + 1) / n)^k."""
+    errors = np.asarray(errors, dtype=float)
     n = len(errors)
     k = max(1, int(n * share))
     order = np.argsort(errors, kind="stable")
-    e, v = errors[order], values[order]
+    e = errors[order]
     first = np.searchsorted(e, e, side="left")      # tie group of each model: [first, last]
     last = np.searchsorted(e, e, side="right") - 1
     at_least = lambda r: ((n - r) / n) ** k  # noqa: E731  P(best rank >= r), r from 0
-    p = (at_least(first) - at_least(last + 1)) / (last - first + 1)
-    by_value = np.argsort(v, kind="stable")
+    p = np.empty(n)
+    p[order] = (at_least(first) - at_least(last + 1)) / (last - first + 1)
+    return p
+
+
+def good_range(values: np.ndarray, errors: np.ndarray, share: float = 0.25, ci: float = 0.95,
+               best: np.ndarray | None = None) -> tuple[float, float, float]:
+    """pycls's good range: the value of the best model of a random share*n of the models
+    (drawn with replacement); its (1-ci)/2, 50% and 1-(1-ci)/2 quantiles.
+
+    Computed exactly from `best_probabilities` (pass them as `best` to reuse them across
+    parameters) instead of by resampling. Cost: one sort.
+    """
+    values = np.asarray(values, dtype=float)
+    p = best_probabilities(errors, share) if best is None else best
+    by_value = np.argsort(values, kind="stable")
     cdf = np.cumsum(p[by_value])
     a = (1 - ci) / 2
     picks = np.searchsorted(cdf, np.array([a, 0.5, 1 - a]) * cdf[-1], side="left")
-    lo, med, hi = v[by_value][np.minimum(picks, n - 1)]
+    lo, med, hi = values[by_value][np.minimum(picks, len(values) - 1)]
     return float(lo), float(med), float(hi)
 
 

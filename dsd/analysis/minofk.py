@@ -47,8 +47,8 @@ def min_of_k(s: E.Sample, n_boot: int, ci: float, rng: np.random.Generator) -> d
     not models.
     """
     ks = ks_for(s.n)
-    expected = expected_min(s.errors, s.weights, ks)
     c = E.cells(s, s.errors)
+    expected = expected_min(c.key, c.weight * c.size, ks)  # tied errors telescope: exact
     order = np.argsort(c.key, kind="stable")
     e, starts = np.unique(c.key[order], return_index=True)  # cells of equal error merge
     boots = []

@@ -32,6 +32,7 @@ text-align:right}th{background:#f3f3f3}pre{background:#f6f6f6;padding:1em;overfl
 .fig svg{max-width:100%;height:auto}h2{border-bottom:1px solid #ddd}"""
 
 RASTER_AT = 2000     # scatter plots with more points embed them as one image
+SCATTER = 5000       # points drawn per scatter plot
 CURVES = 300         # training curves drawn per run
 TABLE_ROWS = 500     # models listed per run
 
@@ -40,13 +41,14 @@ def param_columns(table: pd.DataFrame) -> dict[str, np.ndarray]:
     """Every sampled parameter as a column: per-stage values unrolled (d1, w1, ...)."""
     out: dict[str, np.ndarray] = {}
     for col, short in (("ds", "d"), ("ws", "w"), ("bs", "b"), ("gs", "g")):
-        stages = np.array([list(v) for v in table[col]])
+        stages = np.stack(table[col].to_numpy()) if len(table) else np.zeros((0, 0))
         if stages.size and np.all(stages == stages[:, :1]):
             out[short] = stages[:, 0]  # shared across stages: one column
             continue
         for i in range(stages.shape[1]):
             out[f"{short}{i + 1}"] = stages[:, i]
-    out["depth"] = np.array([sum(v) for v in table["ds"]])  # total blocks: RegNet's d too
+    ds = np.stack(table["ds"].to_numpy()) if len(table) else np.zeros((0, 0), dtype=int)
+    out["depth"] = ds.sum(axis=1)  # total blocks: RegNet's d too
     for k in ("w0", "wa", "wm", "g", "b"):
         if k in table and k not in out:
             out[k] = table[k].to_numpy(dtype=float)
@@ -71,6 +73,10 @@ def _params_figure(r: RunErrors) -> tuple[str, list[dict]]:
 
     cols = param_columns(r.table)
     err = r.table.error.to_numpy(dtype=float)
+    # Above SCATTER points, a seeded random subset is drawn (the good range uses every model).
+    best = E.best_probabilities(err)
+    shown = np.arange(len(err)) if len(err) <= SCATTER else np.sort(
+        np.random.default_rng(0).choice(len(err), SCATTER, replace=False))
     ncols = 4
     rows = []
     cols = {k: v for k, v in cols.items() if np.unique(v).size > 1}  # constants say nothing
@@ -80,12 +86,12 @@ def _params_figure(r: RunErrors) -> tuple[str, list[dict]]:
     fig.clf()
     for i, (name, vals) in enumerate(cols.items()):
         ax = fig.add_subplot(nrows, ncols, i + 1)
-        lo, med, hi = E.good_range(vals, err)
+        lo, med, hi = E.good_range(vals, err, best=best)
         ax.axvspan(lo, hi, color="#2ca02c", alpha=0.15, linewidth=0)
         ax.axvline(med, color="#2ca02c", linewidth=1)
         # Many points become one embedded image: the file stays small, the axes stay vector.
-        ax.scatter(vals, err, s=8 if len(err) < 2000 else 2, alpha=0.6, color="#1f77b4",
-                   rasterized=len(err) > RASTER_AT, linewidths=0)
+        ax.scatter(vals[shown], err[shown], s=8 if len(shown) < 2000 else 2, alpha=0.6,
+                   color="#1f77b4", rasterized=len(shown) > RASTER_AT, linewidths=0)
         if vals.min() > 0 and vals.max() / vals.min() > 10:
             plain_log_axis(ax, "x")
             ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide here
@@ -96,7 +102,8 @@ def _params_figure(r: RunErrors) -> tuple[str, list[dict]]:
         if i % ncols == 0:
             ax.set_ylabel("error (%)", fontsize=8)
         rows.append({"parameter": name, "good lo": lo, "good median": med, "good hi": hi})
-    fig.suptitle(f"{r.name}: error vs parameter. Green band: pycls's good range, where the best "
+    drawn = f" ({len(shown):,} of {len(err):,} models drawn at random)" if len(shown) < len(err) else ""
+    fig.suptitle(f"{r.name}: error vs parameter{drawn}. Green band: pycls's good range, where the best "
                  "model of a random 25% lands (2.5..97.5%, exact); green line: its median, "
                  "not the best model", fontsize=9)
     return _svg(fig), rows

@@ -43,14 +43,18 @@ def parse_metric(metric: str) -> tuple[str, int | None]:
     return "error@", int(m.group(1))
 
 
-def run_errors(path: str | Path, metric: str = "error_min", failed: str = "as-chance") -> RunErrors:
-    """The models of one run that enter its EDF, with the chosen error."""
+def run_errors(path: str | Path, metric: str = "error_min", failed: str = "as-chance",
+               columns: list[str] | None = None) -> RunErrors:
+    """The models of one run that enter its EDF, with the chosen error; with `columns`,
+    only those sample columns (and model_id) are read."""
     if failed not in ("as-chance", "drop"):
         raise DsdError(f"--failed must be as-chance or drop, got {failed!r}")
     run = open_run(path)
     kind, k = parse_metric(metric)
-    samples = run.samples().set_index("model_id", drop=False)
-    res = read_results(run.results_dir, columns=("error_min", "error_last", "curve"))
+    wanted = None if columns is None else list(dict.fromkeys(["model_id", *columns]))
+    samples = run.samples(wanted).set_index("model_id", drop=False)
+    curves = ("curve",) if kind == "error@" or columns is None else ()
+    res = read_results(run.results_dir, columns=("error_min", "error_last", *curves))
     final = res.final()
     num_classes = int(run.manifest().get("num_classes", 1000))
     chance = 100.0 * (1 - 1 / num_classes)
@@ -73,7 +77,8 @@ def _used(final: pd.DataFrame, samples: pd.DataFrame, kind: str, k: int | None, 
     if final.empty:
         return pd.DataFrame(), 0
     empty = np.zeros(0)
-    curves = final.curve.map(lambda c: empty if c is None else np.asarray(c, dtype=float))
+    curves = (final.curve.map(lambda c: empty if c is None else np.asarray(c, dtype=float))
+              if "curve" in final else pd.Series([empty] * len(final), index=final.index))
     ok = (final.status == "ok").to_numpy()
     if kind == "error@":
         err = curves.map(lambda c: c[k - 1] if len(c) >= k else np.nan).to_numpy(dtype=float)
@@ -115,7 +120,9 @@ def compare(paths: list[str | Path], opt: Options, splits: list[str] | None = No
     with those that do not; several splits compare the groups they select.
     """
     _check(opt)
-    runs = [run_errors(p, opt.metric, opt.failed) for p in paths]
+    # Without splits only the complexity columns are needed: read nothing else.
+    cols = None if splits else list(COMPLEXITY)
+    runs = [run_errors(p, opt.metric, opt.failed, cols) for p in paths]
     names = [r.name for r in runs]
     for r in runs:
         if names.count(r.name) > 1:  # runs/x/a and runs/y/a: tell them apart

@@ -18,7 +18,9 @@ from dsd.cli.options import (
     int_list,
     resolve_shape,
 )
+from dsd.errors import DsdError
 from dsd.model.arch import Arch, anynet_arch, regnet_arch, stage_resolutions
+from dsd.model.blocks import BLOCKS, STEMS
 from dsd.model.complexity import complexity
 
 model_app = typer.Typer(help="Describe one network: stages, widths, flops, params, acts.",
@@ -54,28 +56,62 @@ def regnet(
 def anynet(
     depths: str = typer.Option(..., "--depths", help="Blocks per stage, e.g. 1,2,7,12."),
     widths: str = typer.Option(..., "--widths", help="Width per stage, e.g. 32,64,160,384."),
-    group_ws: str = typer.Option(..., "--group-ws", help="Group width per stage."),
+    group_ws: str = typer.Option(None, "--group-ws", help="Group width per stage (blocks x, y)."),
     bottlenecks: str = typer.Option(None, "--bottlenecks", help="Bottleneck ratio per stage "
                                     "(default 1 each)."),
     se: bool = typer.Option(False, "--se", help="Squeeze-excitation (Y blocks)."),
+    block: str = typer.Option(None, "--block", help="Block type: " + ", ".join(BLOCKS)
+                              + " (default x, or y with --se)."),
+    stem: str = typer.Option("simple", "--stem", help="Stem: " + ", ".join(STEMS) + "."),
+    stem_w: int = typer.Option(32, "--stem-w", help="Stem width."),
+    strides: str = typer.Option(None, "--strides", help="Stride per stage, e.g. 1,2,2,2 "
+                                "(default 2 each)."),
+    kernel: str = typer.Option(None, "--kernel", help="Kernel of the spatial conv per stage "
+                               "(odd; default 3 each)."),
+    act: str = typer.Option("relu", "--act", help="Activation: relu or silu."),
+    se_ratio: float = typer.Option(0.0, "--se-ratio", help="SE width / block input width "
+                                   "(0: the block's default, 0.25 for y)."),
     as_json: bool = JsonOpt, verify: bool = VerifyOpt,
     dataset: str = DatasetOpt, resolution: int = ResolutionOpt, in_channels: int = ChannelsOpt,
     num_classes: int = ClassesOpt, stem_stride: int = StrideOpt,
 ) -> None:
     """An AnyNet from per-stage values (widths and groups are made compatible first).
 
+    Example: dsd model anynet --block res_basic --stem resnet --stem-w 64 --depths 2,2,2,2
+    --widths 64,128,256,512 --strides 1,2,2,2 (torchvision's resnet18)
+
     Example: dsd model anynet --depths 1,2,7,12 --widths 32,64,160,384 --group-ws 16,16,16,16
     """
     shape = resolve_shape(dataset, resolution, in_channels, num_classes, stem_stride)
     ds, ws = int_list(depths, "--depths"), int_list(widths, "--widths")
-    gs = int_list(group_ws, "--group-ws")
+    kind = block or ("y" if se else "x")
+    if kind not in BLOCKS:
+        raise DsdError(f"--block: unknown block {kind!r}; use one of {', '.join(BLOCKS)}")
+    if stem not in STEMS:
+        raise DsdError(f"--stem: unknown stem {stem!r}; use one of {', '.join(STEMS)}")
+    if act not in ("relu", "silu"):
+        raise DsdError(f"--act: unknown activation {act!r}; use relu or silu")
+    if group_ws is None and "g" in BLOCKS[kind].reads:
+        raise DsdError(f"--group-ws: the {kind} block has grouped convs; give a group width per stage")
+    gs = int_list(group_ws, "--group-ws") if group_ws else [1] * len(ds)
     bs = float_list(bottlenecks, "--bottlenecks") if bottlenecks else [1.0] * len(ds)
-    _report(anynet_arch(ds, ws, bs, gs, se, shape), as_json, verify)
+    ss = tuple(int_list(strides, "--strides")) if strides else ()
+    ks = tuple(int_list(kernel, "--kernel")) if kernel else ()
+    for flag, vals, ok, what in (("--strides", ss, lambda v: v >= 1, "at least 1"),
+                                 ("--kernel", ks, lambda v: v >= 1 and v % 2, "odd and positive")):
+        if vals and (len(vals) != len(ds) or not all(ok(v) for v in vals)):
+            raise DsdError(f"{flag}: give one value per stage ({len(ds)}), each {what}; got "
+                           f"{','.join(map(str, vals))}")
+    if stem_w < 1 or se_ratio < 0:
+        raise DsdError("--stem-w must be at least 1 and --se-ratio at least 0")
+    _report(anynet_arch(ds, ws, bs, gs, se, shape, stem_w, kind, stem, ss, ks, act, se_ratio),
+            as_json, verify)
 
 
 def _report(arch: Arch, as_json: bool, verify: bool) -> None:
     out = {"ds": list(arch.ds), "ws": list(arch.ws), "gs": list(arch.gs), "bs": list(arch.bs),
-           "se": arch.se, **complexity(arch)}
+           "block": arch.block, "se": arch.se, "stem": arch.stem, "stem_w": arch.stem_w,
+           "strides": list(arch.strides), "ks": list(arch.ks), "act": arch.act, **complexity(arch)}
     if verify:
         from dsd.model.verify import verify_arch
 
@@ -89,15 +125,17 @@ def _report(arch: Arch, as_json: bool, verify: bool) -> None:
 
 
 def _print_tables(arch: Arch, out: dict) -> None:
-    res = stage_resolutions(arch.shape, arch.num_stages)
+    res = stage_resolutions(arch)
     sh = arch.shape
-    t = Table(title=f"{'Y' if arch.se else 'X'} network at {sh.resolution} px, "
-              f"{sh.in_channels} ch, {sh.num_classes} classes, stem stride {sh.stem_stride}")
-    for col in ("stage", "depth", "width", "b", "bottleneck width", "group width", "groups", "out px"):
+    t = Table(title=f"{arch.block} blocks, {arch.stem} stem ({arch.stem_w} wide, {res[0]} px out), "
+              f"{arch.act}; input {sh.resolution} px, {sh.in_channels} ch, {sh.num_classes} classes")
+    for col in ("stage", "depth", "width", "b", "bottleneck width", "group width", "groups",
+                "kernel", "stride", "out px"):
         t.add_column(col, justify="right")
     for i, (d, w, b, g, wb) in enumerate(zip(arch.ds, arch.ws, arch.bs, arch.gs,
                                              arch.bottleneck_widths())):
-        t.add_row(str(i + 1), str(d), str(w), f"{b:g}", str(wb), str(g), str(wb // g), str(res[i + 1]))
+        t.add_row(str(i + 1), str(d), str(w), f"{b:g}", str(wb), str(g), str(wb // g),
+                  str(arch.ks[i]), str(arch.strides[i]), str(res[i + 1]))
     console.print(t)
     c = Table(title="complexity (pycls convention, exact)")
     c.add_column("measure")
@@ -111,3 +149,52 @@ def _print_tables(arch: Arch, out: dict) -> None:
         ok = out["params_torch"] == out["params"]
         console.print("[green]params match the torch module[/]" if ok else
                        "[red]params differ from the torch module[/]")
+
+
+@model_app.command("check")
+def check(
+    n: int = typer.Option(200, "--n", help="Random architectures per block type, stem and shape."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random architectures."),
+    block: list[str] = typer.Option(None, "--block", help="Only these block types (repeat)."),
+) -> None:
+    """Check the analytic counts of every block type and stem against built torch modules.
+
+    For each block type, stem and shape (32 px / 10 classes, 224 px / 1000 classes), n random
+    architectures: params against the module's parameters, flops against fvcore's conv +
+    linear count plus the bias adds it skips, acts against forward hooks on every conv,
+    linear and max pool. Exit 1 on any mismatch.
+
+    Example: dsd model check --n 20 --block res_basic
+    """
+    import numpy as np
+    from rich.progress import Progress
+
+    from dsd.model.arch import Shape
+    from dsd.model.verify import check_counts, random_arch
+
+    blocks = block or list(BLOCKS)
+    unknown = [b for b in blocks if b not in BLOCKS]
+    if unknown or n < 1:
+        raise DsdError(f"--block: unknown block {unknown[0]!r}; use {', '.join(BLOCKS)}" if unknown
+                       else "--n must be at least 1")
+    shapes = {"32 px, 10 classes": Shape(3, 32, 10, 1), "224 px, 1000 classes": Shape()}
+    rng = np.random.default_rng(seed)
+    t = Table(title=f"{n} random architectures per row: analytic count equals the torch module's")
+    for col in ("block", "stem", "shape", "params", "flops", "acts"):
+        t.add_column(col, justify="right" if col in ("params", "flops", "acts") else "left")
+    failed = False
+    with Progress(console=console, transient=True, disable=not console.is_terminal) as prog:
+        task = prog.add_task("building and counting", total=len(blocks) * len(STEMS) * 2 * n)
+        for b in blocks:
+            for s in STEMS:
+                for label, shape in shapes.items():
+                    ok = {"params": 0, "flops": 0, "acts": 0}
+                    for _ in range(n):
+                        for k, v in check_counts(random_arch(rng, b, s, shape)).items():
+                            ok[k] += v
+                        prog.advance(task)
+                    failed |= min(ok.values()) < n
+                    t.add_row(b, s, label, *(f"{ok[k]}/{n}" for k in ("params", "flops", "acts")))
+    console.print(t)
+    if failed:
+        sys.exit(1)

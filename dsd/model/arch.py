@@ -2,9 +2,10 @@
 
 An `Arch` is an AnyNet after width/group adjustment: per-stage depth `ds`, width `ws`,
 bottleneck ratio `bs` (the paper's b, so the bottleneck width is w / b) and group
-width `gs`, plus squeeze-excitation, the stem width and the input/output shape.
-The torch builder (`dsd.model.net`) and the complexity counter (`dsd.model.complexity`) both
-read it; neither keeps a description of its own.
+width `gs`, plus the block type and stem (by name, see `dsd.model.blocks`), the stem
+width, each stage's stride and the input/output shape. The torch builder
+(`dsd.model.net`) and the complexity counter (`dsd.model.complexity`) both read it, through
+the one layer description of `dsd.model.blocks`.
 
 Pure Python and numpy: importing this module never imports torch.
 """
@@ -17,7 +18,6 @@ import numpy as np
 
 from dsd.errors import ParamError
 
-SE_RATIO = 0.25
 STEM_WIDTH = 32
 
 
@@ -40,14 +40,30 @@ class Arch:
     ws: tuple[int, ...]
     bs: tuple[float, ...]
     gs: tuple[int, ...]
-    se: bool = False
+    block: str = "x"
     stem_w: int = STEM_WIDTH
     shape: Shape = field(default=IMAGENET)
+    stem: str = "simple"
+    strides: tuple[int, ...] = ()    # per stage; empty: 2 everywhere
+    se_ratio: float = 0.0            # 0: the block's own default (0.25 for y, none for x)
+    ks: tuple[int, ...] = ()         # per stage kernel of the spatial conv; empty: 3 everywhere
+    act: str = "relu"
 
     def __post_init__(self) -> None:
         n = len(self.ds)
         if not (len(self.ws) == len(self.bs) == len(self.gs) == n) or n == 0:
             raise ValueError("ds, ws, bs and gs need one entry per stage")
+        if not self.strides:
+            object.__setattr__(self, "strides", (2,) * n)
+        if not self.ks:
+            object.__setattr__(self, "ks", (3,) * n)
+        for name in ("strides", "ks"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"{name} need one entry per stage ({n}), got {getattr(self, name)}")
+
+    @property
+    def se(self) -> bool:
+        return self.block == "y" or self.se_ratio > 0
 
     @property
     def num_stages(self) -> int:
@@ -128,7 +144,7 @@ def regnet_arch(
     depth: int, w0: float, wa: float, wm: float, group_w: int, b: float = 1,
     se: bool = False, shape: Shape = IMAGENET, stem_w: int = STEM_WIDTH,
 ) -> Arch:
-    """The AnyNet that RegNet parameters (d, w0, wa, wm, g, b) describe."""
+    """The AnyNet that RegNet parameters (d, w0, wa, wm, g, b) describe (Y blocks with se)."""
     checks = [("depth", depth >= 1, "must be at least 1"), ("group_w", group_w >= 1, "must be at least 1"),
               ("bottleneck", b > 0, "must be positive"), ("wa", wa >= 0, "must not be negative"),
               ("w0", w0 > 0 and w0 % 8 == 0, "must be a positive multiple of 8"),
@@ -139,14 +155,18 @@ def regnet_arch(
     ws, ds, _, _ = quantized_linear_widths(depth, w0, wa, wm)
     bs = [b] * len(ws)
     ws, gs = adjust_compat(ws, bs, [group_w] * len(ws))
-    return Arch(tuple(ds), tuple(ws), tuple(float(x) for x in bs), tuple(gs), se, stem_w, shape)
+    return Arch(tuple(ds), tuple(ws), tuple(float(x) for x in bs), tuple(gs), "y" if se else "x",
+                stem_w, shape)
 
 
 def anynet_arch(
     ds: list[int], ws: list[int], bs: list[float], gs: list[int], se: bool = False,
-    shape: Shape = IMAGENET, stem_w: int = STEM_WIDTH,
+    shape: Shape = IMAGENET, stem_w: int = STEM_WIDTH, block: str | None = None,
+    stem: str = "simple", strides: tuple[int, ...] = (), ks: tuple[int, ...] = (),
+    act: str = "relu", se_ratio: float = 0.0,
 ) -> Arch:
-    """An AnyNet from per-stage values, after the width/group adjustment."""
+    """An AnyNet from per-stage values, after the width/group adjustment (X blocks, or Y
+    with se, unless `block` names another type)."""
     lengths = {"depths": len(ds), "widths": len(ws), "bottlenecks": len(bs), "group_ws": len(gs)}
     if len(set(lengths.values())) != 1 or not ds:
         raise ParamError("widths", "depths, widths, group widths and bottlenecks need one value per "
@@ -158,14 +178,19 @@ def anynet_arch(
         raise ParamError("bottlenecks", "every value must be positive")
     ws2, gs2 = adjust_compat(ws, bs, gs)
     return Arch(tuple(int(d) for d in ds), tuple(ws2), tuple(float(b) for b in bs),
-                tuple(gs2), se, stem_w, shape)
+                tuple(gs2), block or ("y" if se else "x"), stem_w, shape, stem, tuple(strides),
+                se_ratio, tuple(ks), act)
 
 
-def stage_resolutions(shape: Shape, num_stages: int) -> list[int]:
-    """Output side length of the stem, then of every stage (each halves it)."""
-    h = (shape.resolution - 1) // shape.stem_stride + 1
+def stage_resolutions(arch: Arch) -> list[int]:
+    """Output side length of the stem, then of every stage."""
+    from dsd.model.blocks import get_stem
+    from dsd.model.layers import side
+
+    sh = arch.shape
+    h = get_stem(arch.stem).build(sh.in_channels, arch.stem_w, sh.stem_stride).out(sh.resolution)
     out = [h]
-    for _ in range(num_stages):
-        h = (h - 1) // 2 + 1
+    for s in arch.strides:
+        h = side(h, s)
         out.append(h)
     return out

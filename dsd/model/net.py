@@ -1,7 +1,9 @@
-"""AnyNet in torch: stem, stages of X/Y blocks, head, built from an `Arch`.
+"""AnyNet in torch, built from an `Arch` through the layer description of `dsd.model.blocks`.
 
-Mirrors pycls's AnyNet layer for layer (same modules, same order, same init) so that
-parameter counts and fvcore's operator counts match the analytic ones exactly.
+Every layer of a stem or block description becomes its module, registered under the
+layer's name in description order, so parameter counts and fvcore's operator counts match
+the analytic ones by construction, and the X/Y networks keep pycls's module names and
+initialisation order.
 """
 
 from __future__ import annotations
@@ -11,68 +13,79 @@ import math
 import torch
 from torch import nn
 
-from dsd.model.arch import SE_RATIO, Arch
+from dsd.model import layers as L
+from dsd.model.arch import Arch
+from dsd.model.blocks import StageArgs, get_block, get_stem
 
-
-def _conv(w_in: int, w_out: int, k: int, stride: int = 1, groups: int = 1,
-          bias: bool = False) -> nn.Conv2d:
-    return nn.Conv2d(w_in, w_out, k, stride=stride, padding=k // 2, groups=groups, bias=bias)
+ACTS = {"relu": lambda: nn.ReLU(inplace=True), "silu": lambda: nn.SiLU(inplace=True)}
 
 
 class SE(nn.Module):
-    """Squeeze-excitation: global pool, 1x1 reduce, ReLU, 1x1 expand, sigmoid gate."""
+    """Squeeze-excitation: global pool, 1x1 reduce, act, 1x1 expand, sigmoid gate."""
 
-    def __init__(self, w: int, w_se: int):
+    def __init__(self, w: int, w_se: int, act: str = "relu"):
         super().__init__()
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.reduce = _conv(w, w_se, 1, bias=True)
-        self.expand = _conv(w_se, w, 1, bias=True)
+        self.reduce = nn.Conv2d(w, w_se, 1, bias=True)
+        self.act = ACTS[act]()
+        self.expand = nn.Conv2d(w_se, w, 1, bias=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = torch.relu(self.reduce(self.pool(x)))
-        return x * torch.sigmoid(self.expand(s))
+        return x * torch.sigmoid(self.expand(self.act(self.reduce(self.pool(x)))))
 
 
-class Block(nn.Module):
-    """Residual bottleneck block with group conv (X), optionally with SE (Y)."""
+def module(layer: L.Layer) -> nn.Module:
+    """The torch module of one described layer."""
+    if isinstance(layer, L.Conv):
+        return nn.Conv2d(int(layer.w_in), int(layer.w_out), layer.k, stride=layer.stride,
+                         padding=layer.k // 2, groups=int(layer.groups), bias=layer.bias)
+    if isinstance(layer, L.BN):
+        bn = nn.BatchNorm2d(int(layer.w))
+        bn.final_bn = layer.final
+        return bn
+    if isinstance(layer, L.Act):
+        return ACTS[layer.kind]()
+    if isinstance(layer, L.MaxPool):
+        return nn.MaxPool2d(layer.k, stride=layer.stride, padding=layer.k // 2)
+    if isinstance(layer, L.SE):
+        return SE(int(layer.w), int(layer.w_se), layer.act)
+    raise TypeError(f"no torch module for {layer!r}")
 
-    def __init__(self, w_in: int, w_out: int, stride: int, b: float, g: int, se: bool):
+
+class UnitModule(nn.Module):
+    """A described block or stem: its main path, then the shortcut and the activation after it."""
+
+    def __init__(self, unit: L.Unit):
         super().__init__()
-        w_b = int(round(w_out * (1.0 / b)))
-        self.a = _conv(w_in, w_b, 1)
-        self.a_bn = nn.BatchNorm2d(w_b)
-        self.b = _conv(w_b, w_b, 3, stride=stride, groups=w_b // g)
-        self.b_bn = nn.BatchNorm2d(w_b)
-        # SE width follows the block's input width, as in pycls.
-        self.se = SE(w_b, int(round(SE_RATIO * w_in))) if se else None
-        self.c = _conv(w_b, w_out, 1)
-        self.c_bn = nn.BatchNorm2d(w_out)
-        self.c_bn.final_bn = True
-        self.proj = None
-        if w_in != w_out or stride != 1:
-            self.proj = nn.Sequential(_conv(w_in, w_out, 1, stride=stride), nn.BatchNorm2d(w_out))
+        self.names = [layer.name for layer in unit.main]
+        for layer in unit.main:
+            self.add_module(layer.name, module(layer))
+        self.skip = unit.skip
+        self.identity = bool(unit.use_identity)
+        self.proj = nn.Sequential(*(module(x) for x in unit.proj)) if bool(unit.use_proj) else None
+        self.after = module(unit.after) if unit.after is not None else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = torch.relu(self.a_bn(self.a(x)))
-        y = torch.relu(self.b_bn(self.b(y)))
-        if self.se is not None:
-            y = self.se(y)
-        y = self.c_bn(self.c(y))
-        return torch.relu(y + (x if self.proj is None else self.proj(x)))
+        y = x
+        for name in self.names:
+            y = getattr(self, name)(y)
+        if self.skip == "proj":
+            y = y + (x if self.proj is None else self.proj(x))
+        elif self.skip == "identity" and self.identity:
+            y = y + x
+        return y if self.after is None else self.after(y)
 
 
 class AnyNet(nn.Module):
     def __init__(self, arch: Arch, zero_init_final_gamma: bool = False, init: bool = True):
         super().__init__()
         sh = arch.shape
-        self.stem = nn.Sequential(
-            _conv(sh.in_channels, arch.stem_w, 3, stride=sh.stem_stride),
-            nn.BatchNorm2d(arch.stem_w),
-            nn.ReLU(inplace=True),
-        )
+        self.stem = UnitModule(get_stem(arch.stem).build(sh.in_channels, arch.stem_w, sh.stem_stride))
+        blk = get_block(arch.block).build
         stages, w_in = [], arch.stem_w
-        for d, w, b, g in zip(arch.ds, arch.ws, arch.bs, arch.gs):
-            blocks = [Block(w_in if i == 0 else w, w, 2 if i == 0 else 1, b, g, arch.se)
+        for d, w, b, g, s, k in zip(arch.ds, arch.ws, arch.bs, arch.gs, arch.strides, arch.ks):
+            args = StageArgs(b=b, g=g, k=k, act=arch.act, se_ratio=arch.se_ratio)
+            blocks = [UnitModule(blk(w_in if i == 0 else w, w, s if i == 0 else 1, args))
                       for i in range(d)]
             stages.append(nn.Sequential(*blocks))
             w_in = w

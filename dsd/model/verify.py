@@ -53,3 +53,59 @@ def bias_adds(model, x) -> int:
     for h in hs:
         h.remove()
     return total
+
+
+def hooked_acts(model, x) -> int:
+    """Output elements of every conv, linear and max pool, per image (pycls's acts)."""
+    import torch
+
+    total = 0
+
+    def hook(mod, _inp, out):
+        nonlocal total
+        total += out[0].numel()
+
+    kinds = (torch.nn.Conv2d, torch.nn.Linear, torch.nn.MaxPool2d)
+    hs = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, kinds)]
+    with torch.no_grad():
+        model(x)
+    for h in hs:
+        h.remove()
+    return total
+
+
+def random_arch(rng, block: str, stem: str, shape) -> Arch:
+    """A small random AnyNet of this block type and stem: 1-5 stages, random strides,
+    kernels, activation and (for x) an SE ratio, widths made compatible."""
+    from dsd.model.arch import anynet_arch
+    from dsd.model.blocks import get_block
+
+    reads = get_block(block).reads
+    n = int(rng.integers(1, 6))
+    pick = lambda vals: [int(v) for v in rng.choice(vals, n)]  # noqa: E731
+    ds, ws = pick([1, 2, 3]), pick([8, 16, 24, 32, 48, 64])
+    bs = [float(b) for b in rng.choice([1, 2, 4], n)] if "b" in reads else [1.0] * n
+    gs = pick([1, 2, 4, 8]) if "g" in reads else [1] * n
+    ks = tuple(pick([1, 3, 5])) if "k" in reads else ()
+    se_ratio = float(rng.choice([0.0, 0.25])) if block == "x" else 0.0
+    return anynet_arch(ds, ws, bs, gs, shape=shape, stem_w=int(rng.choice([8, 16, 32])),
+                       block=block, stem=stem, strides=tuple(pick([1, 2])), ks=ks,
+                       act=str(rng.choice(["relu", "silu"])), se_ratio=se_ratio)
+
+
+def check_counts(arch: Arch) -> dict[str, bool]:
+    """The analytic counts against the built module: params (numel), flops (fvcore's conv +
+    linear plus the bias adds it leaves out) and acts (forward hooks)."""
+    import torch
+
+    from dsd.model.complexity import complexity
+    from dsd.model.net import build
+
+    cx = complexity(arch)
+    v = verify_arch(arch)
+    sh = arch.shape
+    x = torch.zeros(1, sh.in_channels, sh.resolution, sh.resolution)
+    acts = hooked_acts(build(arch).eval(), x)
+    return {"params": v["params_torch"] == cx["params"],
+            "flops": v["flops_fvcore_conv_linear"] + v["bias_adds"] == cx["flops"],
+            "acts": acts == cx["acts"]}

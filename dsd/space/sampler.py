@@ -107,7 +107,9 @@ def draw_block(space: Space, shape: Shape, seed: int, block: int, size: int = BL
                        raw["g"], scalars, {}).take(keep)
     ws, gs = adjust_compat_batch(c.ws, c.bs, c.gs.astype(np.int64))
     c.ws, c.gs = ws, gs
-    cx = complexity_batch(c.ds, c.ws, c.bs, c.gs, space.se, shape, space.stem_width)
+    kw = space.shape_kwargs()
+    cx = complexity_batch(c.ds, c.ws, c.bs, c.gs, shape, kw["block"], kw["stem"], kw["stem_w"],
+                          kw["strides"], kw["se_ratio"], kw["ks"], kw["act"])
     c.cx = {"flops": cx.flops, "params": cx.params, "acts": cx.acts}
     return c
 
@@ -303,6 +305,7 @@ def _columns(c: Candidates | None, space: Space, first_id: int) -> dict[str, np.
     cols["gs"] = c.gs.astype(np.int64)
     cols["bs"] = c.bs.astype(np.float64)
     cols["se"] = np.full(m, space.se)
+    cols["block"] = np.full(m, space.block)
     cols.update(c.scalars)
     for k in METRICS:
         cols[k] = c.cx[k].astype(np.int64)

@@ -22,7 +22,7 @@ GENERATOR_PARAMS = {
     "regnet": ("depth", "w0", "wa", "wm", "g", "b"),
 }
 TOP_KEYS = {"name", "description", "extends", "generator", "block", "stages", "stem_width",
-            "flops", "params", "constraints"}
+            "flops", "params", "constraints", "stem", "strides", "kernels", "act", "se_ratio"}
 PARAM_KEYS = {"dist", "low", "high", "q", "values", "shared", "same_as"}
 INTEGER_PARAMS = ("d", "depth", "w", "w0", "g")
 ORDERINGS = ("nondecreasing", "nonincreasing")
@@ -49,10 +49,22 @@ class Space:
     flops: str | None
     source: str
     table: dict = field(repr=False, compare=False, default_factory=dict)
+    stem: str = "simple"
+    strides: tuple[int, ...] = ()
+    kernels: tuple[int, ...] = ()
+    act: str = "relu"
+    se_ratio: float = 0.0
 
     @property
     def se(self) -> bool:
-        return self.block == "y"
+        return self.block == "y" or self.se_ratio > 0
+
+    def shape_kwargs(self) -> dict:
+        """What every network of the space shares besides its drawn numbers (Arch fields)."""
+        return {"block": self.block, "stem": self.stem, "stem_w": self.stem_width,
+                "strides": self.strides or (2,) * self.stages,
+                "ks": self.kernels or (3,) * self.stages, "act": self.act,
+                "se_ratio": self.se_ratio}
 
 
 def from_table(table: dict, source: str) -> Space:
@@ -160,12 +172,25 @@ def _validate(t: dict, path: Path) -> Space:
     gen = _get(t, "generator", str, path, default="anynet")
     if gen not in GENERATOR_PARAMS:
         raise _fail(path, "generator", f"unknown generator {gen!r}; use 'anynet' or 'regnet'")
+    from dsd.model.blocks import BLOCKS, STEMS
+
     block = _get(t, "block", str, path, default="x")
-    if block not in ("x", "y"):
-        raise _fail(path, "block", f"unknown block {block!r}; use 'x' or 'y' (x with SE)")
+    if block not in BLOCKS:
+        raise _fail(path, "block", f"unknown block {block!r}; use one of {', '.join(BLOCKS)}")
+    stem = _get(t, "stem", str, path, default="simple")
+    if stem not in STEMS:
+        raise _fail(path, "stem", f"unknown stem {stem!r}; use one of {', '.join(STEMS)}")
     stages = _get(t, "stages", int, path, default=4)
-    if stages < 1:
-        raise _fail(path, "stages", "must be at least 1")
+    if not 1 <= stages <= 5:
+        raise _fail(path, "stages", "must be between 1 and 5")
+    strides = _per_stage(t, "strides", stages, path, lambda v: v >= 1, "at least 1")
+    kernels = _per_stage(t, "kernels", stages, path, lambda v: v >= 1 and v % 2 == 1, "odd")
+    act = _get(t, "act", str, path, default="relu")
+    if act not in ("relu", "silu"):
+        raise _fail(path, "act", f"unknown activation {act!r}; use relu or silu")
+    se_ratio = float(_get(t, "se_ratio", (int, float), path, default=0.0))
+    if not 0 <= se_ratio < 1:
+        raise _fail(path, "se_ratio", "must be in [0, 1): SE width / block input width")
     params = _params(t.get("params", {}), gen, path)
     constraints = _constraints(t.get("constraints", {}), gen, params, path)
     flops = _get(t, "flops", str, path, default="") or None
@@ -181,7 +206,21 @@ def _validate(t: dict, path: Path) -> Space:
         generator=gen, block=block, stages=stages,
         stem_width=_get(t, "stem_width", int, path, default=32),
         params=params, constraints=constraints, flops=flops, source=str(path), table=t,
+        stem=stem, strides=strides, kernels=kernels, act=act, se_ratio=se_ratio,
     )
+
+
+def _per_stage(t: dict, key: str, stages: int, path: Path, ok, what: str) -> tuple[int, ...]:
+    v = t.get(key)
+    if v is None:
+        return ()
+    if not (isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in v)):
+        raise _fail(path, key, f"expected a list of integers, one per stage, got {v!r}")
+    if len(v) != stages:
+        raise _fail(path, key, f"has {len(v)} values for {stages} stages; give one per stage")
+    if not all(ok(x) for x in v):
+        raise _fail(path, key, f"every value must be {what}, got {v}")
+    return tuple(v)
 
 
 def _params(pt: dict, gen: str, path: Path) -> dict[str, Param]:

@@ -38,6 +38,7 @@ class Run:
     def __post_init__(self) -> None:
         self.path = Path(self.path)
         self._manifest: dict | None = None
+        self._space = None
 
     @property
     def manifest_path(self) -> Path:
@@ -118,11 +119,17 @@ class Run:
                            "it is damaged, sample the run again") from None
 
     def arch(self, row) -> Arch:
-        m = self.manifest()
-        stem_w = int(m.get("space", {}).get("stem_width", 32))
+        from dsd.space.spec import from_table
+
+        if self._space is None:
+            self._space = from_table(self.manifest()["space"], str(self.manifest_path))
+        kw = self._space.shape_kwargs()
+        block = row.get("block") if hasattr(row, "get") else None
+        # Runs sampled before block names existed record only `se`.
+        kw["block"] = block if isinstance(block, str) else ("y" if bool(row["se"]) else "x")
         return Arch(tuple(int(x) for x in row["ds"]), tuple(int(x) for x in row["ws"]),
                     tuple(float(x) for x in row["bs"]), tuple(int(x) for x in row["gs"]),
-                    bool(row["se"]), stem_w, self.shape())
+                    shape=self.shape(), **kw)
 
 
 def open_run(path: str | Path) -> Run:
@@ -140,6 +147,8 @@ def samples_table(cols: dict[str, np.ndarray]) -> pa.Table:
         offsets = pa.array(np.arange(0, m.size + 1, max(m.shape[1], 1), dtype=np.int32))
         out[k] = pa.ListArray.from_arrays(offsets, pa.array(m.ravel(), t))
     out["se"] = pa.array(cols["se"], pa.bool_())
+    if "block" in cols:
+        out["block"] = pa.array(cols["block"], pa.string())
     for k, t in SCALAR_TYPES.items():
         if k in cols:
             out[k] = pa.array(cols[k], t)

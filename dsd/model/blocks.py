@@ -1,0 +1,146 @@
+"""Block types and stems, by name: each is one function from its arguments to a `Unit`.
+
+Adding a block type is one function here with `@block(...)`, declaring the per-stage
+parameters it reads; complexity and the torch builder need nothing else. Widths may be
+ints or numpy arrays of candidates (see `dsd.model.layers`).
+
+The blocks follow pycls's AnyNet (`pycls/models/anynet.py`): `vanilla` (two 3x3
+conv-BN-ReLU, no shortcut), `res_basic` (ResNet's basic block), `x` (residual bottleneck
+with a grouped 3x3: the ResNet bottleneck when the group width equals the bottleneck
+width) and `y` (x with squeeze-excitation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from dsd.model.layers import BN, SE, Act, Conv, MaxPool, Unit, Width
+
+
+@dataclass(frozen=True)
+class StageArgs:
+    """The per-stage parameters a block may read (arrays over candidates, or scalars)."""
+
+    b: Any = 1.0          # bottleneck ratio: inner width w / b
+    g: Any = 1            # group width of the grouped conv
+    k: int = 3            # kernel of the spatial conv
+    act: str = "relu"
+    se_ratio: float = 0.0  # SE width = round(se_ratio * block input width); 0: no SE
+
+
+@dataclass(frozen=True)
+class BlockType:
+    name: str
+    build: Callable[[Width, Width, int, StageArgs], Unit]
+    reads: tuple[str, ...]  # the StageArgs fields it uses (the others are ignored)
+    doc: str
+    default_se: float = 0.0
+
+
+BLOCKS: dict[str, BlockType] = {}
+
+
+def block(name: str, reads: tuple[str, ...], doc: str, default_se: float = 0.0):
+    def register(fn):
+        BLOCKS[name] = BlockType(name, fn, reads, doc, default_se)
+        return fn
+    return register
+
+
+def get_block(name: str) -> BlockType:
+    if name not in BLOCKS:
+        raise KeyError(f"unknown block {name!r}; known: {', '.join(BLOCKS)}")
+    return BLOCKS[name]
+
+
+def _changes_shape(w_in: Width, w_out: Width, stride: int) -> Any:
+    """Whether the shortcut needs a projection (per candidate when widths are arrays)."""
+    return (np.asarray(w_in) != np.asarray(w_out)) | (stride != 1)
+
+
+def _proj(w_in: Width, w_out: Width, stride: int) -> tuple:
+    return (Conv("0", w_in, w_out, 1, stride), BN("1", w_out))
+
+
+@block("vanilla", ("k", "act"), "two kxk conv-BN-act, no shortcut")
+def vanilla(w_in: Width, w_out: Width, stride: int, a: StageArgs) -> Unit:
+    return Unit((Conv("a", w_in, w_out, a.k, stride), BN("a_bn", w_out), Act("a_act", a.act),
+                 Conv("b", w_out, w_out, a.k), BN("b_bn", w_out), Act("b_act", a.act)))
+
+
+@block("res_basic", ("k", "act"), "ResNet basic block: two kxk convs, shortcut, act after the sum")
+def res_basic(w_in: Width, w_out: Width, stride: int, a: StageArgs) -> Unit:
+    main = (Conv("a", w_in, w_out, a.k, stride), BN("a_bn", w_out), Act("a_act", a.act),
+            Conv("b", w_out, w_out, a.k), BN("b_bn", w_out, final=True))
+    return Unit(main, "proj", _proj(w_in, w_out, stride), _changes_shape(w_in, w_out, stride),
+                after=Act("act", a.act))
+
+
+def _bottleneck(w_in: Width, w_out: Width, stride: int, a: StageArgs, se_ratio: float) -> Unit:
+    w_b = np.round(np.asarray(w_out) * (1.0 / np.asarray(a.b, dtype=float))).astype(np.int64)
+    w_b = int(w_b) if w_b.ndim == 0 else w_b
+    main = [Conv("a", w_in, w_b, 1), BN("a_bn", w_b), Act("a_act", a.act),
+            Conv("b", w_b, w_b, a.k, stride, groups=w_b // a.g), BN("b_bn", w_b), Act("b_act", a.act)]
+    if se_ratio:
+        # SE width follows the block's input width, as in pycls.
+        w_se = np.round(se_ratio * np.asarray(w_in)).astype(np.int64)
+        main.append(SE("se", w_b, int(w_se) if w_se.ndim == 0 else w_se, a.act))
+    main += [Conv("c", w_b, w_out, 1), BN("c_bn", w_out, final=True)]
+    return Unit(tuple(main), "proj", _proj(w_in, w_out, stride), _changes_shape(w_in, w_out, stride),
+                after=Act("act", a.act))
+
+
+@block("x", ("b", "g", "k", "act", "se_ratio"),
+       "residual bottleneck: 1x1, grouped kxk (group width g), 1x1; inner width w/b")
+def x_block(w_in: Width, w_out: Width, stride: int, a: StageArgs) -> Unit:
+    return _bottleneck(w_in, w_out, stride, a, a.se_ratio)
+
+
+@block("y", ("b", "g", "k", "act", "se_ratio"), "the x block with squeeze-excitation (SE ratio 0.25)",
+       default_se=0.25)
+def y_block(w_in: Width, w_out: Width, stride: int, a: StageArgs) -> Unit:
+    return _bottleneck(w_in, w_out, stride, a, a.se_ratio or 0.25)
+
+
+# --- stems ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StemType:
+    name: str
+    build: Callable[[int, int, int], Unit]   # (in channels, stem width, shape's stem stride)
+    doc: str
+
+
+STEMS: dict[str, StemType] = {}
+
+
+def stem(name: str, doc: str):
+    def register(fn):
+        STEMS[name] = StemType(name, fn, doc)
+        return fn
+    return register
+
+
+@stem("simple", "3x3 conv-BN-ReLU with the shape's stem stride (2 at ImageNet size): pycls's simple_stem_in")
+def simple_stem(c_in: int, w: int, stride: int) -> Unit:
+    return Unit((Conv("0", c_in, w, 3, stride), BN("1", w), Act("2")))
+
+
+@stem("cifar", "3x3 conv-BN-ReLU, stride 1: pycls's res_stem_cifar")
+def cifar_stem(c_in: int, w: int, stride: int) -> Unit:
+    return Unit((Conv("0", c_in, w, 3, 1), BN("1", w), Act("2")))
+
+
+@stem("resnet", "7x7 conv stride 2, BN, ReLU, 3x3 max pool stride 2: pycls's res_stem_in")
+def resnet_stem(c_in: int, w: int, stride: int) -> Unit:
+    return Unit((Conv("0", c_in, w, 7, 2), BN("1", w), Act("2"), MaxPool("3", w, 3, 2)))
+
+
+def get_stem(name: str) -> StemType:
+    if name not in STEMS:
+        raise KeyError(f"unknown stem {name!r}; known: {', '.join(STEMS)}")
+    return STEMS[name]

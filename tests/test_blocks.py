@@ -1,0 +1,142 @@
+"""Block types and stems: one layer description, read by the complexity count and the
+torch builder, checked against the built modules, fvcore and torchvision's networks."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from dsd.errors import DsdError
+from dsd.model.arch import Shape, anynet_arch
+from dsd.model.blocks import BLOCKS, STEMS
+from dsd.model.complexity import complexity
+from dsd.model.net import build, count_params
+from dsd.model.verify import check_counts, random_arch
+from dsd.space import spec as spaces
+from dsd.space.sample_run import sample_new
+from dsd.store.run import Run
+
+SHAPES = [Shape(3, 32, 10, 1), Shape()]
+
+
+@pytest.mark.parametrize("block", list(BLOCKS))
+def test_every_block_and_stem_counts_equal_the_module(block):
+    """Random architectures (1-5 stages, random strides, kernels, activations, SE) of every
+    stem at CIFAR and ImageNet shape: params, flops (fvcore) and acts (hooks) all equal.
+    `dsd model check --n 200` runs the same check at full size."""
+    rng = np.random.default_rng(list(BLOCKS).index(block))
+    for stem in STEMS:
+        for shape in SHAPES:
+            for _ in range(2):
+                arch = random_arch(rng, block, stem, shape)
+                assert check_counts(arch) == {"params": True, "flops": True, "acts": True}, arch
+
+
+def _torchvision_anchor(name: str):
+    import torchvision
+    from fvcore.nn import FlopCountAnalysis
+
+    model = getattr(torchvision.models, name)()
+    fa = FlopCountAnalysis(model.eval(), torch.zeros(1, 3, 224, 224))
+    fa.unsupported_ops_warnings(False)
+    fa.uncalled_modules_warnings(False)
+    ops = fa.by_operator()
+    return count_params(model), int(ops["conv"] + ops["linear"])
+
+
+RESNETS = {
+    # name: (block, depths, widths, bottleneck ratios, group widths)
+    "resnet18": ("res_basic", [2, 2, 2, 2], [64, 128, 256, 512], [1] * 4, [1] * 4),
+    "resnet50": ("x", [3, 4, 6, 3], [256, 512, 1024, 2048], [4] * 4, [64, 128, 256, 512]),
+    "resnext50_32x4d": ("x", [3, 4, 6, 3], [256, 512, 1024, 2048], [2] * 4, [4, 8, 16, 32]),
+}
+
+
+@pytest.mark.parametrize("name", list(RESNETS))
+def test_torchvision_resnets_as_anynets(name):
+    """ResNet-18 (basic blocks), ResNet-50 (the x block with one group) and ResNeXt-50
+    32x4d, with the resnet stem and strides 1,2,2,2: torchvision's parameter count, and
+    fvcore's count of torchvision's own module equals our flops minus the classifier's
+    1,000 bias adds."""
+    block, ds, ws, bs, gs = RESNETS[name]
+    arch = anynet_arch(ds, ws, bs, gs, block=block, stem="resnet", stem_w=64, strides=(1, 2, 2, 2))
+    assert arch.ws == tuple(ws)  # no width adjustment needed
+    params, flops = _torchvision_anchor(name)
+    cx = complexity(arch)
+    assert cx["params"] == params
+    assert cx["flops"] - 1000 == flops
+
+
+def test_x_and_y_keep_pycls_module_names():
+    """Block modules keep pycls's names (a, a_bn, b, b_bn, se, c, c_bn, proj), so the X/Y
+    networks and their initialisation under a seed are those of before the registry."""
+    arch = anynet_arch([1, 2], [16, 32], [1, 2], [8, 8], se=True, shape=Shape(1, 28, 10, 1))
+    keys = list(build(arch).state_dict())
+    assert keys[:2] == ["stem.0.weight", "stem.1.weight"]
+    assert "stages.0.0.se.reduce.weight" in keys and "stages.0.0.proj.0.weight" in keys
+    first = [k.split(".")[3] for k in keys if k.startswith("stages.0.0.")]
+    assert list(dict.fromkeys(first)) == ["a", "a_bn", "b", "b_bn", "se", "c", "c_bn", "proj"]
+
+
+def test_space_of_its_own_block_stem_and_three_stages(tmp_path):
+    """A declared space with res_basic blocks, the CIFAR stem and 3 stages (the first not
+    downsampling): sampled under a window, every model builds with the counted params."""
+    path = tmp_path / "resnet3.toml"
+    path.write_text('name = "resnet3"\nblock = "res_basic"\nstem = "cifar"\nstem_width = 16\n'
+                    'stages = 3\nstrides = [1, 2, 2]\n'
+                    '[params.d]\ndist = "log_uniform"\nlow = 1\nhigh = 8\nq = 1\n'
+                    '[params.w]\ndist = "log_uniform"\nlow = 16\nhigh = 128\nq = 8\n'
+                    '[params.b]\ndist = "choice"\nvalues = [1]\n'
+                    '[params.g]\ndist = "choice"\nvalues = [1]\n')
+    out = tmp_path / "run"
+    sample_new(str(path), 12, out, Shape(3, 32, 10, 1), {"flops": "20M:80M"}, seed=0)
+    run = Run(out)
+    df = run.samples()
+    assert (df.block == "res_basic").all() and df.flops.between(20e6, 80e6).all()
+    for _, row in df.iterrows():
+        arch = run.arch(row)
+        assert (arch.stem, arch.strides, arch.stem_w) == ("cifar", (1, 2, 2), 16)
+        assert count_params(build(arch, device="meta")) == row.params
+
+
+def test_runs_without_block_names_still_read(tmp_path):
+    """A run sampled before block names existed has only `se`: y when true, x otherwise."""
+    out = tmp_path / "old"
+    sample_new("regnety", 3, out, Shape(1, 28, 10, 1), {}, seed=0)
+    run = Run(out)
+    df = run.samples().drop(columns="block")
+    df.to_parquet(run.samples_path)
+    arch = Run(out).arch(Run(out).samples().iloc[0])
+    assert arch.block == "y" and arch.se
+
+
+@pytest.mark.parametrize("text,where", [
+    ('block = "mbconv"', "block"), ('stem = "vit"', "stem"), ("strides = [1, 2]", "strides"),
+    ('act = "gelu"', "act"), ("kernels = [3, 4, 3, 3]", "kernels"), ("stages = 7", "stages"),
+])
+def test_bad_space_declarations_name_the_key(tmp_path, text, where):
+    path = tmp_path / "bad.toml"
+    path.write_text('extends = "anynetx_a"\n' + text + "\n")
+    with pytest.raises(DsdError, match=where):
+        spaces.load(str(path))
+
+
+def test_model_anynet_flags(cli):
+    r = cli("model", "anynet", "--block", "res_basic", "--stem", "resnet", "--stem-w", "64",
+            "--depths", "2,2,2,2", "--widths", "64,128,256,512", "--strides", "1,2,2,2", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["params"] == 11_689_512
+    for bad, msg in ((["--block", "z"], "--block"), (["--strides", "1,2"], "--strides"),
+                     (["--kernel", "2,2,2,2"], "--kernel"), (["--act", "tanh"], "--act")):
+        r = cli("model", "anynet", "--depths", "1,1,1,1", "--widths", "8,8,8,8",
+                "--group-ws", "8,8,8,8", *bad)
+        assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_pandas_reads_the_block_column(tmp_path):
+    sample_new("anynetx_b", 3, tmp_path / "r", Shape(1, 28, 10, 1), {}, seed=0)
+    assert list(pd.read_parquet(tmp_path / "r" / "samples.parquet").block) == ["x"] * 3
