@@ -18,9 +18,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Two test processes: most slow tests wait on a one-thread training subprocess, so a
+# second process keeps the other core busy.
 test: $(STAMP)
 	$(VENV)/bin/ruff check dsd tests bench
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check dsd tests bench

@@ -124,14 +124,14 @@ def test_hostile_split_expressions_get_one_line(tmp_path, cli):
 
 
 def test_fit_is_global_equal_or_better_than_dense_brute_force():
-    """20 random AnyNetX_E models: dsd's fit beats or ties a dense grid over every multiple of
+    """10 random AnyNetX_E models: dsd's fit beats or ties a dense grid over every multiple of
     8 for w0 (up to twice the widest block), 121 values of wa and 120 of wm in the bounds."""
     from dsd.analysis.fit import Bounds, block_widths, e_fit, fit_widths, generate
     from dsd.model.arch import Shape
     from dsd.space import spec
     from dsd.space.sampler import sample
 
-    rows = sample(spec.load("anynetx_e"), 20, Shape(), {"flops": (360e6, 400e6)}, seed=3).rows
+    rows = sample(spec.load("anynetx_e"), 10, Shape(), {"flops": (360e6, 400e6)}, seed=3).rows
     b = Bounds()
     for r in rows:
         w = block_widths(r["ds"], r["ws"])

@@ -31,9 +31,8 @@ def test_every_block_and_stem_counts_equal_the_module(block):
     rng = np.random.default_rng(list(BLOCKS).index(block))
     for stem in STEMS:
         for shape in SHAPES:
-            for _ in range(2):
-                arch = random_arch(rng, block, stem, shape)
-                assert check_counts(arch) == {"params": True, "flops": True, "acts": True}, arch
+            arch = random_arch(rng, block, stem, shape)
+            assert check_counts(arch) == {"params": True, "flops": True, "acts": True}, arch
 
 
 def _torchvision_anchor(name: str):
@@ -71,6 +70,33 @@ def test_torchvision_resnets_as_anynets(name):
     assert cx["flops"] - 1000 == flops
 
 
+def test_efficientnet_b0_as_mb_blocks():
+    """pycls's EfficientNet-B0 (effnet.py: stem 32, seven MBConv stages, SE 0.25 of the
+    block input, SiLU, a 1x1 head of 1,280): torchvision's 5,288,548 parameters and fvcore's
+    count of torchvision's module; pycls publishes 0.39 GF and 5.3 M."""
+    arch = anynet_arch([1, 2, 2, 3, 3, 4, 1], [16, 24, 40, 80, 112, 192, 320], [1] * 7, [1] * 7,
+                       block="mb", stem_w=32, strides=(1, 2, 2, 2, 1, 2, 1), ks=(3, 3, 5, 3, 5, 5, 3),
+                       act="silu", se_ratio=0.25, es=(1, 6, 6, 6, 6, 6, 6), head_w=1280)
+    cx = complexity(arch)
+    params, flops = _torchvision_anchor("efficientnet_b0")
+    assert cx["params"] == params == 5_288_548
+    assert round(cx["flops"] / 1e9, 2) == 0.39 and round(cx["params"] / 1e6, 1) == 5.3
+    # fvcore leaves out the bias adds: the classifier's 1,000 and both SE convs' widths.
+    se_bias = sum(w_exp + w_se for w_exp, w_se in _se_widths(arch))
+    assert cx["flops"] - 1000 - se_bias == flops
+    assert check_counts(arch) == {"params": True, "flops": True, "acts": True}
+
+
+def _se_widths(arch):
+    """(expanded width, SE width) of every MB block of `arch`."""
+    w_in = arch.stem_w
+    for d, w, e in zip(arch.ds, arch.ws, arch.es):
+        for i in range(d):
+            w_b = w_in if i == 0 else w
+            yield int(w_b * e), int(w_b * arch.se_ratio)
+        w_in = w
+
+
 def test_x_and_y_keep_pycls_module_names():
     """Block modules keep pycls's names (a, a_bn, b, b_bn, se, c, c_bn, proj), so the X/Y
     networks and their initialisation under a seed are those of before the registry."""
@@ -89,9 +115,7 @@ def test_space_of_its_own_block_stem_and_three_stages(tmp_path):
     path.write_text('name = "resnet3"\nblock = "res_basic"\nstem = "cifar"\nstem_width = 16\n'
                     'stages = 3\nstrides = [1, 2, 2]\n'
                     '[params.d]\ndist = "log_uniform"\nlow = 1\nhigh = 8\nq = 1\n'
-                    '[params.w]\ndist = "log_uniform"\nlow = 16\nhigh = 128\nq = 8\n'
-                    '[params.b]\ndist = "choice"\nvalues = [1]\n'
-                    '[params.g]\ndist = "choice"\nvalues = [1]\n')
+                    '[params.w]\ndist = "log_uniform"\nlow = 16\nhigh = 128\nq = 8\n')
     out = tmp_path / "run"
     sample_new(str(path), 12, out, Shape(3, 32, 10, 1), {"flops": "20M:80M"}, seed=0)
     run = Run(out)
@@ -101,6 +125,42 @@ def test_space_of_its_own_block_stem_and_three_stages(tmp_path):
         arch = run.arch(row)
         assert (arch.stem, arch.strides, arch.stem_w) == ("cifar", (1, 2, 2), 16)
         assert count_params(build(arch, device="meta")) == row.params
+
+
+MB_SPACE = ('name = "mbspace"\nblock = "mb"\nact = "silu"\nse_ratio = 0.25\nhead_width = 256\n'
+            'stages = 3\nstrides = [1, 2, 2]\nkernels = [3, 5, 3]\n'
+            '[params.d]\ndist = "choice"\nvalues = [1, 2, 3]\n'
+            '[params.w]\ndist = "log_uniform"\nlow = 16\nhigh = 96\nq = 8\n')
+
+
+def test_mb_space_draws_expansion_ratios(tmp_path):
+    """An MBConv space declares its expansion ratio e (per stage here); the models it gives
+    build with their counted params, and --extend continues it."""
+    path = tmp_path / "mb.toml"
+    path.write_text(MB_SPACE + '[params.e]\ndist = "choice"\nvalues = [1, 3, 6]\n')
+    out = tmp_path / "run"
+    sample_new(str(path), 10, out, Shape(3, 32, 10, 1), {}, seed=1)
+    from dsd.space.sample_run import sample_extend
+    sample_extend(out, 5)
+    run = Run(out)
+    df = run.samples()
+    assert len(df) == 15 and len({tuple(e) for e in df.es}) > 3
+    for _, row in df.iterrows():
+        arch = run.arch(row)
+        assert arch.es == tuple(row.es) and arch.head_w == 256 and arch.ks == (3, 5, 3)
+        assert count_params(build(arch, device="meta")) == row.params
+
+
+def test_block_parameters_are_declared_exactly_where_read(tmp_path):
+    """An mb space without an expansion ratio, or a res_basic space with a bottleneck
+    ratio, gets one line naming the parameter."""
+    path = tmp_path / "mb.toml"
+    path.write_text(MB_SPACE)
+    with pytest.raises(DsdError, match=r"params\.e.*missing"):
+        spaces.load(str(path))
+    path.write_text('extends = "anynetx_a"\nblock = "res_basic"\n')
+    with pytest.raises(DsdError, match=r"res_basic block does not read 'b'"):
+        spaces.load(str(path))
 
 
 def test_runs_without_block_names_still_read(tmp_path):

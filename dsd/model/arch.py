@@ -48,6 +48,8 @@ class Arch:
     se_ratio: float = 0.0            # 0: the block's own default (0.25 for y, none for x)
     ks: tuple[int, ...] = ()         # per stage kernel of the spatial conv; empty: 3 everywhere
     act: str = "relu"
+    es: tuple[float, ...] = ()       # per stage expansion ratio (mb blocks); empty: 1 everywhere
+    head_w: int = 0                  # a 1x1 conv-BN-act to this width before the pool; 0: none
 
     def __post_init__(self) -> None:
         n = len(self.ds)
@@ -57,7 +59,9 @@ class Arch:
             object.__setattr__(self, "strides", (2,) * n)
         if not self.ks:
             object.__setattr__(self, "ks", (3,) * n)
-        for name in ("strides", "ks"):
+        if not self.es:
+            object.__setattr__(self, "es", (1.0,) * n)
+        for name in ("strides", "ks", "es"):
             if len(getattr(self, name)) != n:
                 raise ValueError(f"{name} need one entry per stage ({n}), got {getattr(self, name)}")
 
@@ -163,7 +167,7 @@ def anynet_arch(
     ds: list[int], ws: list[int], bs: list[float], gs: list[int], se: bool = False,
     shape: Shape = IMAGENET, stem_w: int = STEM_WIDTH, block: str | None = None,
     stem: str = "simple", strides: tuple[int, ...] = (), ks: tuple[int, ...] = (),
-    act: str = "relu", se_ratio: float = 0.0,
+    act: str = "relu", se_ratio: float = 0.0, es: tuple[float, ...] = (), head_w: int = 0,
 ) -> Arch:
     """An AnyNet from per-stage values, after the width/group adjustment (X blocks, or Y
     with se, unless `block` names another type)."""
@@ -179,7 +183,7 @@ def anynet_arch(
     ws2, gs2 = adjust_compat(ws, bs, gs)
     return Arch(tuple(int(d) for d in ds), tuple(ws2), tuple(float(b) for b in bs),
                 tuple(gs2), block or ("y" if se else "x"), stem_w, shape, stem, tuple(strides),
-                se_ratio, tuple(ks), act)
+                se_ratio, tuple(ks), act, tuple(float(e) for e in es), head_w)
 
 
 def stage_resolutions(arch: Arch) -> list[int]:

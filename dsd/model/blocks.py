@@ -7,7 +7,10 @@ ints or numpy arrays of candidates (see `dsd.model.layers`).
 The blocks follow pycls's AnyNet (`pycls/models/anynet.py`): `vanilla` (two 3x3
 conv-BN-ReLU, no shortcut), `res_basic` (ResNet's basic block), `x` (residual bottleneck
 with a grouped 3x3: the ResNet bottleneck when the group width equals the bottleneck
-width) and `y` (x with squeeze-excitation).
+width), `y` (x with squeeze-excitation), `res_bottleneck_linear` (the same transform with
+an identity shortcut only where the shape is kept and no activation after the sum), and
+`mb`, the MBConv of pycls's `effnet.py` (1x1 expansion of the input width, depthwise kxk,
+SE from the input width, linear 1x1 projection).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from dsd.model.layers import BN, SE, Act, Conv, MaxPool, Unit, Width
+from dsd.model.layers import BN, SE, Act, Conv, Gate, MaxPool, Unit, Width
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,7 @@ class StageArgs:
     k: int = 3            # kernel of the spatial conv
     act: str = "relu"
     se_ratio: float = 0.0  # SE width = round(se_ratio * block input width); 0: no SE
+    e: Any = 1.0          # expansion ratio (mb): inner width int(w_in * e)
 
 
 @dataclass(frozen=True)
@@ -80,16 +84,23 @@ def res_basic(w_in: Width, w_out: Width, stride: int, a: StageArgs) -> Unit:
                 after=Act("act", a.act))
 
 
-def _bottleneck(w_in: Width, w_out: Width, stride: int, a: StageArgs, se_ratio: float) -> Unit:
-    w_b = np.round(np.asarray(w_out) * (1.0 / np.asarray(a.b, dtype=float))).astype(np.int64)
-    w_b = int(w_b) if w_b.ndim == 0 else w_b
+def _int(v):
+    """A 0-d array back to an int (one network); arrays of candidates stay arrays."""
+    v = np.asarray(v)
+    return int(v) if v.ndim == 0 else v
+
+
+def _bottleneck(w_in: Width, w_out: Width, stride: int, a: StageArgs, se_ratio: float,
+                skip: str = "proj") -> Unit:
+    w_b = _int(np.round(np.asarray(w_out) * (1.0 / np.asarray(a.b, dtype=float))).astype(np.int64))
     main = [Conv("a", w_in, w_b, 1), BN("a_bn", w_b), Act("a_act", a.act),
             Conv("b", w_b, w_b, a.k, stride, groups=w_b // a.g), BN("b_bn", w_b), Act("b_act", a.act)]
     if se_ratio:
         # SE width follows the block's input width, as in pycls.
-        w_se = np.round(se_ratio * np.asarray(w_in)).astype(np.int64)
-        main.append(SE("se", w_b, int(w_se) if w_se.ndim == 0 else w_se, a.act))
+        main.append(SE("se", w_b, _int(np.round(se_ratio * np.asarray(w_in)).astype(np.int64)), a.act))
     main += [Conv("c", w_b, w_out, 1), BN("c_bn", w_out, final=True)]
+    if skip == "identity":
+        return Unit(tuple(main), "identity", use_identity=~_changes_shape(w_in, w_out, stride))
     return Unit(tuple(main), "proj", _proj(w_in, w_out, stride), _changes_shape(w_in, w_out, stride),
                 after=Act("act", a.act))
 
@@ -104,6 +115,29 @@ def x_block(w_in: Width, w_out: Width, stride: int, a: StageArgs) -> Unit:
        default_se=0.25)
 def y_block(w_in: Width, w_out: Width, stride: int, a: StageArgs) -> Unit:
     return _bottleneck(w_in, w_out, stride, a, a.se_ratio or 0.25)
+
+
+@block("res_bottleneck_linear", ("b", "g", "k", "act", "se_ratio"),
+       "the x transform with an identity shortcut where the shape is kept, none after the sum "
+       "(b < 1 expands: the inverted linear bottleneck)")
+def res_bottleneck_linear(w_in: Width, w_out: Width, stride: int, a: StageArgs) -> Unit:
+    return _bottleneck(w_in, w_out, stride, a, a.se_ratio, skip="identity")
+
+
+@block("mb", ("e", "k", "act", "se_ratio"),
+       "MBConv: 1x1 expansion to int(w_in * e) (none when e = 1), depthwise kxk, SE of "
+       "int(w_in * se_ratio), linear 1x1; identity shortcut where the shape is kept")
+def mb(w_in: Width, w_out: Width, stride: int, a: StageArgs) -> Unit:
+    w_in_a = np.asarray(w_in)
+    w_exp = _int((w_in_a * np.asarray(a.e, dtype=float)).astype(np.int64))
+    main = [Gate((Conv("exp", w_in, w_exp, 1), BN("exp_bn", w_exp), Act("exp_af", a.act)),
+                 np.asarray(w_exp) != w_in_a),
+            Conv("dwise", w_exp, w_exp, a.k, stride, groups=w_exp), BN("dwise_bn", w_exp),
+            Act("dwise_af", a.act)]
+    if a.se_ratio:
+        main.append(SE("se", w_exp, _int((w_in_a * a.se_ratio).astype(np.int64)), a.act))
+    main += [Conv("lin_proj", w_exp, w_out, 1), BN("lin_proj_bn", w_out)]
+    return Unit(tuple(main), "identity", use_identity=~_changes_shape(w_in, w_out, stride))
 
 
 # --- stems ----------------------------------------------------------------------------
@@ -144,3 +178,8 @@ def get_stem(name: str) -> StemType:
     if name not in STEMS:
         raise KeyError(f"unknown stem {name!r}; known: {', '.join(STEMS)}")
     return STEMS[name]
+
+
+def head_conv(w_in: Width, w_out: int, act: str) -> Unit:
+    """The optional 1x1 conv-BN-act before the pool (EfficientNet's head)."""
+    return Unit((Conv("conv", w_in, w_out, 1), BN("conv_bn", w_out), Act("conv_af", act)))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dsd.model.arch import Arch, Shape
-from dsd.model.blocks import StageArgs, get_block, get_stem
+from dsd.model.blocks import StageArgs, get_block, get_stem, head_conv
 from dsd.model.layers import Cost
 
 
@@ -30,14 +30,16 @@ def complexity_batch(
     ds: np.ndarray, ws: np.ndarray, bs: np.ndarray, gs: np.ndarray, shape: Shape,
     block: str = "x", stem: str = "simple", stem_w: int = 32,
     strides: tuple[int, ...] | None = None, se_ratio: float = 0.0,
-    ks: tuple[int, ...] | None = None, act: str = "relu",
+    ks: tuple[int, ...] | None = None, act: str = "relu", es: np.ndarray | None = None,
+    head_w: int = 0,
 ) -> Complexity:
-    """Complexity of many AnyNets at once. ds/ws/bs/gs: [models, stages]."""
+    """Complexity of many AnyNets at once. ds/ws/bs/gs (and es): [models, stages]."""
     ds, ws, gs = (np.asarray(x, dtype=np.int64) for x in (ds, ws, gs))
     bs = np.asarray(bs, dtype=np.float64)
     n, stages = ws.shape
     strides = strides or (2,) * stages
     ks = ks or (3,) * stages
+    es = np.ones((n, stages)) if es is None else np.asarray(es, dtype=np.float64)
     blk = get_block(block).build
     front = get_stem(stem).build(shape.in_channels, stem_w, shape.stem_stride)
     h = shape.resolution
@@ -47,11 +49,14 @@ def complexity_batch(
     w_prev = np.full(n, stem_w, dtype=np.int64)
     for i in range(stages):
         w, s = ws[:, i], strides[i]
-        args = StageArgs(b=bs[:, i], g=gs[:, i], k=ks[i], act=act, se_ratio=se_ratio)
+        args = StageArgs(b=bs[:, i], g=gs[:, i], k=ks[i], act=act, se_ratio=se_ratio, e=es[:, i])
         first = blk(w_prev, w, s, args)
         h_out = first.out(h)
         total = total + first.cost(h) + blk(w, w, 1, args).cost(h_out).times(ds[:, i] - 1)
         w_prev, h = w, h_out
+    if head_w:
+        total = total + head_conv(w_prev, head_w, act).cost(h)
+        w_prev = np.full(n, head_w, dtype=np.int64)
     nc = shape.num_classes
     head = Cost(w_prev * nc + nc, w_prev * nc + nc, np.full(n, nc, dtype=np.int64))
     total = total + head
@@ -63,5 +68,5 @@ def complexity(arch: Arch) -> dict[str, int]:
     row = lambda xs: np.asarray(xs)[None]  # noqa: E731
     cx = complexity_batch(row(arch.ds), row(arch.ws), row(arch.bs), row(arch.gs), arch.shape,
                           arch.block, arch.stem, arch.stem_w, arch.strides, arch.se_ratio,
-                          arch.ks, arch.act)
+                          arch.ks, arch.act, np.asarray(arch.es)[None], arch.head_w)
     return {"flops": int(cx.flops[0]), "params": int(cx.params[0]), "acts": int(cx.acts[0])}

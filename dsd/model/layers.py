@@ -115,7 +115,25 @@ class SE:
                 + Conv("expand", self.w_se, self.w, bias=True).cost(1))
 
 
-Layer = Conv | BN | Act | MaxPool | SE
+@dataclass(frozen=True)
+class Gate:
+    """Layers that exist only where `on` holds (a bool, or a bool per candidate), such as
+    MBConv's expansion, absent when the expansion ratio is 1. They keep the resolution."""
+
+    layers: tuple
+    on: Any
+
+    def out(self, h: int) -> int:
+        return h
+
+    def cost(self, h: int) -> Cost:
+        total = Cost()
+        for layer in self.layers:
+            total = total + layer.cost(h)
+        return total.times(self.on)
+
+
+Layer = Conv | BN | Act | MaxPool | SE | Gate
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from torch import nn
 
 from dsd.model import layers as L
 from dsd.model.arch import Arch
-from dsd.model.blocks import StageArgs, get_block, get_stem
+from dsd.model.blocks import StageArgs, get_block, get_stem, head_conv
 
 ACTS = {"relu": lambda: nn.ReLU(inplace=True), "silu": lambda: nn.SiLU(inplace=True)}
 
@@ -57,8 +57,14 @@ class UnitModule(nn.Module):
 
     def __init__(self, unit: L.Unit):
         super().__init__()
-        self.names = [layer.name for layer in unit.main]
+        layers = []
         for layer in unit.main:
+            if isinstance(layer, L.Gate):
+                layers += list(layer.layers) if bool(layer.on) else []
+            else:
+                layers.append(layer)
+        self.names = [layer.name for layer in layers]
+        for layer in layers:
             self.add_module(layer.name, module(layer))
         self.skip = unit.skip
         self.identity = bool(unit.use_identity)
@@ -83,13 +89,16 @@ class AnyNet(nn.Module):
         self.stem = UnitModule(get_stem(arch.stem).build(sh.in_channels, arch.stem_w, sh.stem_stride))
         blk = get_block(arch.block).build
         stages, w_in = [], arch.stem_w
-        for d, w, b, g, s, k in zip(arch.ds, arch.ws, arch.bs, arch.gs, arch.strides, arch.ks):
-            args = StageArgs(b=b, g=g, k=k, act=arch.act, se_ratio=arch.se_ratio)
+        for d, w, b, g, s, k, e in zip(arch.ds, arch.ws, arch.bs, arch.gs, arch.strides, arch.ks,
+                                       arch.es):
+            args = StageArgs(b=b, g=g, k=k, act=arch.act, se_ratio=arch.se_ratio, e=e)
             blocks = [UnitModule(blk(w_in if i == 0 else w, w, s if i == 0 else 1, args))
                       for i in range(d)]
             stages.append(nn.Sequential(*blocks))
             w_in = w
         self.stages = nn.Sequential(*stages)
+        self.head = UnitModule(head_conv(w_in, arch.head_w, arch.act)) if arch.head_w else None
+        w_in = arch.head_w or w_in
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(w_in, sh.num_classes)
         if init:
@@ -97,6 +106,8 @@ class AnyNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stages(self.stem(x))
+        if self.head is not None:
+            x = self.head(x)
         return self.fc(torch.flatten(self.pool(x), 1))
 
 

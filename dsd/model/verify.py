@@ -76,7 +76,7 @@ def hooked_acts(model, x) -> int:
 
 def random_arch(rng, block: str, stem: str, shape) -> Arch:
     """A small random AnyNet of this block type and stem: 1-5 stages, random strides,
-    kernels, activation and (for x) an SE ratio, widths made compatible."""
+    kernels, activation, SE ratio, expansion ratios and head, widths made compatible."""
     from dsd.model.arch import anynet_arch
     from dsd.model.blocks import get_block
 
@@ -84,13 +84,16 @@ def random_arch(rng, block: str, stem: str, shape) -> Arch:
     n = int(rng.integers(1, 6))
     pick = lambda vals: [int(v) for v in rng.choice(vals, n)]  # noqa: E731
     ds, ws = pick([1, 2, 3]), pick([8, 16, 24, 32, 48, 64])
-    bs = [float(b) for b in rng.choice([1, 2, 4], n)] if "b" in reads else [1.0] * n
+    ratios = [0.25, 0.5, 1] if block == "res_bottleneck_linear" else [1, 2, 4]
+    bs = [float(b) for b in rng.choice(ratios, n)] if "b" in reads else [1.0] * n
     gs = pick([1, 2, 4, 8]) if "g" in reads else [1] * n
     ks = tuple(pick([1, 3, 5])) if "k" in reads else ()
-    se_ratio = float(rng.choice([0.0, 0.25])) if block == "x" else 0.0
+    es = tuple(float(e) for e in rng.choice([1, 3, 6], n)) if "e" in reads else ()
+    se_ratio = float(rng.choice([0.0, 0.25])) if "se_ratio" in reads and block != "y" else 0.0
     return anynet_arch(ds, ws, bs, gs, shape=shape, stem_w=int(rng.choice([8, 16, 32])),
                        block=block, stem=stem, strides=tuple(pick([1, 2])), ks=ks,
-                       act=str(rng.choice(["relu", "silu"])), se_ratio=se_ratio)
+                       act=str(rng.choice(["relu", "silu"])), se_ratio=se_ratio, es=es,
+                       head_w=int(rng.choice([0, 64])))
 
 
 def check_counts(arch: Arch) -> dict[str, bool]:

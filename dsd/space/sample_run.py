@@ -81,4 +81,5 @@ def run_keys(samples: pa.Table, se: bool) -> set[bytes]:
     if samples.num_rows == 0:
         return set()
     parts = [list_column(samples, k) for k in ("ds", "ws", "gs", "bs")]
-    return set(arch_keys(*parts, se).tolist())
+    es = list_column(samples, "es") if "es" in samples.column_names else None
+    return set(arch_keys(*parts, se, es).tolist())

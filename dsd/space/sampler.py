@@ -35,11 +35,13 @@ class Candidates:
     gs: np.ndarray
     scalars: dict[str, np.ndarray]
     cx: dict[str, np.ndarray]
+    es: np.ndarray | None = None  # expansion ratios, for blocks that read them (mb)
 
     def take(self, mask: np.ndarray) -> Candidates:
         return Candidates(self.index[mask], self.ds[mask], self.ws[mask], self.bs[mask],
                           self.gs[mask], {k: v[mask] for k, v in self.scalars.items()},
-                          {k: v[mask] for k, v in self.cx.items()})
+                          {k: v[mask] for k, v in self.cx.items()},
+                          None if self.es is None else self.es[mask])
 
 
 def concat(parts: list[Candidates]) -> Candidates | None:
@@ -50,7 +52,8 @@ def concat(parts: list[Candidates]) -> Candidates | None:
     return Candidates(cat(lambda p: p.index), cat(lambda p: p.ds), cat(lambda p: p.ws),
                       cat(lambda p: p.bs), cat(lambda p: p.gs),
                       {k: cat(lambda p, k=k: p.scalars[k]) for k in first.scalars},
-                      {k: cat(lambda p, k=k: p.cx[k]) for k in first.cx})
+                      {k: cat(lambda p, k=k: p.cx[k]) for k in first.cx},
+                      None if first.es is None else cat(lambda p: p.es))
 
 
 @dataclass
@@ -85,31 +88,34 @@ def draw_block(space: Space, shape: Shape, seed: int, block: int, size: int = BL
         c = _regnet_block(space, rng, size)
     else:
         raw = {}
-        for name in ("d", "w", "b", "g"):
+        names = [k for k in ("d", "w", "b", "g", "e") if k in space.params]
+        for name in names:
             p = space.params[name]
             if p.same_as:
                 continue
             v = p.dist.draw(rng, (size,) if p.shared else (size, s))
             raw[name] = np.repeat(v[:, None], s, axis=1) if p.shared else v
-        for name in ("d", "w", "b", "g"):
+        for name in names:
             if space.params[name].same_as:
                 raw[name] = raw[space.params[name].same_as].copy()
+        for name, value in (("b", 1.0), ("g", 1)):  # blocks that do not read them
+            raw.setdefault(name, np.full((size, s), value))
         keep = np.ones(size, dtype=bool)
         for name, order in space.constraints.items():
             step = np.diff(raw[name], axis=1)
             keep &= np.all(step >= 0 if order == "nondecreasing" else step <= 0, axis=1)
         scalars = {}
-        if space.params["b"].shared:
-            scalars["b"] = raw["b"][:, 0].astype(np.float64)
-        if space.params["g"].shared:
-            scalars["g"] = raw["g"][:, 0].astype(np.int64)
+        for name, kind in (("b", np.float64), ("g", np.int64), ("e", np.float64)):
+            if name in space.params and space.params[name].shared:
+                scalars[name] = raw[name][:, 0].astype(kind)
+        es = raw["e"].astype(np.float64) if "e" in raw else None
         c = Candidates(np.arange(size), raw["d"].astype(np.int64), raw["w"], raw["b"],
-                       raw["g"], scalars, {}).take(keep)
+                       raw["g"], scalars, {}, es).take(keep)
     ws, gs = adjust_compat_batch(c.ws, c.bs, c.gs.astype(np.int64))
     c.ws, c.gs = ws, gs
     kw = space.shape_kwargs()
     cx = complexity_batch(c.ds, c.ws, c.bs, c.gs, shape, kw["block"], kw["stem"], kw["stem_w"],
-                          kw["strides"], kw["se_ratio"], kw["ks"], kw["act"])
+                          kw["strides"], kw["se_ratio"], kw["ks"], kw["act"], c.es, kw["head_w"])
     c.cx = {"flops": cx.flops, "params": cx.params, "acts": cx.acts}
     return c
 
@@ -159,9 +165,11 @@ def in_windows(c: Candidates, windows: dict[str, Window]) -> np.ndarray:
     return ok
 
 
-def arch_keys(ds, ws, gs, bs, se: bool) -> np.ndarray:
+def arch_keys(ds, ws, gs, bs, se: bool, es=None) -> np.ndarray:
     """One bytes key per model ([models, stages] inputs): equal keys, equal networks."""
     parts = [np.asarray(x, dtype=np.float64) for x in (ds, ws, gs, bs)]
+    if es is not None:
+        parts.append(np.asarray(es, dtype=np.float64))
     flag = np.full((len(parts[0]), 1), 1.0 if se else 0.0)
     m = np.ascontiguousarray(np.concatenate(parts + [flag], axis=1))
     return m.view(np.dtype((np.void, m.shape[1] * 8))).ravel()
@@ -246,7 +254,8 @@ def sample(
         t.valid += len(c.index)
         t.flops(c.cx["flops"])
         c = c.take(in_windows(c, windows))
-        new = t.admit(arch_keys(c.ds, c.ws, c.gs, c.bs, space.se).tolist(), seen)[: n - got]
+        keys = arch_keys(c.ds, c.ws, c.gs, c.bs, space.se, c.es)
+        new = t.admit(keys.tolist(), seen)[: n - got]
         if len(new):
             parts.append(c.take(new))
             got += len(new)
@@ -304,6 +313,8 @@ def _columns(c: Candidates | None, space: Space, first_id: int) -> dict[str, np.
     cols["ws"] = c.ws.astype(np.int64)
     cols["gs"] = c.gs.astype(np.int64)
     cols["bs"] = c.bs.astype(np.float64)
+    if c.es is not None:
+        cols["es"] = c.es.astype(np.float64)
     cols["se"] = np.full(m, space.se)
     cols["block"] = np.full(m, space.block)
     cols.update(c.scalars)

@@ -18,11 +18,13 @@ from dsd.errors import DsdError
 from dsd.space.distributions import KINDS, Dist
 
 GENERATOR_PARAMS = {
-    "anynet": ("d", "w", "b", "g"),
+    "anynet": ("d", "w", "b", "g", "e"),
     "regnet": ("depth", "w0", "wa", "wm", "g", "b"),
 }
 TOP_KEYS = {"name", "description", "extends", "generator", "block", "stages", "stem_width",
-            "flops", "params", "constraints", "stem", "strides", "kernels", "act", "se_ratio"}
+            "flops", "params", "constraints", "stem", "strides", "kernels", "act", "se_ratio",
+            "head_width"}
+BLOCK_PARAMS = ("b", "g", "e")  # anynet parameters declared only for blocks that read them
 PARAM_KEYS = {"dist", "low", "high", "q", "values", "shared", "same_as"}
 INTEGER_PARAMS = ("d", "depth", "w", "w0", "g")
 ORDERINGS = ("nondecreasing", "nonincreasing")
@@ -54,6 +56,7 @@ class Space:
     kernels: tuple[int, ...] = ()
     act: str = "relu"
     se_ratio: float = 0.0
+    head_width: int = 0
 
     @property
     def se(self) -> bool:
@@ -64,7 +67,7 @@ class Space:
         return {"block": self.block, "stem": self.stem, "stem_w": self.stem_width,
                 "strides": self.strides or (2,) * self.stages,
                 "ks": self.kernels or (3,) * self.stages, "act": self.act,
-                "se_ratio": self.se_ratio}
+                "se_ratio": self.se_ratio, "head_w": self.head_width}
 
 
 def from_table(table: dict, source: str) -> Space:
@@ -191,7 +194,7 @@ def _validate(t: dict, path: Path) -> Space:
     se_ratio = float(_get(t, "se_ratio", (int, float), path, default=0.0))
     if not 0 <= se_ratio < 1:
         raise _fail(path, "se_ratio", "must be in [0, 1): SE width / block input width")
-    params = _params(t.get("params", {}), gen, path)
+    params = _params(t.get("params", {}), gen, block, path)
     constraints = _constraints(t.get("constraints", {}), gen, params, path)
     flops = _get(t, "flops", str, path, default="") or None
     if flops is not None:
@@ -207,6 +210,7 @@ def _validate(t: dict, path: Path) -> Space:
         stem_width=_get(t, "stem_width", int, path, default=32),
         params=params, constraints=constraints, flops=flops, source=str(path), table=t,
         stem=stem, strides=strides, kernels=kernels, act=act, se_ratio=se_ratio,
+        head_width=_get(t, "head_width", int, path, default=0),
     )
 
 
@@ -223,10 +227,19 @@ def _per_stage(t: dict, key: str, stages: int, path: Path, ok, what: str) -> tup
     return tuple(v)
 
 
-def _params(pt: dict, gen: str, path: Path) -> dict[str, Param]:
+def _params(pt: dict, gen: str, block: str, path: Path) -> dict[str, Param]:
+    from dsd.model.blocks import BLOCKS
+
     if not isinstance(pt, dict):
         raise _fail(path, "params", "must be a table of [params.NAME] sections")
     need = GENERATOR_PARAMS[gen]
+    if gen == "anynet":  # b, g, e only where the block reads them
+        reads = BLOCKS[block].reads
+        need = tuple(k for k in need if k not in BLOCK_PARAMS or k in reads)
+        for k in pt:
+            if k in BLOCK_PARAMS and k not in need:
+                raise _fail(path, f"params.{k}", f"the {block} block does not read '{k}'; remove "
+                            f"[params.{k}] (it reads {', '.join(need)})")
     for k in pt:
         if k not in need:
             raise _fail(path, f"params.{k}", f"unknown parameter for generator '{gen}'; "

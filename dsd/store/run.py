@@ -26,9 +26,10 @@ from dsd import __version__, tomlw
 from dsd.errors import DsdError
 from dsd.model.arch import Arch, Shape
 
-SCALAR_TYPES = {"b": pa.float64(), "g": pa.int64(), "depth": pa.int64(), "w0": pa.int64(),
-                "wa": pa.float64(), "wm": pa.float64()}
-LIST_COLS = {"ds": pa.int64(), "ws": pa.int64(), "gs": pa.int64(), "bs": pa.float64()}
+SCALAR_TYPES = {"b": pa.float64(), "g": pa.int64(), "e": pa.float64(), "depth": pa.int64(),
+                "w0": pa.int64(), "wa": pa.float64(), "wm": pa.float64()}
+LIST_COLS = {"ds": pa.int64(), "ws": pa.int64(), "gs": pa.int64(), "bs": pa.float64(),
+             "es": pa.float64()}
 
 
 @dataclass
@@ -127,6 +128,9 @@ class Run:
         block = row.get("block") if hasattr(row, "get") else None
         # Runs sampled before block names existed record only `se`.
         kw["block"] = block if isinstance(block, str) else ("y" if bool(row["se"]) else "x")
+        es = row.get("es") if hasattr(row, "get") else None
+        if es is not None and not (isinstance(es, float) and es != es):  # NaN: no es column value
+            kw["es"] = tuple(float(x) for x in es)
         return Arch(tuple(int(x) for x in row["ds"]), tuple(int(x) for x in row["ws"]),
                     tuple(float(x) for x in row["bs"]), tuple(int(x) for x in row["gs"]),
                     shape=self.shape(), **kw)
@@ -143,6 +147,8 @@ def samples_table(cols: dict[str, np.ndarray]) -> pa.Table:
     """samples.parquet from columns: [models, stages] arrays for the per-stage lists."""
     out: dict[str, pa.Array] = {"model_id": pa.array(cols["model_id"], pa.int64())}
     for k, t in LIST_COLS.items():
+        if k not in cols:
+            continue
         m = np.ascontiguousarray(cols[k])
         offsets = pa.array(np.arange(0, m.size + 1, max(m.shape[1], 1), dtype=np.int32))
         out[k] = pa.ListArray.from_arrays(offsets, pa.array(m.ravel(), t))
