@@ -7,8 +7,8 @@ import pytest
 from dsd.errors import DsdError
 from dsd.space import spec as spaces
 
-BUILTIN = ["anynetx_a", "anynetx_b", "anynetx_c", "anynetx_d", "anynetx_e", "regnetx", "regnetx_initial",
-           "regnety"]
+BUILTIN = ["anynetx_a", "anynetx_b", "anynetx_c", "anynetx_d", "anynetx_e", "regnet_res_basic",
+           "regnet_vanilla", "regnetx", "regnetx_initial", "regnety"]
 
 
 def test_builtins_resolve_their_chain():
@@ -22,6 +22,9 @@ def test_builtins_resolve_their_chain():
     assert e.params["w"].dist == a.params["w"].dist  # inherited unchanged
     y = spaces.load("regnety")
     assert y.se and not spaces.load("regnetx").se and y.generator == "regnet"
+    for block in ("res_basic", "vanilla"):  # the RegNet paper's block types, RegNet widths
+        r = spaces.load(f"regnet_{block}")
+        assert r.block == block and r.params["wa"].dist == spaces.load("regnetx").params["wa"].dist
 
 
 def test_initial_regnet_space_has_the_papers_ranges():

@@ -52,9 +52,15 @@ def show(name: str = typer.Argument(..., help="A space name or a path to a .toml
     console.print(f"[bold]{s.name}[/]  ({s.source})")
     if s.description:
         console.print(s.description)
-    se = " with squeeze-excitation" if s.se else ""
-    console.print(f"generator {s.generator}, {s.block.upper()} blocks{se}, {s.stages} stages, "
-                  f"stem width {s.stem_width}, default flops window {s.flops or 'none'}")
+    from dsd.model.blocks import get_block
+
+    kw = s.shape_kwargs()
+    se = f", SE ratio {s.se_ratio:g}" if s.se_ratio else ""
+    head = f", head width {s.head_width}" if s.head_width else ""
+    console.print(f"generator {s.generator}, {s.block} blocks ({get_block(s.block).doc}), "
+                  f"{s.stages} stages, default flops window {s.flops or 'none'}")
+    console.print(f"stem {s.stem} (width {s.stem_width}), strides {list(kw['strides'])}, kernels "
+                  f"{list(kw['ks'])}, activation {s.act}{se}{head}")
     t = Table()
     for col in ("parameter", "distribution", "values", "drawn"):
         t.add_column(col)
