@@ -200,3 +200,24 @@ def test_model_anynet_flags(cli):
 def test_pandas_reads_the_block_column(tmp_path):
     sample_new("anynetx_b", 3, tmp_path / "r", Shape(1, 28, 10, 1), {}, seed=0)
     assert list(pd.read_parquet(tmp_path / "r" / "samples.parquet").block) == ["x"] * 3
+
+
+def test_train_batch_and_edf_on_blocks_of_other_types(tmp_path, cli):
+    """Downstream of the registry: an MBConv space and a vanilla one, sampled at digits
+    shape, trained one epoch through the CLI, compared by `edf compare`."""
+    for name, body in (("mbs", MB_SPACE.replace('name = "mbspace"', 'name = "mbs"')
+                        + '[params.e]\ndist = "choice"\nvalues = [1, 3]\n'),
+                       ("van", 'name = "van"\nblock = "vanilla"\nstem = "cifar"\nstages = 2\n'
+                               'strides = [1, 2]\n[params.d]\ndist = "choice"\nvalues = [1, 2]\n'
+                               '[params.w]\ndist = "choice"\nvalues = [8, 16, 24]\n')):
+        (tmp_path / f"{name}.toml").write_text(body)
+        r = cli("sample", "--space", str(tmp_path / f"{name}.toml"), "--n", "3", "--dataset",
+                "digits", "--out", str(tmp_path / name))
+        assert r.returncode == 0, r.stderr
+        r = cli("train-batch", str(tmp_path / name), "--epochs", "1", "--device", "cpu")
+        assert r.returncode == 0, r.stderr
+    r = cli("edf", "compare", str(tmp_path / "mbs"), str(tmp_path / "van"), "--json",
+            "--bootstrap", "100")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert [x["counts"]["ok"] for x in doc["runs"]] == [3, 3]

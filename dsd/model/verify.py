@@ -14,9 +14,10 @@ def verify_arch(arch: Arch) -> dict[str, int]:
     import warnings
 
     import torch
-    from fvcore.nn import FlopCountAnalysis
 
-    warnings.filterwarnings("ignore", category=FutureWarning)  # fvcore's use of torch.jit
+    # fvcore calls the deprecated torch.jit.script, at import and when it traces
+    warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
+    from fvcore.nn import FlopCountAnalysis
 
     from dsd.model.net import build, count_params
 
