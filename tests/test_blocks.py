@@ -221,3 +221,26 @@ def test_train_batch_and_edf_on_blocks_of_other_types(tmp_path, cli):
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert [x["counts"]["ok"] for x in doc["runs"]] == [3, 3]
+
+
+def test_kernels_drawn_per_stage(tmp_path):
+    """[params.k]: each stage's kernel drawn (or shared); samples record it, models build
+    with their counted params, and a kernel that is even or clashes with `kernels` is refused."""
+    path = tmp_path / "k.toml"
+    path.write_text('extends = "anynetx_a"\nname = "kx"\n[params.k]\ndist = "choice"\nvalues = [1, 3, 5]\n')
+    out = tmp_path / "run"
+    sample_new(str(path), 12, out, Shape(3, 32, 10, 1), {"flops": "5M:50M"}, seed=2)
+    run = Run(out)
+    df = run.samples()
+    assert {k for ks in df.ks for k in ks} == {1, 3, 5}
+    for _, row in df.iterrows():
+        arch = run.arch(row)
+        assert arch.ks == tuple(row.ks)
+        assert count_params(build(arch, device="meta")) == row.params
+        assert complexity(arch)["flops"] == row.flops
+    for extra, msg in (('[params.k]\ndist = "choice"\nvalues = [2, 3]\n', "odd"),
+                       ('kernels = [3, 3, 3, 3]\n[params.k]\ndist = "choice"\nvalues = [3]\n',
+                        "kernels are drawn")):
+        path.write_text('extends = "anynetx_a"\n' + extra)
+        with pytest.raises(DsdError, match=msg):
+            spaces.load(str(path))

@@ -30,15 +30,18 @@ def complexity_batch(
     ds: np.ndarray, ws: np.ndarray, bs: np.ndarray, gs: np.ndarray, shape: Shape,
     block: str = "x", stem: str = "simple", stem_w: int = 32,
     strides: tuple[int, ...] | None = None, se_ratio: float = 0.0,
-    ks: tuple[int, ...] | None = None, act: str = "relu", es: np.ndarray | None = None,
+    ks: tuple[int, ...] | np.ndarray | None = None, act: str = "relu",
+    es: np.ndarray | None = None,
     head_w: int = 0,
 ) -> Complexity:
-    """Complexity of many AnyNets at once. ds/ws/bs/gs (and es): [models, stages]."""
+    """Complexity of many AnyNets at once. ds/ws/bs/gs (and es, and ks when drawn per
+    candidate): [models, stages]; ks may also be one kernel per stage for all."""
     ds, ws, gs = (np.asarray(x, dtype=np.int64) for x in (ds, ws, gs))
     bs = np.asarray(bs, dtype=np.float64)
     n, stages = ws.shape
     strides = strides or (2,) * stages
-    ks = ks or (3,) * stages
+    ks = np.broadcast_to(np.asarray((3,) * stages if ks is None or len(ks) == 0 else ks,
+                                    dtype=np.int64), (n, stages))
     es = np.ones((n, stages)) if es is None else np.asarray(es, dtype=np.float64)
     blk = get_block(block).build
     front = get_stem(stem).build(shape.in_channels, stem_w, shape.stem_stride)
@@ -49,7 +52,7 @@ def complexity_batch(
     w_prev = np.full(n, stem_w, dtype=np.int64)
     for i in range(stages):
         w, s = ws[:, i], strides[i]
-        args = StageArgs(b=bs[:, i], g=gs[:, i], k=ks[i], act=act, se_ratio=se_ratio, e=es[:, i])
+        args = StageArgs(b=bs[:, i], g=gs[:, i], k=ks[:, i], act=act, se_ratio=se_ratio, e=es[:, i])
         first = blk(w_prev, w, s, args)
         h_out = first.out(h)
         total = total + first.cost(h) + blk(w, w, 1, args).cost(h_out).times(ds[:, i] - 1)

@@ -81,5 +81,5 @@ def run_keys(samples: pa.Table, se: bool) -> set[bytes]:
     if samples.num_rows == 0:
         return set()
     parts = [list_column(samples, k) for k in ("ds", "ws", "gs", "bs")]
-    es = list_column(samples, "es") if "es" in samples.column_names else None
-    return set(arch_keys(*parts, se, es).tolist())
+    es, ks = (list_column(samples, k) if k in samples.column_names else None for k in ("es", "ks"))
+    return set(arch_keys(*parts, se, es, ks).tolist())

@@ -36,12 +36,14 @@ class Candidates:
     scalars: dict[str, np.ndarray]
     cx: dict[str, np.ndarray]
     es: np.ndarray | None = None  # expansion ratios, for blocks that read them (mb)
+    ks: np.ndarray | None = None  # kernels, when the space draws them
 
     def take(self, mask: np.ndarray) -> Candidates:
         return Candidates(self.index[mask], self.ds[mask], self.ws[mask], self.bs[mask],
                           self.gs[mask], {k: v[mask] for k, v in self.scalars.items()},
                           {k: v[mask] for k, v in self.cx.items()},
-                          None if self.es is None else self.es[mask])
+                          None if self.es is None else self.es[mask],
+                          None if self.ks is None else self.ks[mask])
 
 
 def concat(parts: list[Candidates]) -> Candidates | None:
@@ -53,7 +55,8 @@ def concat(parts: list[Candidates]) -> Candidates | None:
                       cat(lambda p: p.bs), cat(lambda p: p.gs),
                       {k: cat(lambda p, k=k: p.scalars[k]) for k in first.scalars},
                       {k: cat(lambda p, k=k: p.cx[k]) for k in first.cx},
-                      None if first.es is None else cat(lambda p: p.es))
+                      None if first.es is None else cat(lambda p: p.es),
+                      None if first.ks is None else cat(lambda p: p.ks))
 
 
 @dataclass
@@ -88,7 +91,7 @@ def draw_block(space: Space, shape: Shape, seed: int, block: int, size: int = BL
         c = _regnet_block(space, rng, size)
     else:
         raw = {}
-        names = [k for k in ("d", "w", "b", "g", "e") if k in space.params]
+        names = [k for k in ("d", "w", "b", "g", "e", "k") if k in space.params]
         for name in names:
             p = space.params[name]
             if p.same_as:
@@ -105,17 +108,19 @@ def draw_block(space: Space, shape: Shape, seed: int, block: int, size: int = BL
             step = np.diff(raw[name], axis=1)
             keep &= np.all(step >= 0 if order == "nondecreasing" else step <= 0, axis=1)
         scalars = {}
-        for name, kind in (("b", np.float64), ("g", np.int64), ("e", np.float64)):
+        for name, kind in (("b", np.float64), ("g", np.int64), ("e", np.float64), ("k", np.int64)):
             if name in space.params and space.params[name].shared:
                 scalars[name] = raw[name][:, 0].astype(kind)
         es = raw["e"].astype(np.float64) if "e" in raw else None
+        ks = raw["k"].astype(np.int64) if "k" in raw else None
         c = Candidates(np.arange(size), raw["d"].astype(np.int64), raw["w"], raw["b"],
-                       raw["g"], scalars, {}, es).take(keep)
+                       raw["g"], scalars, {}, es, ks).take(keep)
     ws, gs = adjust_compat_batch(c.ws, c.bs, c.gs.astype(np.int64))
     c.ws, c.gs = ws, gs
     kw = space.shape_kwargs()
     cx = complexity_batch(c.ds, c.ws, c.bs, c.gs, shape, kw["block"], kw["stem"], kw["stem_w"],
-                          kw["strides"], kw["se_ratio"], kw["ks"], kw["act"], c.es, kw["head_w"])
+                          kw["strides"], kw["se_ratio"], kw["ks"] if c.ks is None else c.ks,
+                          kw["act"], c.es, kw["head_w"])
     c.cx = {"flops": cx.flops, "params": cx.params, "acts": cx.acts}
     return c
 
@@ -165,11 +170,10 @@ def in_windows(c: Candidates, windows: dict[str, Window]) -> np.ndarray:
     return ok
 
 
-def arch_keys(ds, ws, gs, bs, se: bool, es=None) -> np.ndarray:
+def arch_keys(ds, ws, gs, bs, se: bool, es=None, ks=None) -> np.ndarray:
     """One bytes key per model ([models, stages] inputs): equal keys, equal networks."""
     parts = [np.asarray(x, dtype=np.float64) for x in (ds, ws, gs, bs)]
-    if es is not None:
-        parts.append(np.asarray(es, dtype=np.float64))
+    parts += [np.asarray(x, dtype=np.float64) for x in (es, ks) if x is not None]
     flag = np.full((len(parts[0]), 1), 1.0 if se else 0.0)
     m = np.ascontiguousarray(np.concatenate(parts + [flag], axis=1))
     return m.view(np.dtype((np.void, m.shape[1] * 8))).ravel()
@@ -254,7 +258,7 @@ def sample(
         t.valid += len(c.index)
         t.flops(c.cx["flops"])
         c = c.take(in_windows(c, windows))
-        keys = arch_keys(c.ds, c.ws, c.gs, c.bs, space.se, c.es)
+        keys = arch_keys(c.ds, c.ws, c.gs, c.bs, space.se, c.es, c.ks)
         new = t.admit(keys.tolist(), seen)[: n - got]
         if len(new):
             parts.append(c.take(new))
@@ -315,6 +319,8 @@ def _columns(c: Candidates | None, space: Space, first_id: int) -> dict[str, np.
     cols["bs"] = c.bs.astype(np.float64)
     if c.es is not None:
         cols["es"] = c.es.astype(np.float64)
+    if c.ks is not None:
+        cols["ks"] = c.ks.astype(np.int64)
     cols["se"] = np.full(m, space.se)
     cols["block"] = np.full(m, space.block)
     cols.update(c.scalars)

@@ -18,13 +18,14 @@ from dsd.errors import DsdError
 from dsd.space.distributions import KINDS, Dist
 
 GENERATOR_PARAMS = {
-    "anynet": ("d", "w", "b", "g", "e"),
+    "anynet": ("d", "w", "b", "g", "e", "k"),
     "regnet": ("depth", "w0", "wa", "wm", "g", "b"),
 }
 TOP_KEYS = {"name", "description", "extends", "generator", "block", "stages", "stem_width",
             "flops", "params", "constraints", "stem", "strides", "kernels", "act", "se_ratio",
             "head_width"}
 BLOCK_PARAMS = ("b", "g", "e")  # anynet parameters declared only for blocks that read them
+OPTIONAL_PARAMS = ("k",)        # drawn when declared, else fixed by the space (`kernels`)
 PARAM_KEYS = {"dist", "low", "high", "q", "values", "shared", "same_as"}
 INTEGER_PARAMS = ("d", "depth", "w", "w0", "g")
 ORDERINGS = ("nondecreasing", "nonincreasing")
@@ -195,6 +196,8 @@ def _validate(t: dict, path: Path) -> Space:
     if not 0 <= se_ratio < 1:
         raise _fail(path, "se_ratio", "must be in [0, 1): SE width / block input width")
     params = _params(t.get("params", {}), gen, block, path)
+    if "k" in params and "kernels" in t:
+        raise _fail(path, "kernels", "the kernels are drawn ([params.k]); remove `kernels`")
     constraints = _constraints(t.get("constraints", {}), gen, params, path)
     flops = _get(t, "flops", str, path, default="") or None
     if flops is not None:
@@ -235,11 +238,12 @@ def _params(pt: dict, gen: str, block: str, path: Path) -> dict[str, Param]:
     need = GENERATOR_PARAMS[gen]
     if gen == "anynet":  # b, g, e only where the block reads them
         reads = BLOCKS[block].reads
-        need = tuple(k for k in need if k not in BLOCK_PARAMS or k in reads)
+        need = tuple(k for k in need if (k not in BLOCK_PARAMS or k in reads)
+                     and (k not in OPTIONAL_PARAMS or k in pt))
         for k in pt:
-            if k in BLOCK_PARAMS and k not in need:
+            if k in BLOCK_PARAMS + OPTIONAL_PARAMS and k not in reads and k not in ("d", "w"):
                 raise _fail(path, f"params.{k}", f"the {block} block does not read '{k}'; remove "
-                            f"[params.{k}] (it reads {', '.join(need)})")
+                            f"[params.{k}] (it reads {', '.join(r for r in reads if len(r) == 1)})")
     for k in pt:
         if k not in need:
             raise _fail(path, f"params.{k}", f"unknown parameter for generator '{gen}'; "
@@ -293,6 +297,8 @@ def _param(name: str, t: dict, gen: str, path: Path) -> Param:
             raise _fail(path, pre + "values", "choice needs a non-empty list of numbers, "
                         "e.g. values = [1, 2, 4]")
         dist = Dist(kind, values=tuple(vals))
+        if name == "k" and not all(isinstance(v, int) and v > 0 and v % 2 for v in vals):
+            raise _fail(path, pre + "values", f"kernels must be odd positive integers, got {vals}")
     else:
         low = _get(t, "low", (int, float), path, pre)
         high = _get(t, "high", (int, float), path, pre)
@@ -303,6 +309,9 @@ def _param(name: str, t: dict, gen: str, path: Path) -> Param:
             raise _fail(path, pre + "q", "the quantum must be positive")
         if kind != "uniform" and low <= 0:
             raise _fail(path, pre + "low", f"{kind} needs low > 0")
+        if name == "k":
+            raise _fail(path, pre + "dist", "draw kernels with dist = \"choice\" over odd sizes, "
+                        "e.g. values = [3, 5]")
         dist = Dist(kind, float(low), float(high), float(q))
     if name in INTEGER_PARAMS and not dist.is_integer:
         raise _fail(path, pre + "dist", f"'{name}' must take integer values: use integer bounds and q")

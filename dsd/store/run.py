@@ -29,7 +29,7 @@ from dsd.model.arch import Arch, Shape
 SCALAR_TYPES = {"b": pa.float64(), "g": pa.int64(), "e": pa.float64(), "depth": pa.int64(),
                 "w0": pa.int64(), "wa": pa.float64(), "wm": pa.float64()}
 LIST_COLS = {"ds": pa.int64(), "ws": pa.int64(), "gs": pa.int64(), "bs": pa.float64(),
-             "es": pa.float64()}
+             "es": pa.float64(), "ks": pa.int64()}
 
 
 @dataclass
@@ -128,9 +128,10 @@ class Run:
         block = row.get("block") if hasattr(row, "get") else None
         # Runs sampled before block names existed record only `se`.
         kw["block"] = block if isinstance(block, str) else ("y" if bool(row["se"]) else "x")
-        es = row.get("es") if hasattr(row, "get") else None
-        if es is not None and not (isinstance(es, float) and es != es):  # NaN: no es column value
-            kw["es"] = tuple(float(x) for x in es)
+        for col, kind in (("es", float), ("ks", int)):  # drawn per model, when the space does
+            v = row.get(col) if hasattr(row, "get") else None
+            if v is not None and not isinstance(v, float):  # a float here is a missing value
+                kw[col] = tuple(kind(x) for x in v)
         return Arch(tuple(int(x) for x in row["ds"]), tuple(int(x) for x in row["ws"]),
                     tuple(float(x) for x in row["bs"]), tuple(int(x) for x in row["gs"]),
                     shape=self.shape(), **kw)
