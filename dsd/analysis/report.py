@@ -40,7 +40,9 @@ TABLE_ROWS = 500     # models listed per run
 def param_columns(table: pd.DataFrame) -> dict[str, np.ndarray]:
     """Every sampled parameter as a column: per-stage values unrolled (d1, w1, ...)."""
     out: dict[str, np.ndarray] = {}
-    for col, short in (("ds", "d"), ("ws", "w"), ("bs", "b"), ("gs", "g")):
+    for col, short in (("ds", "d"), ("ws", "w"), ("bs", "b"), ("gs", "g"), ("es", "e"), ("ks", "k")):
+        if col not in table or table[col].isna().any():  # es, ks: only where drawn
+            continue
         stages = np.stack(table[col].to_numpy()) if len(table) else np.zeros((0, 0))
         if stages.size and np.all(stages == stages[:, :1]):
             out[short] = stages[:, 0]  # shared across stages: one column
@@ -49,7 +51,7 @@ def param_columns(table: pd.DataFrame) -> dict[str, np.ndarray]:
             out[f"{short}{i + 1}"] = stages[:, i]
     ds = np.stack(table["ds"].to_numpy()) if len(table) else np.zeros((0, 0), dtype=int)
     out["depth"] = ds.sum(axis=1)  # total blocks: RegNet's d too
-    for k in ("w0", "wa", "wm", "g", "b"):
+    for k in ("w0", "wa", "wm", "g", "b", "e", "k"):
         if k in table and k not in out:
             out[k] = table[k].to_numpy(dtype=float)
     for k in ("flops", "params", "acts"):
