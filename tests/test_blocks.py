@@ -238,9 +238,32 @@ def test_kernels_drawn_per_stage(tmp_path):
         assert arch.ks == tuple(row.ks)
         assert count_params(build(arch, device="meta")) == row.params
         assert complexity(arch)["flops"] == row.flops
-    for extra, msg in (('[params.k]\ndist = "choice"\nvalues = [2, 3]\n', "odd"),
-                       ('kernels = [3, 3, 3, 3]\n[params.k]\ndist = "choice"\nvalues = [3]\n',
-                        "kernels are drawn")):
-        path.write_text('extends = "anynetx_a"\n' + extra)
-        with pytest.raises(DsdError, match=msg):
-            spaces.load(str(path))
+    path.write_text('extends = "anynetx_a"\n[params.k]\ndist = "choice"\nvalues = [2, 3]\n')
+    with pytest.raises(DsdError, match="odd"):
+        spaces.load(str(path))
+
+
+def test_se_ratio_and_stem_width_drawn(tmp_path):
+    """[params.se_ratio] and [params.stem_w]: one value per network (0 draws no SE); the
+    samples record them, the models build with their counted params, --extend continues."""
+    path = tmp_path / "sx.toml"
+    path.write_text('extends = "anynetx_c"\nname = "sx"\n'
+                    '[params.se_ratio]\ndist = "choice"\nvalues = [0, 0.25, 0.5]\n'
+                    '[params.stem_w]\ndist = "choice"\nvalues = [16, 32, 48]\n')
+    out = tmp_path / "run"
+    sample_new(str(path), 12, out, Shape(3, 32, 10, 1), {"flops": "5M:80M"}, seed=3)
+    from dsd.space.sample_run import sample_extend
+    sample_extend(out, 6)
+    run = Run(out)
+    df = run.samples()
+    assert set(df.se_ratio) == {0, 0.25, 0.5} and set(df.stem_w) == {16, 32, 48}
+    assert list(df.se) == list(df.se_ratio > 0)
+    for _, row in df.iterrows():
+        arch = run.arch(row)
+        assert (arch.se_ratio, arch.stem_w) == (row.se_ratio, row.stem_w)
+        assert count_params(build(arch, device="meta")) == row.params
+        assert complexity(arch)["acts"] == row.acts
+    path.write_text('extends = "anynetx_c"\nblock = "y"\n[params.se_ratio]\ndist = "choice"\n'
+                    'values = [0.25]\n')
+    with pytest.raises(DsdError, match="y block fixes SE"):
+        spaces.load(str(path))

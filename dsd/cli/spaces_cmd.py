@@ -55,17 +55,19 @@ def show(name: str = typer.Argument(..., help="A space name or a path to a .toml
     from dsd.model.blocks import get_block
 
     kw = s.shape_kwargs()
-    se = f", SE ratio {s.se_ratio:g}" if s.se_ratio else ""
+    drawn = lambda name, fixed: "drawn (below)" if name in s.params else fixed  # noqa: E731
+    se = f", SE ratio {drawn('se_ratio', f'{s.se_ratio:g}')}" if s.se_ratio or "se_ratio" in s.params else ""
     head = f", head width {s.head_width}" if s.head_width else ""
     console.print(f"generator {s.generator}, {s.block} blocks ({get_block(s.block).doc}), "
                   f"{s.stages} stages, default flops window {s.flops or 'none'}")
-    console.print(f"stem {s.stem} (width {s.stem_width}), strides {list(kw['strides'])}, kernels "
-                  f"{list(kw['ks'])}, activation {s.act}{se}{head}")
+    console.print(f"stem {s.stem} (width {drawn('stem_w', s.stem_width)}), strides "
+                  f"{list(kw['strides'])}, kernels {drawn('k', list(kw['ks']))}, activation "
+                  f"{s.act}{se}{head}")
     t = Table()
     for col in ("parameter", "distribution", "values", "drawn"):
         t.add_column(col)
     for p in s.params.values():
-        drawn = "once (scalar)" if s.generator == "regnet" else (
+        drawn = "once (scalar)" if s.generator == "regnet" or p.name in spaces.SCALAR_PARAMS else (
             "once, copied to every stage" if p.shared else "per stage")
         if p.same_as:
             t.add_row(p.name, f"same as {p.same_as}", "-", "tied: takes the value drawn for " + p.same_as)

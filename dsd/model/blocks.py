@@ -32,7 +32,7 @@ class StageArgs:
     g: Any = 1            # group width of the grouped conv
     k: int = 3            # kernel of the spatial conv
     act: str = "relu"
-    se_ratio: float = 0.0  # SE width = round(se_ratio * block input width); 0: no SE
+    se_ratio: Any = 0.0   # SE width = round(se_ratio * block input width); 0: no SE
     e: Any = 1.0          # expansion ratio (mb): inner width int(w_in * e)
 
 
@@ -90,14 +90,20 @@ def _int(v):
     return int(v) if v.ndim == 0 else v
 
 
-def _bottleneck(w_in: Width, w_out: Width, stride: int, a: StageArgs, se_ratio: float,
+def _se(w: Width, w_in: Width, ratio: Any, act: str, rounding) -> Gate:
+    """SE on w channels, its width rounding(ratio * block input width) as in pycls; present
+    where the ratio is positive (the ratio may be drawn per candidate)."""
+    ratio = np.asarray(ratio, dtype=float)
+    w_se = _int(rounding(ratio * np.asarray(w_in)).astype(np.int64))
+    return Gate((SE("se", w, w_se, act),), ratio > 0)
+
+
+def _bottleneck(w_in: Width, w_out: Width, stride: int, a: StageArgs, se_ratio: Any,
                 skip: str = "proj") -> Unit:
     w_b = _int(np.round(np.asarray(w_out) * (1.0 / np.asarray(a.b, dtype=float))).astype(np.int64))
     main = [Conv("a", w_in, w_b, 1), BN("a_bn", w_b), Act("a_act", a.act),
             Conv("b", w_b, w_b, a.k, stride, groups=w_b // a.g), BN("b_bn", w_b), Act("b_act", a.act)]
-    if se_ratio:
-        # SE width follows the block's input width, as in pycls.
-        main.append(SE("se", w_b, _int(np.round(se_ratio * np.asarray(w_in)).astype(np.int64)), a.act))
+    main.append(_se(w_b, w_in, se_ratio, a.act, np.round))
     main += [Conv("c", w_b, w_out, 1), BN("c_bn", w_out, final=True)]
     if skip == "identity":
         return Unit(tuple(main), "identity", use_identity=~_changes_shape(w_in, w_out, stride))
@@ -114,7 +120,7 @@ def x_block(w_in: Width, w_out: Width, stride: int, a: StageArgs) -> Unit:
 @block("y", ("b", "g", "k", "act", "se_ratio"), "the x block with squeeze-excitation (SE ratio 0.25)",
        default_se=0.25)
 def y_block(w_in: Width, w_out: Width, stride: int, a: StageArgs) -> Unit:
-    return _bottleneck(w_in, w_out, stride, a, a.se_ratio or 0.25)
+    return _bottleneck(w_in, w_out, stride, a, np.where(np.asarray(a.se_ratio) > 0, a.se_ratio, 0.25))
 
 
 @block("res_bottleneck_linear", ("b", "g", "k", "act", "se_ratio"),
@@ -134,8 +140,7 @@ def mb(w_in: Width, w_out: Width, stride: int, a: StageArgs) -> Unit:
                  np.asarray(w_exp) != w_in_a),
             Conv("dwise", w_exp, w_exp, a.k, stride, groups=w_exp), BN("dwise_bn", w_exp),
             Act("dwise_af", a.act)]
-    if a.se_ratio:
-        main.append(SE("se", w_exp, _int((w_in_a * a.se_ratio).astype(np.int64)), a.act))
+    main.append(_se(w_exp, w_in, a.se_ratio, a.act, np.trunc))  # pycls: int(w_in * se_r)
     main += [Conv("lin_proj", w_exp, w_out, 1), BN("lin_proj_bn", w_out)]
     return Unit(tuple(main), "identity", use_identity=~_changes_shape(w_in, w_out, stride))
 

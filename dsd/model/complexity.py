@@ -28,8 +28,8 @@ class Complexity:
 
 def complexity_batch(
     ds: np.ndarray, ws: np.ndarray, bs: np.ndarray, gs: np.ndarray, shape: Shape,
-    block: str = "x", stem: str = "simple", stem_w: int = 32,
-    strides: tuple[int, ...] | None = None, se_ratio: float = 0.0,
+    block: str = "x", stem: str = "simple", stem_w: int | np.ndarray = 32,
+    strides: tuple[int, ...] | None = None, se_ratio: float | np.ndarray = 0.0,
     ks: tuple[int, ...] | np.ndarray | None = None, act: str = "relu",
     es: np.ndarray | None = None,
     head_w: int = 0,
@@ -48,8 +48,9 @@ def complexity_batch(
     h = shape.resolution
     total = front.cost(h)
     h = front.out(h)
-    total = Cost(*(np.full(n, v, dtype=np.int64) for v in (total.flops, total.params, total.acts)))
-    w_prev = np.full(n, stem_w, dtype=np.int64)
+    total = Cost(*(np.broadcast_to(np.asarray(v, dtype=np.int64), (n,)).copy()
+                   for v in (total.flops, total.params, total.acts)))
+    w_prev = np.broadcast_to(np.asarray(stem_w, dtype=np.int64), (n,)).copy()
     for i in range(stages):
         w, s = ws[:, i], strides[i]
         args = StageArgs(b=bs[:, i], g=gs[:, i], k=ks[:, i], act=act, se_ratio=se_ratio, e=es[:, i])

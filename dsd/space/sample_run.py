@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -82,4 +83,7 @@ def run_keys(samples: pa.Table, se: bool) -> set[bytes]:
         return set()
     parts = [list_column(samples, k) for k in ("ds", "ws", "gs", "bs")]
     es, ks = (list_column(samples, k) if k in samples.column_names else None for k in ("es", "ks"))
-    return set(arch_keys(*parts, se, es, ks).tolist())
+    scalars = [samples.column(k).to_numpy().astype(float) for k in ("se_ratio", "stem_w")
+               if k in samples.column_names]
+    extra = np.stack(scalars, axis=1) if scalars else None
+    return set(arch_keys(*parts, se, es, ks, extra).tolist())

@@ -91,7 +91,8 @@ def draw_block(space: Space, shape: Shape, seed: int, block: int, size: int = BL
         c = _regnet_block(space, rng, size)
     else:
         raw = {}
-        names = [k for k in ("d", "w", "b", "g", "e", "k") if k in space.params]
+        names = [k for k in ("d", "w", "b", "g", "e", "k", "se_ratio", "stem_w")
+                 if k in space.params]
         for name in names:
             p = space.params[name]
             if p.same_as:
@@ -108,7 +109,8 @@ def draw_block(space: Space, shape: Shape, seed: int, block: int, size: int = BL
             step = np.diff(raw[name], axis=1)
             keep &= np.all(step >= 0 if order == "nondecreasing" else step <= 0, axis=1)
         scalars = {}
-        for name, kind in (("b", np.float64), ("g", np.int64), ("e", np.float64), ("k", np.int64)):
+        for name, kind in (("b", np.float64), ("g", np.int64), ("e", np.float64), ("k", np.int64),
+                           ("se_ratio", np.float64), ("stem_w", np.int64)):
             if name in space.params and space.params[name].shared:
                 scalars[name] = raw[name][:, 0].astype(kind)
         es = raw["e"].astype(np.float64) if "e" in raw else None
@@ -118,6 +120,7 @@ def draw_block(space: Space, shape: Shape, seed: int, block: int, size: int = BL
     ws, gs = adjust_compat_batch(c.ws, c.bs, c.gs.astype(np.int64))
     c.ws, c.gs = ws, gs
     kw = space.shape_kwargs()
+    kw.update({k: c.scalars[k] for k in ("se_ratio", "stem_w") if k in c.scalars})  # drawn
     cx = complexity_batch(c.ds, c.ws, c.bs, c.gs, shape, kw["block"], kw["stem"], kw["stem_w"],
                           kw["strides"], kw["se_ratio"], kw["ks"] if c.ks is None else c.ks,
                           kw["act"], c.es, kw["head_w"])
@@ -170,10 +173,16 @@ def in_windows(c: Candidates, windows: dict[str, Window]) -> np.ndarray:
     return ok
 
 
-def arch_keys(ds, ws, gs, bs, se: bool, es=None, ks=None) -> np.ndarray:
+def _drawn_scalars(c: Candidates) -> np.ndarray | None:
+    """The network-wide drawn values (SE ratio, stem width) as [models, k] columns."""
+    cols = [c.scalars[k] for k in ("se_ratio", "stem_w") if k in c.scalars]
+    return np.stack(cols, axis=1).astype(np.float64) if cols else None
+
+
+def arch_keys(ds, ws, gs, bs, se: bool, es=None, ks=None, extra=None) -> np.ndarray:
     """One bytes key per model ([models, stages] inputs): equal keys, equal networks."""
     parts = [np.asarray(x, dtype=np.float64) for x in (ds, ws, gs, bs)]
-    parts += [np.asarray(x, dtype=np.float64) for x in (es, ks) if x is not None]
+    parts += [np.asarray(x, dtype=np.float64) for x in (es, ks, extra) if x is not None]
     flag = np.full((len(parts[0]), 1), 1.0 if se else 0.0)
     m = np.ascontiguousarray(np.concatenate(parts + [flag], axis=1))
     return m.view(np.dtype((np.void, m.shape[1] * 8))).ravel()
@@ -258,7 +267,7 @@ def sample(
         t.valid += len(c.index)
         t.flops(c.cx["flops"])
         c = c.take(in_windows(c, windows))
-        keys = arch_keys(c.ds, c.ws, c.gs, c.bs, space.se, c.es, c.ks)
+        keys = arch_keys(c.ds, c.ws, c.gs, c.bs, space.se, c.es, c.ks, _drawn_scalars(c))
         new = t.admit(keys.tolist(), seen)[: n - got]
         if len(new):
             parts.append(c.take(new))
@@ -321,7 +330,8 @@ def _columns(c: Candidates | None, space: Space, first_id: int) -> dict[str, np.
         cols["es"] = c.es.astype(np.float64)
     if c.ks is not None:
         cols["ks"] = c.ks.astype(np.int64)
-    cols["se"] = np.full(m, space.se)
+    cols["se"] = (c.scalars["se_ratio"] > 0 if "se_ratio" in c.scalars
+                  else np.full(m, space.se))
     cols["block"] = np.full(m, space.block)
     cols.update(c.scalars)
     for k in METRICS:

@@ -18,16 +18,18 @@ from dsd.errors import DsdError
 from dsd.space.distributions import KINDS, Dist
 
 GENERATOR_PARAMS = {
-    "anynet": ("d", "w", "b", "g", "e", "k"),
+    "anynet": ("d", "w", "b", "g", "e", "k", "se_ratio", "stem_w"),
     "regnet": ("depth", "w0", "wa", "wm", "g", "b"),
 }
 TOP_KEYS = {"name", "description", "extends", "generator", "block", "stages", "stem_width",
             "flops", "params", "constraints", "stem", "strides", "kernels", "act", "se_ratio",
             "head_width"}
 BLOCK_PARAMS = ("b", "g", "e")  # anynet parameters declared only for blocks that read them
-OPTIONAL_PARAMS = ("k",)        # drawn when declared, else fixed by the space (`kernels`)
+# Drawn when declared, else fixed by the space's own key (kernels, se_ratio, stem_width).
+OPTIONAL_PARAMS = ("k", "se_ratio", "stem_w")
+SCALAR_PARAMS = ("se_ratio", "stem_w")  # one value per network
 PARAM_KEYS = {"dist", "low", "high", "q", "values", "shared", "same_as"}
-INTEGER_PARAMS = ("d", "depth", "w", "w0", "g")
+INTEGER_PARAMS = ("d", "depth", "w", "w0", "g", "stem_w")
 ORDERINGS = ("nondecreasing", "nonincreasing")
 
 
@@ -196,8 +198,10 @@ def _validate(t: dict, path: Path) -> Space:
     if not 0 <= se_ratio < 1:
         raise _fail(path, "se_ratio", "must be in [0, 1): SE width / block input width")
     params = _params(t.get("params", {}), gen, block, path)
-    if "k" in params and "kernels" in t:
-        raise _fail(path, "kernels", "the kernels are drawn ([params.k]); remove `kernels`")
+    # A drawn k, se_ratio or stem_w overrides the fixed key (a parent file may set it).
+    if "se_ratio" in params and block == "y":
+        raise _fail(path, "params.se_ratio", "the y block fixes SE at 0.25; draw se_ratio with "
+                    "block = \"x\" (0 draws no SE)")
     constraints = _constraints(t.get("constraints", {}), gen, params, path)
     flops = _get(t, "flops", str, path, default="") or None
     if flops is not None:
@@ -241,7 +245,7 @@ def _params(pt: dict, gen: str, block: str, path: Path) -> dict[str, Param]:
         need = tuple(k for k in need if (k not in BLOCK_PARAMS or k in reads)
                      and (k not in OPTIONAL_PARAMS or k in pt))
         for k in pt:
-            if k in BLOCK_PARAMS + OPTIONAL_PARAMS and k not in reads and k not in ("d", "w"):
+            if k in BLOCK_PARAMS + OPTIONAL_PARAMS and k not in reads and k != "stem_w":
                 raise _fail(path, f"params.{k}", f"the {block} block does not read '{k}'; remove "
                             f"[params.{k}] (it reads {', '.join(r for r in reads if len(r) == 1)})")
     for k in pt:
@@ -288,7 +292,7 @@ def _param(name: str, t: dict, gen: str, path: Path) -> Param:
     if kind not in KINDS:
         raise _fail(path, pre + "dist", f"unknown distribution {kind!r}; use one of {', '.join(KINDS)}")
     shared = _get(t, "shared", bool, path, pre, default=False)
-    if gen == "regnet":
+    if gen == "regnet" or name in SCALAR_PARAMS:
         shared = True  # the six RegNet numbers are scalars by construction
     if kind == "choice":
         vals = t.get("values")

@@ -26,7 +26,8 @@ from dsd import __version__, tomlw
 from dsd.errors import DsdError
 from dsd.model.arch import Arch, Shape
 
-SCALAR_TYPES = {"b": pa.float64(), "g": pa.int64(), "e": pa.float64(), "depth": pa.int64(),
+SCALAR_TYPES = {"b": pa.float64(), "g": pa.int64(), "e": pa.float64(), "k": pa.int64(),
+                "se_ratio": pa.float64(), "stem_w": pa.int64(), "depth": pa.int64(),
                 "w0": pa.int64(), "wa": pa.float64(), "wm": pa.float64()}
 LIST_COLS = {"ds": pa.int64(), "ws": pa.int64(), "gs": pa.int64(), "bs": pa.float64(),
              "es": pa.float64(), "ks": pa.int64()}
@@ -128,10 +129,14 @@ class Run:
         block = row.get("block") if hasattr(row, "get") else None
         # Runs sampled before block names existed record only `se`.
         kw["block"] = block if isinstance(block, str) else ("y" if bool(row["se"]) else "x")
+        get = row.get if hasattr(row, "get") else (lambda _k: None)
         for col, kind in (("es", float), ("ks", int)):  # drawn per model, when the space does
-            v = row.get(col) if hasattr(row, "get") else None
+            v = get(col)
             if v is not None and not isinstance(v, float):  # a float here is a missing value
                 kw[col] = tuple(kind(x) for x in v)
+        for col, kind in (("se_ratio", float), ("stem_w", int)):
+            if col in self._space.params and get(col) is not None:
+                kw[col] = kind(get(col))
         return Arch(tuple(int(x) for x in row["ds"]), tuple(int(x) for x in row["ws"]),
                     tuple(float(x) for x in row["bs"]), tuple(int(x) for x in row["gs"]),
                     shape=self.shape(), **kw)
