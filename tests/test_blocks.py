@@ -267,3 +267,31 @@ def test_se_ratio_and_stem_width_drawn(tmp_path):
                     'values = [0.25]\n')
     with pytest.raises(DsdError, match="y block fixes SE"):
         spaces.load(str(path))
+
+
+def test_block_type_drawn_per_network(tmp_path):
+    """[params.block]: each network's block type drawn; b and g stay 1 for the types that
+    do not read them; every model builds with its counted params; --extend continues the
+    stream and never repeats a network; `--split` can compare the block types."""
+    path = tmp_path / "mix.toml"
+    path.write_text('extends = "anynetx_c"\nname = "mix"\n'
+                    '[params.block]\ndist = "choice"\nvalues = ["x", "res_basic", "vanilla"]\n')
+    out = tmp_path / "run"
+    sample_new(str(path), 15, out, Shape(3, 32, 10, 1), {"flops": "5M:80M"}, seed=4)
+    from dsd.space.sample_run import sample_extend
+    sample_extend(out, 15)
+    run = Run(out)
+    df = run.samples()
+    assert set(df.block) == {"x", "res_basic", "vanilla"} and len(df) == 30
+    plain = df[df.block != "x"]
+    assert all(set(b) == {1.0} for b in plain.bs) and all(set(g) == {1} for g in plain.gs)
+    keys = {(r.block, tuple(r.ds), tuple(r.ws), tuple(r.gs), tuple(r.bs)) for r in df.itertuples()}
+    assert len(keys) == 30
+    for _, row in df.iterrows():
+        arch = run.arch(row)
+        assert arch.block == row.block
+        assert count_params(build(arch, device="meta")) == row.params
+        assert complexity(arch)["flops"] == row.flops
+    path.write_text('extends = "anynetx_c"\n[params.block]\ndist = "choice"\nvalues = ["z"]\n')
+    with pytest.raises(DsdError, match="params.block"):
+        spaces.load(str(path))

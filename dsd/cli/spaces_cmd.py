@@ -58,8 +58,10 @@ def show(name: str = typer.Argument(..., help="A space name or a path to a .toml
     drawn = lambda name, fixed: "drawn (below)" if name in s.params else fixed  # noqa: E731
     se = f", SE ratio {drawn('se_ratio', f'{s.se_ratio:g}')}" if s.se_ratio or "se_ratio" in s.params else ""
     head = f", head width {s.head_width}" if s.head_width else ""
-    console.print(f"generator {s.generator}, {s.block} blocks ({get_block(s.block).doc}), "
-                  f"{s.stages} stages, default flops window {s.flops or 'none'}")
+    blocks = (f"block type drawn from {', '.join(s.blocks)}" if s.blocks
+              else f"{s.block} blocks ({get_block(s.block).doc})")
+    console.print(f"generator {s.generator}, {blocks}, {s.stages} stages, default flops window "
+                  f"{s.flops or 'none'}")
     console.print(f"stem {s.stem} (width {drawn('stem_w', s.stem_width)}), strides "
                   f"{list(kw['strides'])}, kernels {drawn('k', list(kw['ks']))}, activation "
                   f"{s.act}{se}{head}")
@@ -71,6 +73,8 @@ def show(name: str = typer.Argument(..., help="A space name or a path to a .toml
             "once, copied to every stage" if p.shared else "per stage")
         if p.same_as:
             t.add_row(p.name, f"same as {p.same_as}", "-", "tied: takes the value drawn for " + p.same_as)
+        elif p.name == "block":
+            t.add_row(p.name, "choice {" + ", ".join(s.blocks) + "}", str(len(s.blocks)), drawn)
         else:
             t.add_row(p.name, p.dist.describe(), str(p.dist.count()), drawn)
     console.print(t)

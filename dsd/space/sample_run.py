@@ -62,7 +62,7 @@ def sample_extend(out: Path, n: int, progress=None,
         raise DsdError(f"{out} holds no run to extend; sample one first (without --extend)")
     space = spaces.from_table(m["space"], str(run.manifest_path))
     old = pq.read_table(run.samples_path)
-    seen = run_keys(old, space.se)
+    seen = run_keys(old, space.se, space.blocks)
     windows = {k: parse_window(m.get(k) or None) for k in METRICS}
     start = (int(m["stream"]["block"]), int(m["stream"]["offset"]))
     t0 = time.perf_counter()
@@ -77,7 +77,7 @@ def sample_extend(out: Path, n: int, progress=None,
     return SampleReport(run, res, time.perf_counter() - t0, merged.num_rows)
 
 
-def run_keys(samples: pa.Table, se: bool) -> set[bytes]:
+def run_keys(samples: pa.Table, se: bool, blocks: tuple[str, ...] = ()) -> set[bytes]:
     """The keys of a run's models, read column-wise (no Python object per value)."""
     if samples.num_rows == 0:
         return set()
@@ -85,5 +85,9 @@ def run_keys(samples: pa.Table, se: bool) -> set[bytes]:
     es, ks = (list_column(samples, k) if k in samples.column_names else None for k in ("es", "ks"))
     scalars = [samples.column(k).to_numpy().astype(float) for k in ("se_ratio", "stem_w")
                if k in samples.column_names]
+    if blocks:  # drawn block types enter the key by their index, as the sampler put them
+        names = samples.column("block").to_numpy(zero_copy_only=False).astype(str)
+        order = np.argsort(blocks)
+        scalars.append(order[np.searchsorted(np.asarray(blocks)[order], names)].astype(float))
     extra = np.stack(scalars, axis=1) if scalars else None
     return set(arch_keys(*parts, se, es, ks, extra).tolist())

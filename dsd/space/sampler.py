@@ -15,6 +15,7 @@ import numpy as np
 
 from dsd.errors import DsdError
 from dsd.model.arch import Shape, adjust_compat_batch, regnet_block_widths, regnet_stage_index
+from dsd.model.blocks import get_block
 from dsd.model.complexity import complexity_batch
 from dsd.sizes import format_size, format_window
 from dsd.space.spec import Space
@@ -91,7 +92,7 @@ def draw_block(space: Space, shape: Shape, seed: int, block: int, size: int = BL
         c = _regnet_block(space, rng, size)
     else:
         raw = {}
-        names = [k for k in ("d", "w", "b", "g", "e", "k", "se_ratio", "stem_w")
+        names = [k for k in ("d", "w", "b", "g", "e", "k", "se_ratio", "stem_w", "block")
                  if k in space.params]
         for name in names:
             p = space.params[name]
@@ -110,22 +111,37 @@ def draw_block(space: Space, shape: Shape, seed: int, block: int, size: int = BL
             keep &= np.all(step >= 0 if order == "nondecreasing" else step <= 0, axis=1)
         scalars = {}
         for name, kind in (("b", np.float64), ("g", np.int64), ("e", np.float64), ("k", np.int64),
-                           ("se_ratio", np.float64), ("stem_w", np.int64)):
+                           ("se_ratio", np.float64), ("stem_w", np.int64), ("block", np.int64)):
             if name in space.params and space.params[name].shared:
                 scalars[name] = raw[name][:, 0].astype(kind)
+        if "block" in scalars:  # a drawn block type that reads no b or g: they stay 1
+            for name, value in (("b", 1.0), ("g", 1)):
+                unread = [j for j, b in enumerate(space.blocks) if name not in get_block(b).reads]
+                raw[name] = np.where(np.isin(scalars["block"], unread)[:, None], value, raw[name])
         es = raw["e"].astype(np.float64) if "e" in raw else None
         ks = raw["k"].astype(np.int64) if "k" in raw else None
         c = Candidates(np.arange(size), raw["d"].astype(np.int64), raw["w"], raw["b"],
                        raw["g"], scalars, {}, es, ks).take(keep)
     ws, gs = adjust_compat_batch(c.ws, c.bs, c.gs.astype(np.int64))
     c.ws, c.gs = ws, gs
+    if "block" not in c.scalars:
+        c.cx = _count(c, space, shape, space.block)
+        return c
+    c.cx = {k: np.zeros(len(c.index), dtype=np.int64) for k in METRICS}
+    for j, name in enumerate(space.blocks):  # each drawn block type counted on its own rows
+        rows = np.nonzero(c.scalars["block"] == j)[0]
+        for k, v in _count(c.take(rows), space, shape, name).items():
+            c.cx[k][rows] = v
+    return c
+
+
+def _count(c: Candidates, space: Space, shape: Shape, block: str) -> dict[str, np.ndarray]:
     kw = space.shape_kwargs()
     kw.update({k: c.scalars[k] for k in ("se_ratio", "stem_w") if k in c.scalars})  # drawn
-    cx = complexity_batch(c.ds, c.ws, c.bs, c.gs, shape, kw["block"], kw["stem"], kw["stem_w"],
+    cx = complexity_batch(c.ds, c.ws, c.bs, c.gs, shape, block, kw["stem"], kw["stem_w"],
                           kw["strides"], kw["se_ratio"], kw["ks"] if c.ks is None else c.ks,
                           kw["act"], c.es, kw["head_w"])
-    c.cx = {"flops": cx.flops, "params": cx.params, "acts": cx.acts}
-    return c
+    return {"flops": cx.flops, "params": cx.params, "acts": cx.acts}
 
 
 def _regnet_block(space: Space, rng: np.random.Generator, size: int) -> Candidates:
@@ -175,7 +191,7 @@ def in_windows(c: Candidates, windows: dict[str, Window]) -> np.ndarray:
 
 def _drawn_scalars(c: Candidates) -> np.ndarray | None:
     """The network-wide drawn values (SE ratio, stem width) as [models, k] columns."""
-    cols = [c.scalars[k] for k in ("se_ratio", "stem_w") if k in c.scalars]
+    cols = [c.scalars[k] for k in ("se_ratio", "stem_w", "block") if k in c.scalars]
     return np.stack(cols, axis=1).astype(np.float64) if cols else None
 
 
@@ -330,10 +346,12 @@ def _columns(c: Candidates | None, space: Space, first_id: int) -> dict[str, np.
         cols["es"] = c.es.astype(np.float64)
     if c.ks is not None:
         cols["ks"] = c.ks.astype(np.int64)
+    blocks = (np.asarray(space.blocks)[c.scalars["block"]] if "block" in c.scalars
+              else np.full(m, space.block))
     cols["se"] = (c.scalars["se_ratio"] > 0 if "se_ratio" in c.scalars
-                  else np.full(m, space.se))
-    cols["block"] = np.full(m, space.block)
-    cols.update(c.scalars)
+                  else (blocks == "y") | (space.se_ratio > 0))
+    cols.update({k: v for k, v in c.scalars.items() if k != "block"})
+    cols["block"] = blocks
     for k in METRICS:
         cols[k] = c.cx[k].astype(np.int64)
     return cols

@@ -27,7 +27,7 @@ TOP_KEYS = {"name", "description", "extends", "generator", "block", "stages", "s
 BLOCK_PARAMS = ("b", "g", "e")  # anynet parameters declared only for blocks that read them
 # Drawn when declared, else fixed by the space's own key (kernels, se_ratio, stem_width).
 OPTIONAL_PARAMS = ("k", "se_ratio", "stem_w")
-SCALAR_PARAMS = ("se_ratio", "stem_w")  # one value per network
+SCALAR_PARAMS = ("se_ratio", "stem_w", "block")  # one value per network
 PARAM_KEYS = {"dist", "low", "high", "q", "values", "shared", "same_as"}
 INTEGER_PARAMS = ("d", "depth", "w", "w0", "g", "stem_w")
 ORDERINGS = ("nondecreasing", "nonincreasing")
@@ -46,7 +46,7 @@ class Space:
     name: str
     description: str
     generator: str
-    block: str
+    block: str                       # the block type; the first of `blocks` when drawn
     stages: int
     stem_width: int
     params: dict[str, Param]
@@ -60,6 +60,7 @@ class Space:
     act: str = "relu"
     se_ratio: float = 0.0
     head_width: int = 0
+    blocks: tuple[str, ...] = ()     # drawn block types ([params.block]); empty when fixed
 
     @property
     def se(self) -> bool:
@@ -197,9 +198,14 @@ def _validate(t: dict, path: Path) -> Space:
     se_ratio = float(_get(t, "se_ratio", (int, float), path, default=0.0))
     if not 0 <= se_ratio < 1:
         raise _fail(path, "se_ratio", "must be in [0, 1): SE width / block input width")
-    params = _params(t.get("params", {}), gen, block, path)
+    pt = dict(t.get("params", {})) if isinstance(t.get("params", {}), dict) else t.get("params")
+    blocks = _drawn_blocks(pt.pop("block", None), gen, path) if isinstance(pt, dict) else ()
+    block = blocks[0] if blocks else block
+    params = _params(pt, gen, blocks or (block,), path)
+    if blocks:
+        params["block"] = Param("block", Dist("choice", values=tuple(range(len(blocks)))), True)
     # A drawn k, se_ratio or stem_w overrides the fixed key (a parent file may set it).
-    if "se_ratio" in params and block == "y":
+    if "se_ratio" in params and "y" in (blocks or (block,)):
         raise _fail(path, "params.se_ratio", "the y block fixes SE at 0.25; draw se_ratio with "
                     "block = \"x\" (0 draws no SE)")
     constraints = _constraints(t.get("constraints", {}), gen, params, path)
@@ -217,8 +223,28 @@ def _validate(t: dict, path: Path) -> Space:
         stem_width=_get(t, "stem_width", int, path, default=32),
         params=params, constraints=constraints, flops=flops, source=str(path), table=t,
         stem=stem, strides=strides, kernels=kernels, act=act, se_ratio=se_ratio,
-        head_width=_get(t, "head_width", int, path, default=0),
+        head_width=_get(t, "head_width", int, path, default=0), blocks=blocks,
     )
+
+
+def _drawn_blocks(t, gen: str, path: Path) -> tuple[str, ...]:
+    """[params.block]: a choice of block types, one per network."""
+    from dsd.model.blocks import BLOCKS
+
+    if t is None:
+        return ()
+    key = "params.block"
+    if gen != "anynet":
+        raise _fail(path, key, "block types are drawn only by the anynet generator")
+    vals = t.get("values") if isinstance(t, dict) else None
+    if not (isinstance(t, dict) and t.get("dist") == "choice" and isinstance(vals, list) and vals
+            and all(isinstance(v, str) for v in vals)):
+        raise _fail(path, key, 'draw block types with dist = "choice" and values = ["x", "res_basic"]')
+    unknown = [v for v in vals if v not in BLOCKS]
+    if unknown or len(set(vals)) < len(vals):
+        raise _fail(path, key + ".values", f"unknown or repeated block {unknown[0] if unknown else vals}; "
+                    f"use names from {', '.join(BLOCKS)}")
+    return tuple(vals)
 
 
 def _per_stage(t: dict, key: str, stages: int, path: Path, ok, what: str) -> tuple[int, ...]:
@@ -234,14 +260,15 @@ def _per_stage(t: dict, key: str, stages: int, path: Path, ok, what: str) -> tup
     return tuple(v)
 
 
-def _params(pt: dict, gen: str, block: str, path: Path) -> dict[str, Param]:
+def _params(pt: dict, gen: str, blocks: tuple[str, ...], path: Path) -> dict[str, Param]:
     from dsd.model.blocks import BLOCKS
 
+    block = "/".join(blocks)
     if not isinstance(pt, dict):
         raise _fail(path, "params", "must be a table of [params.NAME] sections")
     need = GENERATOR_PARAMS[gen]
     if gen == "anynet":  # b, g, e only where the block reads them
-        reads = BLOCKS[block].reads
+        reads = tuple(dict.fromkeys(r for b in blocks for r in BLOCKS[b].reads))
         need = tuple(k for k in need if (k not in BLOCK_PARAMS or k in reads)
                      and (k not in OPTIONAL_PARAMS or k in pt))
         for k in pt:
