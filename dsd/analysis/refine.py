@@ -71,15 +71,20 @@ def space_from_fits(fits: list[tuple[dict, Fit]], r: RunErrors, name: str) -> di
     wm = [f.wm for _, f in fits]
     gs = sorted({int(max(row["gs"])) for row, _ in fits})
     bs = sorted({float(row["bs"][0]) for row, _ in fits})
-    se = bool(fits[0][0]["se"])
+    block = fits[0][0].get("block")
+    block = block if isinstance(block, str) else ("y" if bool(fits[0][0]["se"]) else "x")
     manifest = _manifest(r)
+    space = manifest.get("space", {})
     table = {
         "name": name,
         "description": f"fitted to the {len(fits)} best models of {r.path} by `dsd fit`",
-        "generator": "regnet", "block": "y" if se else "x",
-        "stages": int(manifest.get("space", {}).get("stages", 4)),
-        "stem_width": int(manifest.get("space", {}).get("stem_width", 32)),
+        "generator": "regnet", "block": block,
+        "stages": int(space.get("stages", 4)),
+        "stem_width": int(space.get("stem_width", 32)),
     }
+    # The network's other fixed choices carry over (RegNet widths, the same kind of network).
+    table.update({k: space[k] for k in ("stem", "strides", "kernels", "act", "se_ratio", "head_width")
+                  if k in space})
     if manifest.get("flops"):
         table["flops"] = manifest["flops"]
     lo_a, hi_a = max(0.1, np.floor(min(wa) * 10) / 10), max(0.2, np.ceil(max(wa) * 10) / 10)
