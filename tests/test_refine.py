@@ -140,3 +140,22 @@ def test_refined_space_covers_a_fit_with_wa_zero(tmp_path):
     s = spaces.load(str(write_space(space_from_fits(fits, r, "refined"), tmp_path / "r.toml")))
     wa = s.params["wa"].dist
     assert wa.low <= 0.0 and wa.high >= 12.5
+
+
+def test_refined_space_keeps_the_runs_kind_of_network(tmp_path):
+    """Fits of a run of res_basic blocks with the CIFAR stem give a RegNet space of the same
+    blocks, stem and strides (it used to write x blocks whatever the run held)."""
+    from dsd.analysis.fit import Fit
+    from dsd.analysis.refine import space_from_fits, write_space
+    from dsd.analysis.runs import run_errors
+
+    own = tmp_path / "rb.toml"
+    own.write_text('name = "rb"\nblock = "res_basic"\nstem = "cifar"\nstem_width = 16\nstages = 3\n'
+                   'strides = [1, 2, 2]\n[params.d]\ndist = "choice"\nvalues = [1, 2]\n'
+                   '[params.w]\ndist = "choice"\nvalues = [16, 32, 64]\n')
+    run = _fake_run(tmp_path, "a", 30, n=6, space=str(own))
+    r = run_errors(run)
+    rows = r.table.to_dict("records")[:2]
+    fits = [(row, Fit(6, 16, 8.0, 2.0, 0.1, np.zeros(6), np.zeros(6))) for row in rows]
+    s = spaces.load(str(write_space(space_from_fits(fits, r, "refined"), tmp_path / "r.toml")))
+    assert (s.block, s.stem, s.stem_width, s.strides, s.stages) == ("res_basic", "cifar", 16, (1, 2, 2), 3)
