@@ -17,10 +17,11 @@ from dsd.model.complexity import complexity
 from dsd.model.net import build, count_params
 from dsd.model.verify import check_counts, random_arch
 from dsd.space import spec as spaces
-from dsd.space.sample_run import sample_new
+from dsd.space.sample_run import sample_extend, sample_new
 from dsd.store.run import Run
 
-SHAPES = [Shape(3, 32, 10, 1), Shape()]
+CIFAR = Shape(3, 32, 10, 1)
+SHAPES = [CIFAR, Shape()]
 
 
 @pytest.mark.parametrize("block", list(BLOCKS))
@@ -108,23 +109,41 @@ def test_x_and_y_keep_pycls_module_names():
     assert list(dict.fromkeys(first)) == ["a", "a_bn", "b", "b_bn", "se", "c", "c_bn", "proj"]
 
 
+def _sampled(tmp_path, text: str, n: int, window: str | None, seed: int, extend: int = 0):
+    """A declared space sampled at CIFAR shape (and extended): its run and samples."""
+    path = tmp_path / "space.toml"
+    path.write_text(text)
+    out = tmp_path / "run"
+    sample_new(str(path), n, out, CIFAR, {"flops": window} if window else {}, seed=seed)
+    if extend:
+        sample_extend(out, extend)
+    run = Run(out)
+    return run, run.samples()
+
+
+def _rebuilt(run: Run, df) -> list:
+    """Every sampled model rebuilt from its row: the torch module has the params sampling
+    recorded, and a fresh count gives its flops, params and acts. (row, arch) pairs."""
+    out = []
+    for _, row in df.iterrows():
+        arch = run.arch(row)
+        assert count_params(build(arch, device="meta")) == row.params
+        assert complexity(arch) == {k: row[k] for k in ("flops", "params", "acts")}
+        out.append((row, arch))
+    return out
+
+
 def test_space_of_its_own_block_stem_and_three_stages(tmp_path):
     """A declared space with res_basic blocks, the CIFAR stem and 3 stages (the first not
     downsampling): sampled under a window, every model builds with the counted params."""
-    path = tmp_path / "resnet3.toml"
-    path.write_text('name = "resnet3"\nblock = "res_basic"\nstem = "cifar"\nstem_width = 16\n'
-                    'stages = 3\nstrides = [1, 2, 2]\n'
-                    '[params.d]\ndist = "log_uniform"\nlow = 1\nhigh = 8\nq = 1\n'
-                    '[params.w]\ndist = "log_uniform"\nlow = 16\nhigh = 128\nq = 8\n')
-    out = tmp_path / "run"
-    sample_new(str(path), 12, out, Shape(3, 32, 10, 1), {"flops": "20M:80M"}, seed=0)
-    run = Run(out)
-    df = run.samples()
+    run, df = _sampled(tmp_path, 'name = "resnet3"\nblock = "res_basic"\nstem = "cifar"\n'
+                       'stem_width = 16\nstages = 3\nstrides = [1, 2, 2]\n'
+                       '[params.d]\ndist = "log_uniform"\nlow = 1\nhigh = 8\nq = 1\n'
+                       '[params.w]\ndist = "log_uniform"\nlow = 16\nhigh = 128\nq = 8\n',
+                       12, "20M:80M", seed=0)
     assert (df.block == "res_basic").all() and df.flops.between(20e6, 80e6).all()
-    for _, row in df.iterrows():
-        arch = run.arch(row)
+    for _, arch in _rebuilt(run, df):
         assert (arch.stem, arch.strides, arch.stem_w) == ("cifar", (1, 2, 2), 16)
-        assert count_params(build(arch, device="meta")) == row.params
 
 
 MB_SPACE = ('name = "mbspace"\nblock = "mb"\nact = "silu"\nse_ratio = 0.25\nhead_width = 256\n'
@@ -136,19 +155,11 @@ MB_SPACE = ('name = "mbspace"\nblock = "mb"\nact = "silu"\nse_ratio = 0.25\nhead
 def test_mb_space_draws_expansion_ratios(tmp_path):
     """An MBConv space declares its expansion ratio e (per stage here); the models it gives
     build with their counted params, and --extend continues it."""
-    path = tmp_path / "mb.toml"
-    path.write_text(MB_SPACE + '[params.e]\ndist = "choice"\nvalues = [1, 3, 6]\n')
-    out = tmp_path / "run"
-    sample_new(str(path), 10, out, Shape(3, 32, 10, 1), {}, seed=1)
-    from dsd.space.sample_run import sample_extend
-    sample_extend(out, 5)
-    run = Run(out)
-    df = run.samples()
+    run, df = _sampled(tmp_path, MB_SPACE + '[params.e]\ndist = "choice"\nvalues = [1, 3, 6]\n',
+                       10, None, seed=1, extend=5)
     assert len(df) == 15 and len({tuple(e) for e in df.es}) > 3
-    for _, row in df.iterrows():
-        arch = run.arch(row)
+    for row, arch in _rebuilt(run, df):
         assert arch.es == tuple(row.es) and arch.head_w == 256 and arch.ks == (3, 5, 3)
-        assert count_params(build(arch, device="meta")) == row.params
 
 
 def test_block_parameters_are_declared_exactly_where_read(tmp_path):
@@ -225,19 +236,13 @@ def test_train_batch_and_edf_on_blocks_of_other_types(tmp_path, cli):
 
 def test_kernels_drawn_per_stage(tmp_path):
     """[params.k]: each stage's kernel drawn (or shared); samples record it, models build
-    with their counted params, and a kernel that is even or clashes with `kernels` is refused."""
-    path = tmp_path / "k.toml"
-    path.write_text('extends = "anynetx_a"\nname = "kx"\n[params.k]\ndist = "choice"\nvalues = [1, 3, 5]\n')
-    out = tmp_path / "run"
-    sample_new(str(path), 12, out, Shape(3, 32, 10, 1), {"flops": "5M:50M"}, seed=2)
-    run = Run(out)
-    df = run.samples()
+    with their counted complexity, and an even kernel is refused."""
+    run, df = _sampled(tmp_path, 'extends = "anynetx_a"\nname = "kx"\n[params.k]\n'
+                       'dist = "choice"\nvalues = [1, 3, 5]\n', 12, "5M:50M", seed=2)
     assert {k for ks in df.ks for k in ks} == {1, 3, 5}
-    for _, row in df.iterrows():
-        arch = run.arch(row)
+    for row, arch in _rebuilt(run, df):
         assert arch.ks == tuple(row.ks)
-        assert count_params(build(arch, device="meta")) == row.params
-        assert complexity(arch)["flops"] == row.flops
+    path = tmp_path / "bad.toml"
     path.write_text('extends = "anynetx_a"\n[params.k]\ndist = "choice"\nvalues = [2, 3]\n')
     with pytest.raises(DsdError, match="odd"):
         spaces.load(str(path))
@@ -246,23 +251,15 @@ def test_kernels_drawn_per_stage(tmp_path):
 def test_se_ratio_and_stem_width_drawn(tmp_path):
     """[params.se_ratio] and [params.stem_w]: one value per network (0 draws no SE); the
     samples record them, the models build with their counted params, --extend continues."""
-    path = tmp_path / "sx.toml"
-    path.write_text('extends = "anynetx_c"\nname = "sx"\n'
-                    '[params.se_ratio]\ndist = "choice"\nvalues = [0, 0.25, 0.5]\n'
-                    '[params.stem_w]\ndist = "choice"\nvalues = [16, 32, 48]\n')
-    out = tmp_path / "run"
-    sample_new(str(path), 12, out, Shape(3, 32, 10, 1), {"flops": "5M:80M"}, seed=3)
-    from dsd.space.sample_run import sample_extend
-    sample_extend(out, 6)
-    run = Run(out)
-    df = run.samples()
+    run, df = _sampled(tmp_path, 'extends = "anynetx_c"\nname = "sx"\n'
+                       '[params.se_ratio]\ndist = "choice"\nvalues = [0, 0.25, 0.5]\n'
+                       '[params.stem_w]\ndist = "choice"\nvalues = [16, 32, 48]\n',
+                       12, "5M:80M", seed=3, extend=6)
     assert set(df.se_ratio) == {0, 0.25, 0.5} and set(df.stem_w) == {16, 32, 48}
     assert list(df.se) == list(df.se_ratio > 0)
-    for _, row in df.iterrows():
-        arch = run.arch(row)
+    for row, arch in _rebuilt(run, df):
         assert (arch.se_ratio, arch.stem_w) == (row.se_ratio, row.stem_w)
-        assert count_params(build(arch, device="meta")) == row.params
-        assert complexity(arch)["acts"] == row.acts
+    path = tmp_path / "bad.toml"
     path.write_text('extends = "anynetx_c"\nblock = "y"\n[params.se_ratio]\ndist = "choice"\n'
                     'values = [0.25]\n')
     with pytest.raises(DsdError, match="y block fixes SE"):
@@ -271,27 +268,19 @@ def test_se_ratio_and_stem_width_drawn(tmp_path):
 
 def test_block_type_drawn_per_network(tmp_path):
     """[params.block]: each network's block type drawn; b and g stay 1 for the types that
-    do not read them; every model builds with its counted params; --extend continues the
-    stream and never repeats a network; `--split` can compare the block types."""
-    path = tmp_path / "mix.toml"
-    path.write_text('extends = "anynetx_c"\nname = "mix"\n'
-                    '[params.block]\ndist = "choice"\nvalues = ["x", "res_basic", "vanilla"]\n')
-    out = tmp_path / "run"
-    sample_new(str(path), 15, out, Shape(3, 32, 10, 1), {"flops": "5M:80M"}, seed=4)
-    from dsd.space.sample_run import sample_extend
-    sample_extend(out, 15)
-    run = Run(out)
-    df = run.samples()
+    do not read them; every model builds with its counted complexity; --extend continues
+    the stream and never repeats a network."""
+    run, df = _sampled(tmp_path, 'extends = "anynetx_c"\nname = "mix"\n[params.block]\n'
+                       'dist = "choice"\nvalues = ["x", "res_basic", "vanilla"]\n',
+                       15, "5M:80M", seed=4, extend=15)
     assert set(df.block) == {"x", "res_basic", "vanilla"} and len(df) == 30
     plain = df[df.block != "x"]
     assert all(set(b) == {1.0} for b in plain.bs) and all(set(g) == {1} for g in plain.gs)
     keys = {(r.block, tuple(r.ds), tuple(r.ws), tuple(r.gs), tuple(r.bs)) for r in df.itertuples()}
     assert len(keys) == 30
-    for _, row in df.iterrows():
-        arch = run.arch(row)
+    for row, arch in _rebuilt(run, df):
         assert arch.block == row.block
-        assert count_params(build(arch, device="meta")) == row.params
-        assert complexity(arch)["flops"] == row.flops
+    path = tmp_path / "bad.toml"
     path.write_text('extends = "anynetx_c"\n[params.block]\ndist = "choice"\nvalues = ["z"]\n')
     with pytest.raises(DsdError, match="params.block"):
         spaces.load(str(path))
