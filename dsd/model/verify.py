@@ -37,27 +37,9 @@ def verify_arch(arch: Arch) -> dict[str, int]:
     }
 
 
-def bias_adds(model, x) -> int:
-    """Output elements of layers with a bias: what fvcore leaves out of its count."""
-    import torch
-
-    total = 0
-
-    def hook(mod, _inp, out):
-        nonlocal total
-        if getattr(mod, "bias", None) is not None and isinstance(mod, (torch.nn.Conv2d, torch.nn.Linear)):
-            total += out[0].numel()  # per image: the trace runs a batch of one
-
-    hs = [m.register_forward_hook(hook) for m in model.modules()]
-    with torch.no_grad():
-        model(x)
-    for h in hs:
-        h.remove()
-    return total
-
-
-def hooked_acts(model, x) -> int:
-    """Output elements of every conv, linear and max pool, per image (pycls's acts)."""
+def output_elements(model, x, counts) -> int:
+    """Summed output elements, per image, of the modules for which `counts(module)` holds,
+    measured by forward hooks on one forward pass of x (a batch of one)."""
     import torch
 
     total = 0
@@ -66,13 +48,27 @@ def hooked_acts(model, x) -> int:
         nonlocal total
         total += out[0].numel()
 
-    kinds = (torch.nn.Conv2d, torch.nn.Linear, torch.nn.MaxPool2d)
-    hs = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, kinds)]
+    hs = [m.register_forward_hook(hook) for m in model.modules() if counts(m)]
     with torch.no_grad():
         model(x)
     for h in hs:
         h.remove()
     return total
+
+
+def bias_adds(model, x) -> int:
+    """Output elements of layers with a bias: what fvcore leaves out of its count."""
+    from torch import nn
+
+    return output_elements(model, x, lambda m: isinstance(m, (nn.Conv2d, nn.Linear))
+                           and m.bias is not None)
+
+
+def hooked_acts(model, x) -> int:
+    """Output elements of every conv, linear and max pool, per image (pycls's acts)."""
+    from torch import nn
+
+    return output_elements(model, x, lambda m: isinstance(m, (nn.Conv2d, nn.Linear, nn.MaxPool2d)))
 
 
 def random_arch(rng, block: str, stem: str, shape) -> Arch:
