@@ -25,7 +25,7 @@ def test_samples_satisfy_window_constraints_and_are_distinct(name):
     df = pd.DataFrame(res.rows)
     assert len(df) == 40 and list(df.model_id) == list(range(40))
     assert df.flops.between(*WINDOW).all() and (df.params <= 20_000_000).all()
-    keys = {arch_key(r.ds, r.ws, r.gs, r.bs, r.se) for r in df.itertuples()}
+    keys = {arch_key(r.ds, r.ws, r.gs, r.bs, r.block) for r in df.itertuples()}
     assert len(keys) == 40
     for r in df.itertuples():
         assert all(w % g == 0 for w, g, b in zip(np.array(r.ws) / np.array(r.bs), r.gs, r.bs))
@@ -193,6 +193,6 @@ def test_extend_reads_keys_column_wise_and_skips_existing(tmp_path):
 
     sample_new("anynetx_c", 50, tmp_path / "r", IMAGENET, {"flops": "360M:400M"}, seed=1)
     table = pq.read_table(tmp_path / "r" / "samples.parquet")
-    keys = run_keys(table, False)
-    assert keys == {arch_key(r["ds"], r["ws"], r["gs"], r["bs"], False) for r in table.to_pylist()}
+    keys = run_keys(table)
+    assert keys == {arch_key(r["ds"], r["ws"], r["gs"], r["bs"], r["block"]) for r in table.to_pylist()}
     assert len(keys) == 50

@@ -15,7 +15,7 @@ from dsd.errors import DsdError
 from dsd.model.arch import Shape
 from dsd.sizes import parse_window
 from dsd.space import spec as spaces
-from dsd.space.sampler import METRICS, SampleResult, arch_keys, sample
+from dsd.space.sampler import KEY_LISTS, KEY_SCALARS, METRICS, SampleResult, model_keys, sample
 from dsd.store.run import Run, list_column, new_manifest, samples_table, write_atomic_parquet, write_manifest
 
 
@@ -62,7 +62,7 @@ def sample_extend(out: Path, n: int, progress=None,
         raise DsdError(f"{out} holds no run to extend; sample one first (without --extend)")
     space = spaces.from_table(m["space"], str(run.manifest_path))
     old = pq.read_table(run.samples_path)
-    seen = run_keys(old, space.se, space.blocks)
+    seen = run_keys(old)
     windows = {k: parse_window(m.get(k) or None) for k in METRICS}
     start = (int(m["stream"]["block"]), int(m["stream"]["offset"]))
     t0 = time.perf_counter()
@@ -77,17 +77,14 @@ def sample_extend(out: Path, n: int, progress=None,
     return SampleReport(run, res, time.perf_counter() - t0, merged.num_rows)
 
 
-def run_keys(samples: pa.Table, se: bool, blocks: tuple[str, ...] = ()) -> set[bytes]:
+def run_keys(samples: pa.Table) -> set[bytes]:
     """The keys of a run's models, read column-wise (no Python object per value)."""
     if samples.num_rows == 0:
         return set()
-    parts = [list_column(samples, k) for k in ("ds", "ws", "gs", "bs")]
-    es, ks = (list_column(samples, k) if k in samples.column_names else None for k in ("es", "ks"))
-    scalars = [samples.column(k).to_numpy().astype(float) for k in ("se_ratio", "stem_w")
-               if k in samples.column_names]
-    if blocks:  # drawn block types enter the key by their index, as the sampler put them
-        names = samples.column("block").to_numpy(zero_copy_only=False).astype(str)
-        order = np.argsort(blocks)
-        scalars.append(order[np.searchsorted(np.asarray(blocks)[order], names)].astype(float))
-    extra = np.stack(scalars, axis=1) if scalars else None
-    return set(arch_keys(*parts, se, es, ks, extra).tolist())
+    names = samples.column_names
+    cols = {k: list_column(samples, k) for k in KEY_LISTS if k in names}
+    cols.update({k: samples.column(k).to_numpy(zero_copy_only=False)
+                 for k in KEY_SCALARS if k in names})
+    if "block" not in cols:  # sampled before block names: x, or y with SE
+        cols["block"] = np.where(samples.column("se").to_numpy(zero_copy_only=False), "y", "x")
+    return set(model_keys(cols).tolist())

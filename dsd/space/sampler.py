@@ -15,7 +15,7 @@ import numpy as np
 
 from dsd.errors import DsdError
 from dsd.model.arch import Shape, adjust_compat_batch, regnet_block_widths, regnet_stage_index
-from dsd.model.blocks import get_block
+from dsd.model.blocks import BLOCKS, get_block
 from dsd.model.complexity import complexity_batch
 from dsd.sizes import format_size, format_window
 from dsd.space.spec import Space
@@ -189,23 +189,34 @@ def in_windows(c: Candidates, windows: dict[str, Window]) -> np.ndarray:
     return ok
 
 
-def _drawn_scalars(c: Candidates) -> np.ndarray | None:
-    """The network-wide drawn values (SE ratio, stem width) as [models, k] columns."""
-    cols = [c.scalars[k] for k in ("se_ratio", "stem_w", "block") if k in c.scalars]
-    return np.stack(cols, axis=1).astype(np.float64) if cols else None
+KEY_LISTS = ("ds", "ws", "gs", "bs", "es", "ks")   # per-stage columns that tell networks apart
+KEY_SCALARS = ("se_ratio", "stem_w", "block")       # per-network ones
 
 
-def arch_keys(ds, ws, gs, bs, se: bool, es=None, ks=None, extra=None) -> np.ndarray:
-    """One bytes key per model ([models, stages] inputs): equal keys, equal networks."""
-    parts = [np.asarray(x, dtype=np.float64) for x in (ds, ws, gs, bs)]
-    parts += [np.asarray(x, dtype=np.float64) for x in (es, ks, extra) if x is not None]
-    flag = np.full((len(parts[0]), 1), 1.0 if se else 0.0)
-    m = np.ascontiguousarray(np.concatenate(parts + [flag], axis=1))
+def model_keys(cols: dict[str, np.ndarray]) -> np.ndarray:
+    """One bytes key per model from its sample columns (samples.parquet's names; lists as
+    [models, stages] arrays, block as names): equal keys, equal networks. Missing columns
+    are values the space fixes for all."""
+    parts = [np.asarray(cols[k], dtype=np.float64) for k in KEY_LISTS if k in cols]
+    for k in KEY_SCALARS:
+        if k in cols:
+            v = _block_codes(cols[k]) if k == "block" else cols[k]
+            parts.append(np.asarray(v, dtype=np.float64)[:, None])
+    m = np.ascontiguousarray(np.concatenate(parts, axis=1))
     return m.view(np.dtype((np.void, m.shape[1] * 8))).ravel()
 
 
-def arch_key(ds, ws, gs, bs, se: bool) -> bytes:
-    return arch_keys(*(np.asarray(x)[None] for x in (ds, ws, gs, bs)), se)[0].tobytes()
+def _block_codes(names: np.ndarray) -> np.ndarray:
+    """Block names as their registry index, vectorised."""
+    known = np.asarray(list(BLOCKS))
+    order = np.argsort(known)
+    return order[np.searchsorted(known[order], np.asarray(names).astype(str))]
+
+
+def arch_key(ds, ws, gs, bs, block: str = "x") -> bytes:
+    """`model_keys` of one network."""
+    cols = {k: np.asarray(v)[None] for k, v in zip(("ds", "ws", "gs", "bs"), (ds, ws, gs, bs))}
+    return model_keys({**cols, "block": np.array([block])})[0].tobytes()
 
 
 @dataclass
@@ -283,7 +294,7 @@ def sample(
         t.valid += len(c.index)
         t.flops(c.cx["flops"])
         c = c.take(in_windows(c, windows))
-        keys = arch_keys(c.ds, c.ws, c.gs, c.bs, space.se, c.es, c.ks, _drawn_scalars(c))
+        keys = model_keys(_model_columns(c, space))
         new = t.admit(keys.tolist(), seen)[: n - got]
         if len(new):
             parts.append(c.take(new))
@@ -338,20 +349,24 @@ def _columns(c: Candidates | None, space: Space, first_id: int) -> dict[str, np.
     cols["model_id"] = np.arange(first_id, first_id + m, dtype=np.int64)
     if c is None:
         return cols
-    cols["ds"] = c.ds.astype(np.int64)
-    cols["ws"] = c.ws.astype(np.int64)
-    cols["gs"] = c.gs.astype(np.int64)
-    cols["bs"] = c.bs.astype(np.float64)
+    cols.update(_model_columns(c, space))
+    for k in METRICS:
+        cols[k] = c.cx[k].astype(np.int64)
+    return cols
+
+
+def _model_columns(c: Candidates, space: Space) -> dict[str, np.ndarray]:
+    """What describes each candidate network, as samples.parquet stores it."""
+    cols = {"ds": c.ds.astype(np.int64), "ws": c.ws.astype(np.int64),
+            "gs": c.gs.astype(np.int64), "bs": c.bs.astype(np.float64)}
     if c.es is not None:
         cols["es"] = c.es.astype(np.float64)
     if c.ks is not None:
         cols["ks"] = c.ks.astype(np.int64)
     blocks = (np.asarray(space.blocks)[c.scalars["block"]] if "block" in c.scalars
-              else np.full(m, space.block))
+              else np.full(len(c.index), space.block))
     cols["se"] = (c.scalars["se_ratio"] > 0 if "se_ratio" in c.scalars
                   else (blocks == "y") | (space.se_ratio > 0))
     cols.update({k: v for k, v in c.scalars.items() if k != "block"})
     cols["block"] = blocks
-    for k in METRICS:
-        cols[k] = c.cx[k].astype(np.int64)
     return cols
