@@ -31,8 +31,7 @@ def complexity_batch(
     block: str = "x", stem: str = "simple", stem_w: int | np.ndarray = 32,
     strides: tuple[int, ...] | None = None, se_ratio: float | np.ndarray = 0.0,
     ks: tuple[int, ...] | np.ndarray | None = None, act: str = "relu",
-    es: np.ndarray | None = None,
-    head_w: int = 0,
+    es: np.ndarray | None = None, head_w: int = 0,
 ) -> Complexity:
     """Complexity of many AnyNets at once. ds/ws/bs/gs (and es, and ks when drawn per
     candidate): [models, stages]; ks may also be one kernel per stage for all."""
@@ -70,7 +69,8 @@ def complexity_batch(
 def complexity(arch: Arch) -> dict[str, int]:
     """flops, params and acts of one architecture, as Python ints."""
     row = lambda xs: np.asarray(xs)[None]  # noqa: E731
+    net = {k: getattr(arch, k) for k in ("block", "stem", "stem_w", "strides", "se_ratio", "ks",
+                                          "act", "head_w")}
     cx = complexity_batch(row(arch.ds), row(arch.ws), row(arch.bs), row(arch.gs), arch.shape,
-                          arch.block, arch.stem, arch.stem_w, arch.strides, arch.se_ratio,
-                          arch.ks, arch.act, np.asarray(arch.es)[None], arch.head_w)
+                          es=row(arch.es), **net)
     return {"flops": int(cx.flops[0]), "params": int(cx.params[0]), "acts": int(cx.acts[0])}

@@ -136,11 +136,11 @@ def draw_block(space: Space, shape: Shape, seed: int, block: int, size: int = BL
 
 
 def _count(c: Candidates, space: Space, shape: Shape, block: str) -> dict[str, np.ndarray]:
-    kw = space.shape_kwargs()
+    kw = dict(space.shape_kwargs(), block=block)
     kw.update({k: c.scalars[k] for k in ("se_ratio", "stem_w") if k in c.scalars})  # drawn
-    cx = complexity_batch(c.ds, c.ws, c.bs, c.gs, shape, block, kw["stem"], kw["stem_w"],
-                          kw["strides"], kw["se_ratio"], kw["ks"] if c.ks is None else c.ks,
-                          kw["act"], c.es, kw["head_w"])
+    if c.ks is not None:
+        kw["ks"] = c.ks
+    cx = complexity_batch(c.ds, c.ws, c.bs, c.gs, shape, es=c.es, **kw)
     return {"flops": cx.flops, "params": cx.params, "acts": cx.acts}
 
 
