@@ -4,6 +4,7 @@ torch builder, checked against the built modules, fvcore and torchvision's netwo
 from __future__ import annotations
 
 import json
+import tomllib
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ from dsd.model.net import build, count_params
 from dsd.model.verify import check_counts, random_arch
 from dsd.space import spec as spaces
 from dsd.space.sample_run import sample_extend, sample_new
+from dsd.space.sampler import draw_block, sample
 from dsd.store.run import Run
 
 CIFAR = Shape(3, 32, 10, 1)
@@ -284,3 +286,69 @@ def test_block_type_drawn_per_network(tmp_path):
     path.write_text('extends = "anynetx_c"\n[params.block]\ndist = "choice"\nvalues = ["z"]\n')
     with pytest.raises(DsdError, match="params.block"):
         spaces.load(str(path))
+
+
+STAGES_SPACE = ('name = "st"\nblock = "res_basic"\nstem = "cifar"\nstem_width = 16\n'
+                'strides = [1, 2, 2, 2]\n[params.stages]\ndist = "choice"\nvalues = [2, 3, 4]\n'
+                '[params.d]\ndist = "log_uniform"\nlow = 1\nhigh = 6\nq = 1\n'
+                '[params.w]\ndist = "log_uniform"\nlow = 16\nhigh = 128\nq = 8\n'
+                '[constraints]\nw = "nondecreasing"\n')
+
+
+def test_stage_count_drawn_per_network(tmp_path):
+    """[params.stages]: each network's stage count drawn; samples.parquet keeps its own
+    stages only, the first strides apply, constraints bind only the stages it has, every
+    model builds with its counted complexity, and --extend never repeats a network."""
+    run, df = _sampled(tmp_path, STAGES_SPACE, 20, "5M:80M", seed=5, extend=20)
+    assert set(df.stages) == {2, 3, 4} and len(df) == 40
+    assert all(len(r.ds) == len(r.ws) == len(r.gs) == r.stages for r in df.itertuples())
+    assert all(list(r.ws) == sorted(r.ws) for r in df.itertuples())
+    assert len({(tuple(r.ds), tuple(r.ws)) for r in df.itertuples()}) == 40
+    for row, arch in _rebuilt(run, df):
+        assert arch.strides == (1, 2, 2, 2)[: row.stages]
+    # Nondecreasing widths over 2 stages pass far more often than over 4: had the absent
+    # stages' draws been constrained too, every count would pass equally often.
+    space = spaces.load(str(tmp_path / "space.toml"))
+    counts = np.bincount(draw_block(space, CIFAR, seed=5, block=0).scalars["stages"])
+    assert counts[2] > 5 * counts[4] > 0
+    # The same stream sampled at once gives the same 40 networks (extend resumes it).
+    (tmp_path / "once").mkdir()
+    at_once = _sampled(tmp_path / "once", STAGES_SPACE, 40, "5M:80M", seed=5)[1]
+    assert [tuple(x) for x in at_once.ws] == [tuple(x) for x in df.ws]
+
+
+def test_stage_count_checked_against_the_built_module():
+    """Networks of 2, 3 and 4 stages drawn from one space: the torch module's params,
+    fvcore's flops and hooked acts equal the count sampling recorded."""
+    space = spaces.from_table(tomllib.loads(STAGES_SPACE), "st.toml")
+    res = sample(space, 12, CIFAR, {"flops": (5_000_000, 80_000_000)}, seed=9)
+    assert {row["stages"] for row in res.rows} == {2, 3, 4}
+    for row in res.rows:
+        n = row["stages"]
+        arch = anynet_arch(row["ds"], row["ws"], row["bs"], row["gs"], shape=CIFAR, stem_w=16,
+                           block="res_basic", stem="cifar", strides=(1, 2, 2, 2)[:n])
+        assert complexity(arch)["flops"] == row["flops"]
+        assert all(check_counts(arch).values())
+
+
+def test_drawn_stage_count_declarations(tmp_path):
+    """A stage count outside 1..5, a `stages` key that disagrees, an ordering on it, and
+    strides for fewer stages than drawn each get one line; configurations sum over counts."""
+    path = tmp_path / "s.toml"
+    for text, where in (('values = [3, 6]', "params.stages"), ('values = [2.5]', "params.stages")):
+        path.write_text(STAGES_SPACE.replace("values = [2, 3, 4]", text))
+        with pytest.raises(DsdError, match=where):
+            spaces.load(str(path))
+    for extra, where in (("stages = 3\n", "'stages'"), ("[constraints]\nstages = 'nondecreasing'\n",
+                                                       "constraints.stages")):
+        path.write_text(extra + STAGES_SPACE if extra.startswith("stages") else
+                        STAGES_SPACE.replace('[constraints]\nw = "nondecreasing"\n', extra))
+        with pytest.raises(DsdError, match=where):
+            spaces.load(str(path))
+    path.write_text(STAGES_SPACE.replace("strides = [1, 2, 2, 2]", "strides = [1, 2, 2]"))
+    with pytest.raises(DsdError, match="strides"):
+        spaces.load(str(path))
+    path.write_text(STAGES_SPACE.replace("[constraints]\nw = \"nondecreasing\"\n", ""))
+    s = spaces.load(str(path))
+    assert s.stages == 4 and s.stage_counts == (2, 3, 4)
+    assert spaces.configurations(s) == sum((6 * 15) ** k for k in (2, 3, 4))

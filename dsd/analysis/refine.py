@@ -75,16 +75,23 @@ def space_from_fits(fits: list[tuple[dict, Fit]], r: RunErrors, name: str) -> di
     block = block if isinstance(block, str) else ("y" if bool(fits[0][0]["se"]) else "x")
     manifest = _manifest(r)
     space = manifest.get("space", {})
+    # A RegNet draw is valid only with exactly the space's stage count: with a drawn count,
+    # the space takes the count most of the fitted models have (the best one's on a tie).
+    counts = [len(row["ds"]) for row, _ in fits]
+    stages = max(dict.fromkeys(counts), key=counts.count)
+    note = "" if len(set(counts)) == 1 else (
+        f"; {counts.count(stages)} of them have {stages} stages, the stage count of this space")
     table = {
         "name": name,
-        "description": f"fitted to the {len(fits)} best models of {r.path} by `dsd fit`",
+        "description": f"fitted to the {len(fits)} best models of {r.path} by `dsd fit`{note}",
         "generator": "regnet", "block": block,
-        "stages": int(space.get("stages", 4)),
+        "stages": stages,
         "stem_width": int(space.get("stem_width", 32)),
     }
     # The network's other fixed choices carry over (RegNet widths, the same kind of network).
     table.update({k: space[k] for k in ("stem", "strides", "kernels", "act", "se_ratio", "head_width")
                   if k in space})
+    table.update({k: table[k][:stages] for k in ("strides", "kernels") if k in table})
     if manifest.get("flops"):
         table["flops"] = manifest["flops"]
     lo_a, hi_a = max(0.1, np.floor(min(wa) * 10) / 10), max(0.2, np.ceil(max(wa) * 10) / 10)

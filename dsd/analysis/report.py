@@ -43,19 +43,31 @@ def param_columns(table: pd.DataFrame) -> dict[str, np.ndarray]:
     for col, short in (("ds", "d"), ("ws", "w"), ("bs", "b"), ("gs", "g"), ("es", "e"), ("ks", "k")):
         if col not in table or table[col].isna().any():  # es, ks: only where drawn
             continue
-        stages = np.stack(table[col].to_numpy()) if len(table) else np.zeros((0, 0))
-        if stages.size and np.all(stages == stages[:, :1]):
+        stages = _per_stage(table[col])
+        if stages.size and np.all((stages == stages[:, :1]) | np.isnan(stages)):
             out[short] = stages[:, 0]  # shared across stages: one column
             continue
         for i in range(stages.shape[1]):
-            out[f"{short}{i + 1}"] = stages[:, i]
-    ds = np.stack(table["ds"].to_numpy()) if len(table) else np.zeros((0, 0), dtype=int)
-    out["depth"] = ds.sum(axis=1)  # total blocks: RegNet's d too
-    for k in ("w0", "wa", "wm", "g", "b", "e", "k"):
+            out[f"{short}{i + 1}"] = stages[:, i]  # NaN for networks without stage i + 1
+    out["depth"] = np.nansum(_per_stage(table["ds"]), axis=1)  # total blocks: RegNet's d too
+    for k in ("w0", "wa", "wm", "g", "b", "e", "k", "stages"):
         if k in table and k not in out:
             out[k] = table[k].to_numpy(dtype=float)
     for k in ("flops", "params", "acts"):
         out[k] = table[k].to_numpy(dtype=float)
+    return out
+
+
+def _per_stage(col: pd.Series) -> np.ndarray:
+    """A list column as a float [models, stages] array, NaN past a network's own stages."""
+    lists = col.to_numpy()
+    lengths = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+    width = int(lengths.max(initial=0))
+    if (lengths == width).all():
+        return np.stack(lists).astype(np.float64) if len(lists) else np.zeros((0, 0))
+    out = np.full((len(lists), width), np.nan)
+    for i, v in enumerate(lists):
+        out[i, : len(v)] = v
     return out
 
 
@@ -88,18 +100,20 @@ def _params_figure(r: RunErrors) -> tuple[str, list[dict]]:
     fig.clf()
     for i, (name, vals) in enumerate(cols.items()):
         ax = fig.add_subplot(nrows, ncols, i + 1)
-        lo, med, hi = E.good_range(vals, err, best=best)
+        has = ~np.isnan(vals)  # a stage only some networks have (a drawn stage count)
+        lo, med, hi = (E.good_range(vals, err, best=best) if has.all()
+                       else E.good_range(vals[has], err[has]))
         ax.axvspan(lo, hi, color="#2ca02c", alpha=0.15, linewidth=0)
         ax.axvline(med, color="#2ca02c", linewidth=1)
         # Many points become one embedded image: the file stays small, the axes stay vector.
         ax.scatter(vals[shown], err[shown], s=8 if len(shown) < 2000 else 2, alpha=0.6,
                    color="#1f77b4", rasterized=len(shown) > RASTER_AT, linewidths=0)
-        if vals.min() > 0 and vals.max() / vals.min() > 10:
+        if np.nanmin(vals) > 0 and np.nanmax(vals) / np.nanmin(vals) > 10:
             plain_log_axis(ax, "x")
             ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide here
         else:
             ax.xaxis.set_major_locator(MaxNLocator(4))  # few ticks: long numbers do not overlap
-        ax.set_xlabel(name, fontsize=8)
+        ax.set_xlabel(name if has.all() else f"{name} ({has.sum():,} networks have it)", fontsize=8)
         ax.tick_params(labelsize=7)
         if i % ncols == 0:
             ax.set_ylabel("error (%)", fontsize=8)

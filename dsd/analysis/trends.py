@@ -37,6 +37,8 @@ def trend(r: RunErrors, param: str, bins: int = 5) -> dict:
                        + ("; `regnet` stands for depth, w0, wa, wm, g, b, flops, params, acts "
                           "(RegNet runs)" if "wm" in cols else ""))
     x, e = cols[param].astype(float), r.table.error.to_numpy(dtype=float)
+    has = ~np.isnan(x)  # a stage only some networks have (a drawn stage count)
+    x, e = x[has], e[has]
     lo, med, hi = E.good_range(x, e)
     uniq = np.unique(x)
     if len(uniq) <= bins:

@@ -60,7 +60,8 @@ def show(name: str = typer.Argument(..., help="A space name or a path to a .toml
     head = f", head width {s.head_width}" if s.head_width else ""
     blocks = (f"block type drawn from {', '.join(s.blocks)}" if s.blocks
               else f"{s.block} blocks ({get_block(s.block).doc})")
-    console.print(f"generator {s.generator}, {blocks}, {s.stages} stages, default flops window "
+    n_stages = (" or ".join(map(str, s.stage_counts)) + " (drawn)") if "stages" in s.params else s.stages
+    console.print(f"generator {s.generator}, {blocks}, {n_stages} stages, default flops window "
                   f"{s.flops or 'none'}")
     console.print(f"stem {s.stem} (width {drawn('stem_w', s.stem_width)}), strides "
                   f"{list(kw['strides'])}, kernels {drawn('k', list(kw['ks']))}, activation "

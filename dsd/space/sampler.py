@@ -76,7 +76,12 @@ class SampleResult:
 
     def head(self, k: int) -> list[dict]:
         """The first k models as one dict each."""
-        return [{c: v[i].tolist() for c, v in self.columns.items()} for i in range(min(k, len(self)))]
+        rows = [{c: v[i].tolist() for c, v in self.columns.items()} for i in range(min(k, len(self)))]
+        for r in rows:  # a network of fewer stages than the arrays' width: its own stages only
+            for c in KEY_LISTS:
+                if "stages" in r and c in r:
+                    r[c] = r[c][: r["stages"]]
+        return rows
 
     @property
     def rows(self) -> list[dict]:
@@ -92,7 +97,7 @@ def draw_block(space: Space, shape: Shape, seed: int, block: int, size: int = BL
         c = _regnet_block(space, rng, size)
     else:
         raw = {}
-        names = [k for k in ("d", "w", "b", "g", "e", "k", "se_ratio", "stem_w", "block")
+        names = [k for k in ("d", "w", "b", "g", "e", "k", "se_ratio", "stem_w", "block", "stages")
                  if k in space.params]
         for name in names:
             p = space.params[name]
@@ -105,13 +110,17 @@ def draw_block(space: Space, shape: Shape, seed: int, block: int, size: int = BL
                 raw[name] = raw[space.params[name].same_as].copy()
         for name, value in (("b", 1.0), ("g", 1)):  # blocks that do not read them
             raw.setdefault(name, np.full((size, s), value))
+        # A network of fewer stages than the arrays' width ignores the trailing draws.
+        live = np.arange(s)[None, :] < raw["stages"][:, :1] if "stages" in raw else None
         keep = np.ones(size, dtype=bool)
         for name, order in space.constraints.items():
             step = np.diff(raw[name], axis=1)
-            keep &= np.all(step >= 0 if order == "nondecreasing" else step <= 0, axis=1)
+            ok = step >= 0 if order == "nondecreasing" else step <= 0
+            keep &= np.all(ok if live is None else ok | ~live[:, 1:], axis=1)
         scalars = {}
         for name, kind in (("b", np.float64), ("g", np.int64), ("e", np.float64), ("k", np.int64),
-                           ("se_ratio", np.float64), ("stem_w", np.int64), ("block", np.int64)):
+                           ("se_ratio", np.float64), ("stem_w", np.int64), ("block", np.int64),
+                           ("stages", np.int64)):
             if name in space.params and space.params[name].shared:
                 scalars[name] = raw[name][:, 0].astype(kind)
         if "block" in scalars:  # a drawn block type that reads no b or g: they stay 1
@@ -124,23 +133,40 @@ def draw_block(space: Space, shape: Shape, seed: int, block: int, size: int = BL
                        raw["g"], scalars, {}, es, ks).take(keep)
     ws, gs = adjust_compat_batch(c.ws, c.bs, c.gs.astype(np.int64))
     c.ws, c.gs = ws, gs
-    if "block" not in c.scalars:
-        c.cx = _count(c, space, shape, space.block)
-        return c
+    if "stages" in c.scalars:
+        _clear_absent_stages(c)
     c.cx = {k: np.zeros(len(c.index), dtype=np.int64) for k in METRICS}
-    for j, name in enumerate(space.blocks):  # each drawn block type counted on its own rows
-        rows = np.nonzero(c.scalars["block"] == j)[0]
-        for k, v in _count(c.take(rows), space, shape, name).items():
-            c.cx[k][rows] = v
+    blocks = c.scalars.get("block", np.zeros(len(c.index), dtype=np.int64))
+    stages = c.scalars.get("stages", np.full(len(c.index), s))
+    # Each drawn block type and stage count is counted on its own rows.
+    for j, name in enumerate(space.blocks or (space.block,)):
+        for n_stages in np.unique(stages):
+            rows = np.nonzero((blocks == j) & (stages == n_stages))[0]
+            if not len(rows):
+                continue
+            for k, v in _count(c.take(rows), space, shape, name, int(n_stages)).items():
+                c.cx[k][rows] = v
     return c
 
 
-def _count(c: Candidates, space: Space, shape: Shape, block: str) -> dict[str, np.ndarray]:
+def _clear_absent_stages(c: Candidates) -> None:
+    """Zero every per-stage value past a network's stage count, so that equal networks have
+    equal keys whatever was drawn for stages they do not have (samples.parquet drops them)."""
+    dead = np.arange(c.ds.shape[1])[None, :] >= c.scalars["stages"][:, None]
+    for name in ("ds", "ws", "bs", "gs", "es", "ks"):
+        v = getattr(c, name)
+        if v is not None:
+            setattr(c, name, np.where(dead, 0, v).astype(v.dtype))
+
+
+def _count(c: Candidates, space: Space, shape: Shape, block: str, stages: int) -> dict[str, np.ndarray]:
     kw = dict(space.shape_kwargs(), block=block)
     kw.update({k: c.scalars[k] for k in ("se_ratio", "stem_w") if k in c.scalars})  # drawn
     if c.ks is not None:
         kw["ks"] = c.ks
-    cx = complexity_batch(c.ds, c.ws, c.bs, c.gs, shape, es=c.es, **kw)
+    kw["strides"], kw["ks"] = tuple(kw["strides"][:stages]), np.asarray(kw["ks"])[..., :stages]
+    cut = lambda a: None if a is None else a[:, :stages]  # noqa: E731
+    cx = complexity_batch(cut(c.ds), cut(c.ws), cut(c.bs), cut(c.gs), shape, es=cut(c.es), **kw)
     return {"flops": cx.flops, "params": cx.params, "acts": cx.acts}
 
 

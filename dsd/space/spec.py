@@ -18,18 +18,19 @@ from dsd.errors import DsdError
 from dsd.space.distributions import KINDS, Dist
 
 GENERATOR_PARAMS = {
-    "anynet": ("d", "w", "b", "g", "e", "k", "se_ratio", "stem_w"),
+    "anynet": ("d", "w", "b", "g", "e", "k", "se_ratio", "stem_w", "stages"),
     "regnet": ("depth", "w0", "wa", "wm", "g", "b"),
 }
 TOP_KEYS = {"name", "description", "extends", "generator", "block", "stages", "stem_width",
             "flops", "params", "constraints", "stem", "strides", "kernels", "act", "se_ratio",
             "head_width"}
 BLOCK_PARAMS = ("b", "g", "e")  # anynet parameters declared only for blocks that read them
-# Drawn when declared, else fixed by the space's own key (kernels, se_ratio, stem_width).
-OPTIONAL_PARAMS = ("k", "se_ratio", "stem_w")
-SCALAR_PARAMS = ("se_ratio", "stem_w", "block")  # one value per network
+# Drawn when declared, else fixed by the space's own key (kernels, se_ratio, stem_width, stages).
+OPTIONAL_PARAMS = ("k", "se_ratio", "stem_w", "stages")
+NETWORK_PARAMS = ("stem_w", "stages")  # read by every block type
+SCALAR_PARAMS = ("se_ratio", "stem_w", "block", "stages")  # one value per network
 PARAM_KEYS = {"dist", "low", "high", "q", "values", "shared", "same_as"}
-INTEGER_PARAMS = ("d", "depth", "w", "w0", "g", "stem_w")
+INTEGER_PARAMS = ("d", "depth", "w", "w0", "g", "stem_w", "stages")
 ORDERINGS = ("nondecreasing", "nonincreasing")
 
 
@@ -47,7 +48,7 @@ class Space:
     description: str
     generator: str
     block: str                       # the block type; the first of `blocks` when drawn
-    stages: int
+    stages: int                      # the most stages a network has (per-stage arrays' width)
     stem_width: int
     params: dict[str, Param]
     constraints: dict[str, str]
@@ -66,6 +67,12 @@ class Space:
     def se(self) -> bool:
         return self.block == "y" or self.se_ratio > 0
 
+    @property
+    def stage_counts(self) -> tuple[int, ...]:
+        """Every stage count a network of the space may have ([params.stages], or `stages`)."""
+        p = self.params.get("stages")
+        return tuple(sorted(int(v) for v in p.dist.values)) if p else (self.stages,)
+
     def shape_kwargs(self) -> dict:
         """What every network of the space shares besides its drawn numbers (Arch fields)."""
         return {"block": self.block, "stem": self.stem, "stem_w": self.stem_width,
@@ -81,12 +88,15 @@ def from_table(table: dict, source: str) -> Space:
 
 def configurations(space: Space) -> float:
     """Number of distinct drawn configurations, before constraints and windows."""
-    total = 1.0
-    for p in space.params.values():
-        if p.same_as:
-            continue
-        reps = 1 if (p.shared or space.generator == "regnet") else space.stages
-        total *= float(p.dist.count()) ** reps
+    total = 0.0
+    for stages in space.stage_counts:  # a network of s stages draws s values per stage param
+        part = 1.0
+        for p in space.params.values():
+            if p.same_as or p.name == "stages":
+                continue
+            reps = 1 if (p.shared or space.generator == "regnet") else stages
+            part *= float(p.dist.count()) ** reps
+        total += part
     return total
 
 
@@ -187,9 +197,7 @@ def _validate(t: dict, path: Path) -> Space:
     stem = _get(t, "stem", str, path, default="simple")
     if stem not in STEMS:
         raise _fail(path, "stem", f"unknown stem {stem!r}; use one of {', '.join(STEMS)}")
-    stages = _get(t, "stages", int, path, default=4)
-    if not 1 <= stages <= 5:
-        raise _fail(path, "stages", "must be between 1 and 5")
+    stages = _stage_count(t, path)
     strides = _per_stage(t, "strides", stages, path, lambda v: v >= 1, "at least 1")
     kernels = _per_stage(t, "kernels", stages, path, lambda v: v >= 1 and v % 2 == 1, "odd")
     act = _get(t, "act", str, path, default="relu")
@@ -225,6 +233,27 @@ def _validate(t: dict, path: Path) -> Space:
         stem=stem, strides=strides, kernels=kernels, act=act, se_ratio=se_ratio,
         head_width=_get(t, "head_width", int, path, default=0), blocks=blocks,
     )
+
+
+def _stage_count(t: dict, path: Path) -> int:
+    """The per-stage arrays' width: `stages`, or the largest count [params.stages] draws
+    (strides and kernels then list that many; a network of s stages uses the first s)."""
+    drawn = t.get("params", {}).get("stages") if isinstance(t.get("params"), dict) else None
+    if drawn is None:
+        stages = _get(t, "stages", int, path, default=4)
+        if not 1 <= stages <= 5:
+            raise _fail(path, "stages", "must be between 1 and 5")
+        return stages
+    vals = drawn.get("values") if isinstance(drawn, dict) else None
+    if not (isinstance(drawn, dict) and drawn.get("dist") == "choice" and isinstance(vals, list)
+            and vals and all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 5
+                             for v in vals)):
+        raise _fail(path, "params.stages", 'draw the stage count with dist = "choice" and '
+                    "values between 1 and 5, e.g. values = [3, 4]")
+    if "stages" in t and t["stages"] != max(vals):
+        raise _fail(path, "stages", f"is {t['stages']!r} but [params.stages] draws up to "
+                    f"{max(vals)}; remove `stages` (the largest drawn count is used)")
+    return max(vals)
 
 
 def _drawn_blocks(t, gen: str, path: Path) -> tuple[str, ...]:
@@ -272,7 +301,7 @@ def _params(pt: dict, gen: str, blocks: tuple[str, ...], path: Path) -> dict[str
         need = tuple(k for k in need if (k not in BLOCK_PARAMS or k in reads)
                      and (k not in OPTIONAL_PARAMS or k in pt))
         for k in pt:
-            if k in BLOCK_PARAMS + OPTIONAL_PARAMS and k not in reads and k != "stem_w":
+            if k in BLOCK_PARAMS + OPTIONAL_PARAMS and k not in reads + NETWORK_PARAMS:
                 raise _fail(path, f"params.{k}", f"the {block} block does not read '{k}'; remove "
                             f"[params.{k}] (it reads {', '.join(r for r in reads if len(r) == 1)})")
     for k in pt:
@@ -355,7 +384,7 @@ def _constraints(ct: dict, gen: str, params: dict[str, Param], path: Path) -> di
     if not isinstance(ct, dict):
         raise _fail(path, "constraints", "must be a table such as [constraints] w = 'nondecreasing'")
     for k, v in ct.items():
-        if gen != "anynet" or k not in params:
+        if gen != "anynet" or k not in params or k in SCALAR_PARAMS:
             raise _fail(path, f"constraints.{k}", "ordering constraints apply to the per-stage "
                         "parameters of an anynet space (d, w, b, g)")
         if v not in ORDERINGS:

@@ -27,7 +27,7 @@ from dsd.errors import DsdError
 from dsd.model.arch import Arch, Shape
 
 SCALAR_TYPES = {"b": pa.float64(), "g": pa.int64(), "e": pa.float64(), "k": pa.int64(),
-                "se_ratio": pa.float64(), "stem_w": pa.int64(), "depth": pa.int64(),
+                "se_ratio": pa.float64(), "stem_w": pa.int64(), "stages": pa.int64(), "depth": pa.int64(),
                 "w0": pa.int64(), "wa": pa.float64(), "wm": pa.float64()}
 LIST_COLS = {"ds": pa.int64(), "ws": pa.int64(), "gs": pa.int64(), "bs": pa.float64(),
              "es": pa.float64(), "ks": pa.int64()}
@@ -137,6 +137,8 @@ class Run:
         for col, kind in (("se_ratio", float), ("stem_w", int)):
             if col in self._space.params and get(col) is not None:
                 kw[col] = kind(get(col))
+        n = len(row["ds"])  # a drawn stage count: the space's per-stage lists cover the most
+        kw["strides"], kw["ks"] = tuple(kw["strides"][:n]), tuple(kw["ks"][:n])
         return Arch(tuple(int(x) for x in row["ds"]), tuple(int(x) for x in row["ws"]),
                     tuple(float(x) for x in row["bs"]), tuple(int(x) for x in row["gs"]),
                     shape=self.shape(), **kw)
@@ -156,8 +158,14 @@ def samples_table(cols: dict[str, np.ndarray]) -> pa.Table:
         if k not in cols:
             continue
         m = np.ascontiguousarray(cols[k])
-        offsets = pa.array(np.arange(0, m.size + 1, max(m.shape[1], 1), dtype=np.int32))
-        out[k] = pa.ListArray.from_arrays(offsets, pa.array(m.ravel(), t))
+        if "stages" in cols:  # a drawn stage count: each row keeps its own stages only
+            live = np.arange(m.shape[1])[None, :] < np.asarray(cols["stages"])[:, None]
+            offsets = np.concatenate([[0], np.cumsum(live.sum(axis=1))]).astype(np.int32)
+            values = m[live]
+        else:
+            offsets = np.arange(0, m.size + 1, max(m.shape[1], 1), dtype=np.int32)
+            values = m.ravel()
+        out[k] = pa.ListArray.from_arrays(pa.array(offsets), pa.array(values, t))
     out["se"] = pa.array(cols["se"], pa.bool_())
     if "block" in cols:
         out["block"] = pa.array(cols["block"], pa.string())
@@ -170,10 +178,19 @@ def samples_table(cols: dict[str, np.ndarray]) -> pa.Table:
 
 
 def list_column(table: pa.Table, name: str) -> np.ndarray:
-    """A per-stage list column as a [models, stages] array (every row has as many stages)."""
+    """A per-stage list column as a [models, stages] array; rows of fewer stages (a drawn
+    stage count) are padded with zeros, as the sampler holds them."""
     col = table.column(name).combine_chunks()
     flat = col.flatten().to_numpy(zero_copy_only=False)
-    return flat.reshape(len(col), -1) if len(col) else flat.reshape(0, 0)
+    if not len(col):
+        return flat.reshape(0, 0)
+    lengths = np.diff(col.offsets.to_numpy())
+    width = int(lengths.max())
+    if (lengths == width).all():
+        return flat.reshape(len(col), -1)
+    out = np.zeros((len(col), width), dtype=flat.dtype)
+    out[np.arange(width)[None, :] < lengths[:, None]] = flat
+    return out
 
 
 def write_atomic_parquet(table: pa.Table, path: Path) -> None:
