@@ -352,3 +352,58 @@ def test_drawn_stage_count_declarations(tmp_path):
     s = spaces.load(str(path))
     assert s.stages == 4 and s.stage_counts == (2, 3, 4)
     assert spaces.configurations(s) == sum((6 * 15) ** k for k in (2, 3, 4))
+
+
+# Released NDS records (microsoft/nni, docs/source/tutorials/nasbench_as_dataset.rst): the
+# ICCV 2019 CIFAR networks (stem 16, strides 1-2-2) with NDS's own params and flops counts.
+NDS_RECORDS = [  # block, ds, ws, bottleneck multipliers, numbers of groups, params, flops
+    ("x", [16, 1, 4], [64, 128, 16], [0.25] * 3, [2, 1, 2], 83_002, 69_890_986),
+    ("res_basic", [12, 12, 12], [24, 24, 40], [1] * 3, [1] * 3, 594_138, 184_519_578),
+    ("vanilla", [12, 12, 12], [24, 32, 40], [1] * 3, [1] * 3, 689_770, 208_363_930),
+]
+
+
+@pytest.mark.parametrize("block,ds,ws,mul,groups,params,flops", NDS_RECORDS)
+def test_released_nds_records_have_our_params(block, ds, ws, mul, groups, params, flops):
+    """NDS's params equal ours to the unit; its flops add 5 per conv output element (acts
+    less the classifier's outputs) to pycls's count, on every block type released."""
+    bs = [1 / m for m in mul]
+    gs = [round(w * m) // n for w, m, n in zip(ws, mul, groups)]
+    arch = anynet_arch(ds, ws, bs, gs, shape=CIFAR, stem="cifar", stem_w=16, strides=(1, 2, 2),
+                       block=block)
+    assert arch.gs == tuple(gs)  # the group widths split evenly: no adjustment
+    cx = complexity(arch)
+    assert cx["params"] == params == count_params(build(arch, device="meta"))
+    assert cx["flops"] + 5 * (cx["acts"] - CIFAR.num_classes) == flops
+
+
+def test_iccv_spaces_sample_at_their_window(tmp_path):
+    """nds_resnet and nds_resnext_a at CIFAR shape and the NDS notebooks' params window:
+    ResNeXt-A's drawn numbers of groups split each bottleneck width exactly, and every
+    model builds with its counted complexity."""
+    for name in ("nds_resnet", "nds_resnext_a"):
+        out = tmp_path / name
+        sample_new(name, 30, out, CIFAR, {"params": "154K:856K"}, seed=0)
+        run = Run(out)
+        df = run.samples()
+        assert df.params.between(154_000, 856_000).all() and len(df) == 30
+        for row, arch in _rebuilt(run, df):
+            assert arch.stem == "cifar" and arch.strides == (1, 2, 2) and arch.stem_w == 16
+            if name == "nds_resnext_a":
+                groups = [w / b / g for w, b, g in zip(row.ws, row.bs, row.gs)]
+                assert set(groups) <= {1, 2, 4} and set(row.bs) <= {1, 2, 4}
+                assert set(row.ds) <= {1, 2, 4, 8, 16} and set(row.ws) <= {16, 32, 64, 128, 256}
+    s = spaces.load("nds_resnext_a")
+    assert spaces.configurations(s) == (5 * 5 * 3 * 3) ** 3  # aw_nas's count of the space
+
+
+def test_number_of_groups_declarations(tmp_path):
+    """`groups` replaces g where the block reads it: both at once, or groups for a block
+    without groups, is one line."""
+    path = tmp_path / "g.toml"
+    path.write_text('extends = "nds_resnext_a"\n[params.g]\ndist = "choice"\nvalues = [1]\n')
+    with pytest.raises(DsdError, match="either g"):
+        spaces.load(str(path))
+    path.write_text('extends = "nds_resnet"\n[params.groups]\ndist = "choice"\nvalues = [1]\n')
+    with pytest.raises(DsdError, match="does not read 'groups'"):
+        spaces.load(str(path))

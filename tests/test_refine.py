@@ -48,9 +48,9 @@ def test_fit_close_on_adjusted_widths_and_far_on_anynet(measure, bound, factor):
 
 
 ROWS = [{"ds": [1, 2, 7, 12], "ws": [32, 64, 160, 384], "gs": [16] * 4, "bs": [1.0] * 4,
-         "se": False, "wm": 2.54, "flops": 4e8, "error": 25.0},
+         "se": False, "wm": 2.54, "flops": 4e8, "error": 25.0, "block": "x"},
         {"ds": [3, 2, 7, 12], "ws": [64, 32, 160, 384], "gs": [8] * 4, "bs": [1.0, 2, 1, 1],
-         "se": True, "wm": 2.2, "flops": 3e8, "error": 30.0}]
+         "se": True, "wm": 2.2, "flops": 3e8, "error": 30.0, "block": "res_basic"}]
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -62,6 +62,8 @@ ROWS = [{"ds": [1, 2, 7, 12], "ws": [32, 64, 160, 384], "gs": [16] * 4, "bs": [1
     ("2 <= d1 < 3 or w2 == 32", [False, True]),
     ("max(gs) * 2 == 32", [True, False]),
     ("len(ds) == 4 and mean(ws) > 100", [True, True]),
+    ("block == 'res_basic'", [False, True]),
+    ("block != \"x\" or wm > 2.5", [True, True]),
 ])
 def test_split_expressions(text, expected):
     assert evaluate_split(text, ROWS).tolist() == expected
@@ -70,7 +72,9 @@ def test_split_expressions(text, expected):
 @pytest.mark.parametrize("text,why", [
     ("wm >= ", "invalid syntax"), ("zz > 1", "unknown name 'zz'"),
     ("__import__('os').system('true')", "unknown function"), ("ws.__class__", "not allowed"),
-    ("(lambda: 1)()", "unknown function"), ("'a' == 'a'", "only numbers"),
+    ("(lambda: 1)()", "unknown function"), ("b'a' == block", "only numbers"),
+    ("block * 10**9 == 'x'", "only be compared"), ("block == '" + "x" * 65 + "'", "at most 64"),
+    ("block > 1", "cannot evaluate"),
     ("ws[0.5] > 1", "cannot evaluate"), ("[x for x in ws]", "not allowed"),
 ])
 def test_split_rejects_bad_expressions(text, why):

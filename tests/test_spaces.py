@@ -7,8 +7,9 @@ import pytest
 from dsd.errors import DsdError
 from dsd.space import spec as spaces
 
-BUILTIN = ["anynetx_a", "anynetx_b", "anynetx_c", "anynetx_d", "anynetx_e", "regnet_res_basic",
-           "regnet_vanilla", "regnetx", "regnetx_initial", "regnety"]
+BUILTIN = ["anynetx_a", "anynetx_b", "anynetx_c", "anynetx_d", "anynetx_e", "nds_resnet",
+           "nds_resnext_a", "regnet_res_basic", "regnet_vanilla", "regnetx", "regnetx_initial",
+           "regnety"]
 
 
 def test_builtins_resolve_their_chain():

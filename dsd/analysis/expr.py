@@ -3,15 +3,17 @@
 Expressions are parsed with Python's `ast` and interpreted node by node against a
 whitelist; nothing is ever passed to `eval`. Names are the model's columns: per-stage
 lists ds, ws, gs, bs (and d1.., w1.., g1.., b1.. for single stages), the drawn scalars
-(b, g, depth, w0, wa, wm), se, flops, params, acts and error. Allowed:
+(b, g, depth, w0, wa, wm, stages, ...), the block type's name (block), se, flops, params,
+acts and error. Allowed:
 
-  numbers, true/false, + - * / // % ** (exponents up to 64 in size; every value stays
-  within 1e300), < <= > >= == != (chained), and or not,
+  numbers, true/false, quoted names (compared with == and !=, e.g. block == "res_basic"),
+  + - * / // % ** (exponents up to 64 in size; every value stays within 1e300),
+  < <= > >= == != (chained), and or not,
   xs[i] (negative i counts from the end), sum(xs) min(xs) max(xs) len(xs) mean(xs) abs(x),
   xs.all_equal() xs.nondecreasing() xs.nonincreasing() xs.sum() xs.min() xs.max()
 
-Examples: "wm >= 2.5", "bs.all_equal()", "ws.nondecreasing()", "sum(ds) > 20",
-"ws[-1] / ws[0] > 8 and not se".
+Examples: "wm >= 2.5", "block == 'vanilla'", "bs.all_equal()", "ws.nondecreasing()",
+"sum(ds) > 20", "ws[-1] / ws[0] > 8 and not se".
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ MAX_EXPONENT = 64          # |exponent| of **: larger ones only make huge or tin
 MAX_MAGNITUDE = 1e300      # any intermediate result: beyond it, arithmetic is meaningless here
 MAX_NODES = 200            # an expression longer than this is not a split rule
 MAX_CHARS = 1000
+MAX_NAME = 64              # a quoted name: a block type, never text to build on
 
 
 def _pow(a, b):
@@ -98,8 +101,13 @@ class Expr:
             for a in node.args:
                 self._check(a, names)
         elif isinstance(node, ast.Constant):
+            if isinstance(node.value, str):
+                if len(node.value) > MAX_NAME:
+                    raise self._error(f"a quoted name is at most {MAX_NAME} characters", node)
+                return
             if not isinstance(node.value, (int, float, bool)):
-                raise self._error(f"only numbers and true/false are allowed, not {node.value!r}", node)
+                raise self._error(f"only numbers, true/false and quoted names are allowed, not "
+                                  f"{node.value!r}", node)
             if isinstance(node.value, (int, float)) and not abs(node.value) <= MAX_MAGNITUDE:
                 raise self._error(f"the number {str(node.value)[:20]} is out of range "
                                   f"(|x| <= {MAX_MAGNITUDE:g})", node)
@@ -136,7 +144,10 @@ class Expr:
             v = self._eval(n.operand, env)
             return (not v) if isinstance(n.op, ast.Not) else (-v if isinstance(n.op, ast.USub) else +v)
         if isinstance(n, ast.BinOp):
-            out = _BIN[type(n.op)](self._eval(n.left, env), self._eval(n.right, env))
+            left, right = self._eval(n.left, env), self._eval(n.right, env)
+            if isinstance(left, str) or isinstance(right, str):  # "x" * 10**9 would build it
+                raise TypeError("names can only be compared (== and !=), not computed with")
+            out = _BIN[type(n.op)](left, right)
             if not abs(out) <= MAX_MAGNITUDE:  # also catches inf and nan
                 raise OverflowError(f"a result is out of range (|x| <= {MAX_MAGNITUDE:g})")
             return out
@@ -171,6 +182,8 @@ def model_env(row: dict) -> dict:
                 env[f"{k[0]}{i + 1}"] = x
         elif isinstance(v, (bool, np.bool_)):
             env[k] = bool(v)
+        elif isinstance(v, str):  # the block type's name
+            env[k] = v
         elif isinstance(v, (int, float, np.integer, np.floating)) and v == v:  # skips NaN
             env[k] = float(v) if isinstance(v, (float, np.floating)) else int(v)
     return env

@@ -97,8 +97,8 @@ def draw_block(space: Space, shape: Shape, seed: int, block: int, size: int = BL
         c = _regnet_block(space, rng, size)
     else:
         raw = {}
-        names = [k for k in ("d", "w", "b", "g", "e", "k", "se_ratio", "stem_w", "block", "stages")
-                 if k in space.params]
+        names = [k for k in ("d", "w", "b", "g", "groups", "e", "k", "se_ratio", "stem_w", "block",
+                             "stages") if k in space.params]
         for name in names:
             p = space.params[name]
             if p.same_as:
@@ -108,11 +108,12 @@ def draw_block(space: Space, shape: Shape, seed: int, block: int, size: int = BL
         for name in names:
             if space.params[name].same_as:
                 raw[name] = raw[space.params[name].same_as].copy()
-        for name, value in (("b", 1.0), ("g", 1)):  # blocks that do not read them
-            raw.setdefault(name, np.full((size, s), value))
+        raw.setdefault("b", np.full((size, s), 1.0))  # blocks that do not read it
+        splits = _group_widths(raw) if "groups" in raw else np.ones((size, s), dtype=bool)
+        raw.setdefault("g", np.full((size, s), 1))
         # A network of fewer stages than the arrays' width ignores the trailing draws.
         live = np.arange(s)[None, :] < raw["stages"][:, :1] if "stages" in raw else None
-        keep = np.ones(size, dtype=bool)
+        keep = np.all(splits if live is None else splits | ~live, axis=1)
         for name, order in space.constraints.items():
             step = np.diff(raw[name], axis=1)
             ok = step >= 0 if order == "nondecreasing" else step <= 0
@@ -120,7 +121,7 @@ def draw_block(space: Space, shape: Shape, seed: int, block: int, size: int = BL
         scalars = {}
         for name, kind in (("b", np.float64), ("g", np.int64), ("e", np.float64), ("k", np.int64),
                            ("se_ratio", np.float64), ("stem_w", np.int64), ("block", np.int64),
-                           ("stages", np.int64)):
+                           ("stages", np.int64), ("groups", np.int64)):
             if name in space.params and space.params[name].shared:
                 scalars[name] = raw[name][:, 0].astype(kind)
         if "block" in scalars:  # a drawn block type that reads no b or g: they stay 1
@@ -147,6 +148,16 @@ def draw_block(space: Space, shape: Shape, seed: int, block: int, size: int = BL
             for k, v in _count(c.take(rows), space, shape, name, int(n_stages)).items():
                 c.cx[k][rows] = v
     return c
+
+
+def _group_widths(raw: dict[str, np.ndarray]) -> np.ndarray:
+    """Group widths from a drawn number of groups: the bottleneck width w / b (rounded, as
+    pycls's int(round(w * bot_mul))) split into that many groups. Where it does not split
+    evenly the candidate is invalid (the mask returned is False there)."""
+    w_b = np.round(raw["w"] / raw["b"]).astype(np.int64)
+    n = raw["groups"].astype(np.int64)
+    raw["g"] = np.maximum(w_b // n, 1)
+    return (w_b % n == 0) & (n <= w_b)
 
 
 def _clear_absent_stages(c: Candidates) -> None:

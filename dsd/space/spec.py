@@ -18,19 +18,22 @@ from dsd.errors import DsdError
 from dsd.space.distributions import KINDS, Dist
 
 GENERATOR_PARAMS = {
-    "anynet": ("d", "w", "b", "g", "e", "k", "se_ratio", "stem_w", "stages"),
+    "anynet": ("d", "w", "b", "g", "groups", "e", "k", "se_ratio", "stem_w", "stages"),
     "regnet": ("depth", "w0", "wa", "wm", "g", "b"),
 }
 TOP_KEYS = {"name", "description", "extends", "generator", "block", "stages", "stem_width",
             "flops", "params", "constraints", "stem", "strides", "kernels", "act", "se_ratio",
             "head_width"}
 BLOCK_PARAMS = ("b", "g", "e")  # anynet parameters declared only for blocks that read them
+# `groups` (the number of groups, as the ICCV 2019 spaces draw it) replaces `g` (the group
+# width) where a block reads g: the group width is then the bottleneck width / groups.
+GROUP_COUNT = "groups"
 # Drawn when declared, else fixed by the space's own key (kernels, se_ratio, stem_width, stages).
 OPTIONAL_PARAMS = ("k", "se_ratio", "stem_w", "stages")
 NETWORK_PARAMS = ("stem_w", "stages")  # read by every block type
 SCALAR_PARAMS = ("se_ratio", "stem_w", "block", "stages")  # one value per network
 PARAM_KEYS = {"dist", "low", "high", "q", "values", "shared", "same_as"}
-INTEGER_PARAMS = ("d", "depth", "w", "w0", "g", "stem_w", "stages")
+INTEGER_PARAMS = ("d", "depth", "w", "w0", "g", "groups", "stem_w", "stages")
 ORDERINGS = ("nondecreasing", "nonincreasing")
 
 
@@ -298,10 +301,15 @@ def _params(pt: dict, gen: str, blocks: tuple[str, ...], path: Path) -> dict[str
     need = GENERATOR_PARAMS[gen]
     if gen == "anynet":  # b, g, e only where the block reads them
         reads = tuple(dict.fromkeys(r for b in blocks for r in BLOCKS[b].reads))
-        need = tuple(k for k in need if (k not in BLOCK_PARAMS or k in reads)
+        if GROUP_COUNT in pt and "g" in pt:
+            raise _fail(path, f"params.{GROUP_COUNT}", "declare either g (the group width) or "
+                        "groups (the number of groups), not both")
+        if "g" in reads and GROUP_COUNT in pt:
+            reads = tuple(GROUP_COUNT if r == "g" else r for r in reads)
+        need = tuple(k for k in need if (k not in BLOCK_PARAMS + (GROUP_COUNT,) or k in reads)
                      and (k not in OPTIONAL_PARAMS or k in pt))
         for k in pt:
-            if k in BLOCK_PARAMS + OPTIONAL_PARAMS and k not in reads + NETWORK_PARAMS:
+            if k in BLOCK_PARAMS + OPTIONAL_PARAMS + (GROUP_COUNT,) and k not in reads + NETWORK_PARAMS:
                 raise _fail(path, f"params.{k}", f"the {block} block does not read '{k}'; remove "
                             f"[params.{k}] (it reads {', '.join(r for r in reads if len(r) == 1)})")
     for k in pt:
@@ -375,7 +383,7 @@ def _param(name: str, t: dict, gen: str, path: Path) -> Param:
         dist = Dist(kind, float(low), float(high), float(q))
     if name in INTEGER_PARAMS and not dist.is_integer:
         raise _fail(path, pre + "dist", f"'{name}' must take integer values: use integer bounds and q")
-    if name in ("d", "depth", "w", "w0", "g", "b") and dist.support()[0] <= 0:
+    if name in ("d", "depth", "w", "w0", "g", "b", GROUP_COUNT) and dist.support()[0] <= 0:
         raise _fail(path, pre + "low", f"'{name}' must be positive")
     return Param(name, dist, shared)
 

@@ -27,7 +27,8 @@ from dsd.errors import DsdError
 from dsd.model.arch import Arch, Shape
 
 SCALAR_TYPES = {"b": pa.float64(), "g": pa.int64(), "e": pa.float64(), "k": pa.int64(),
-                "se_ratio": pa.float64(), "stem_w": pa.int64(), "stages": pa.int64(), "depth": pa.int64(),
+                "se_ratio": pa.float64(), "stem_w": pa.int64(), "stages": pa.int64(),
+                "groups": pa.int64(), "depth": pa.int64(),
                 "w0": pa.int64(), "wa": pa.float64(), "wm": pa.float64()}
 LIST_COLS = {"ds": pa.int64(), "ws": pa.int64(), "gs": pa.int64(), "bs": pa.float64(),
              "es": pa.float64(), "ks": pa.int64()}
