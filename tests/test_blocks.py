@@ -407,3 +407,42 @@ def test_number_of_groups_declarations(tmp_path):
     path.write_text('extends = "nds_resnet"\n[params.groups]\ndist = "choice"\nvalues = [1]\n')
     with pytest.raises(DsdError, match="does not read 'groups'"):
         spaces.load(str(path))
+
+
+def test_activation_and_strides_drawn(tmp_path):
+    """[params.act] (one per network) and [params.s] (per stage): samples record them, every
+    model builds with its counted complexity, --extend continues, `dsd fit --to-space`
+    keeps the fitted models' most common ones, and bad declarations are one line."""
+    run, df = _sampled(tmp_path, 'extends = "anynetx_c"\nname = "as"\n[params.act]\n'
+                       'dist = "choice"\nvalues = ["relu", "silu"]\n[params.s]\ndist = "choice"\n'
+                       'values = [1, 2]\n', 12, "5M:80M", seed=7, extend=6)
+    assert set(df.act) == {"relu", "silu"} and {s for ss in df.ss for s in ss} == {1, 2}
+    assert len({(r.act, tuple(r.ss), tuple(r.ds), tuple(r.ws)) for r in df.itertuples()}) == 18
+    for row, arch in _rebuilt(run, df):
+        assert arch.act == row.act and arch.strides == tuple(row.ss)
+    from dsd.analysis.refine import space_from_fits
+
+    rows = [r for _, r in df.iterrows()]
+    acts = [r.act for r in rows[:5]]
+    top = max(dict.fromkeys(acts), key=acts.count)
+    table = space_from_fits([(r, _fit(r)) for r in rows[:5]], _errors(run), "fitted")
+    assert table["act"] == top and len(table["strides"]) == 4
+    path = tmp_path / "bad.toml"
+    for text, where in (('[params.act]\ndist = "choice"\nvalues = ["gelu"]\n', "params.act"),
+                        ('[params.s]\ndist = "uniform"\nlow = 1\nhigh = 2\n', "params.s"),
+                        ('[params.s]\ndist = "choice"\nvalues = [0, 2]\n', "params.s")):
+        path.write_text('extends = "anynetx_c"\n' + text)
+        with pytest.raises(DsdError, match=where):
+            spaces.load(str(path))
+
+
+def _fit(row):
+    from dsd.analysis.fit import block_widths, fit_widths
+
+    return fit_widths(block_widths(row["ds"], row["ws"]))
+
+
+def _errors(run: Run):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(path=run.path)

@@ -75,15 +75,12 @@ def space_from_fits(fits: list[tuple[dict, Fit]], r: RunErrors, name: str) -> di
     block = block if isinstance(block, str) else ("y" if bool(fits[0][0]["se"]) else "x")
     manifest = _manifest(r)
     space = manifest.get("space", {})
-    # A RegNet draw is valid only with exactly the space's stage count: with a drawn count,
-    # the space takes the count most of the fitted models have (the best one's on a tie).
-    counts = [len(row["ds"]) for row, _ in fits]
-    stages = max(dict.fromkeys(counts), key=counts.count)
-    note = "" if len(set(counts)) == 1 else (
-        f"; {counts.count(stages)} of them have {stages} stages, the stage count of this space")
+    # A RegNet space has one stage count, activation and stride pattern: where the run drew
+    # them per network, the space takes the one most of the fitted models have.
+    stages, note = _most_common([len(row["ds"]) for row, _ in fits], "stages")
     table = {
         "name": name,
-        "description": f"fitted to the {len(fits)} best models of {r.path} by `dsd fit`{note}",
+        "description": "",
         "generator": "regnet", "block": block,
         "stages": stages,
         "stem_width": int(space.get("stem_width", 32)),
@@ -91,7 +88,19 @@ def space_from_fits(fits: list[tuple[dict, Fit]], r: RunErrors, name: str) -> di
     # The network's other fixed choices carry over (RegNet widths, the same kind of network).
     table.update({k: space[k] for k in ("stem", "strides", "kernels", "act", "se_ratio", "head_width")
                   if k in space})
+    notes = [note]
+    for col, key, what in DRAWN_PER_NETWORK:  # drawn by the run: the fits' most common one
+        v = fits[0][0].get(col)
+        if v is None or (isinstance(v, float) and v != v):
+            continue
+        as_key = (lambda x: tuple(int(e) for e in x)) if _is_list(v) else (lambda x: x)
+        top, n = _most_common([as_key(row[col]) for row, _ in fits], what)
+        table[key] = list(top) if isinstance(top, tuple) else (
+            top.item() if isinstance(top, np.generic) else top)
+        notes.append(n)
     table.update({k: table[k][:stages] for k in ("strides", "kernels") if k in table})
+    table["description"] = (f"fitted to the {len(fits)} best models of {r.path} by `dsd fit`"
+                            + "".join(notes))
     if manifest.get("flops"):
         table["flops"] = manifest["flops"]
     lo_a, hi_a = max(0.1, np.floor(min(wa) * 10) / 10), max(0.2, np.ceil(max(wa) * 10) / 10)
@@ -109,6 +118,25 @@ def space_from_fits(fits: list[tuple[dict, Fit]], r: RunErrors, name: str) -> di
         "b": {"dist": "choice", "values": bs},
     }
     return table
+
+
+# Columns a run draws per network, the space key they become, and their name in the note.
+DRAWN_PER_NETWORK = (("act", "act", "activation"), ("ss", "strides", "strides"),
+                     ("ks", "kernels", "kernels"), ("se_ratio", "se_ratio", "SE ratio"),
+                     ("stem_w", "stem_width", "stem width"))
+
+
+def _most_common(values: list, what: str) -> tuple:
+    """The value most models have (the best one's on a tie), and a note when they differ."""
+    top = max(dict.fromkeys(values), key=values.count)
+    shown = list(top) if isinstance(top, tuple) else top
+    note = "" if len(set(values)) == 1 else (
+        f"; {values.count(top)} of them have {what} {shown}, this space's")
+    return top, note
+
+
+def _is_list(v) -> bool:
+    return v is not None and not isinstance(v, (float, str))
 
 
 def _manifest(r: RunErrors) -> dict:

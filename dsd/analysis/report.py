@@ -40,7 +40,8 @@ TABLE_ROWS = 500     # models listed per run
 def param_columns(table: pd.DataFrame) -> dict[str, np.ndarray]:
     """Every sampled parameter as a column: per-stage values unrolled (d1, w1, ...)."""
     out: dict[str, np.ndarray] = {}
-    for col, short in (("ds", "d"), ("ws", "w"), ("bs", "b"), ("gs", "g"), ("es", "e"), ("ks", "k")):
+    for col, short in (("ds", "d"), ("ws", "w"), ("bs", "b"), ("gs", "g"), ("es", "e"), ("ks", "k"),
+                       ("ss", "s")):
         if col not in table or table[col].isna().any():  # es, ks: only where drawn
             continue
         stages = _per_stage(table[col])
@@ -50,7 +51,7 @@ def param_columns(table: pd.DataFrame) -> dict[str, np.ndarray]:
         for i in range(stages.shape[1]):
             out[f"{short}{i + 1}"] = stages[:, i]  # NaN for networks without stage i + 1
     out["depth"] = np.nansum(_per_stage(table["ds"]), axis=1)  # total blocks: RegNet's d too
-    for k in ("w0", "wa", "wm", "g", "b", "e", "k", "stages"):
+    for k in ("w0", "wa", "wm", "g", "b", "e", "k", "s", "stages", "groups"):
         if k in table and k not in out:
             out[k] = table[k].to_numpy(dtype=float)
     for k in ("flops", "params", "acts"):

@@ -64,8 +64,8 @@ def show(name: str = typer.Argument(..., help="A space name or a path to a .toml
     console.print(f"generator {s.generator}, {blocks}, {n_stages} stages, default flops window "
                   f"{s.flops or 'none'}")
     console.print(f"stem {s.stem} (width {drawn('stem_w', s.stem_width)}), strides "
-                  f"{list(kw['strides'])}, kernels {drawn('k', list(kw['ks']))}, activation "
-                  f"{s.act}{se}{head}")
+                  f"{drawn('s', list(kw['strides']))}, kernels {drawn('k', list(kw['ks']))}, "
+                  f"activation {drawn('act', s.act)}{se}{head}")
     t = Table()
     for col in ("parameter", "distribution", "values", "drawn"):
         t.add_column(col)
@@ -74,8 +74,9 @@ def show(name: str = typer.Argument(..., help="A space name or a path to a .toml
             "once, copied to every stage" if p.shared else "per stage")
         if p.same_as:
             t.add_row(p.name, f"same as {p.same_as}", "-", "tied: takes the value drawn for " + p.same_as)
-        elif p.name == "block":
-            t.add_row(p.name, "choice {" + ", ".join(s.blocks) + "}", str(len(s.blocks)), drawn)
+        elif p.name in ("block", "act"):
+            names = s.blocks if p.name == "block" else s.acts
+            t.add_row(p.name, "choice {" + ", ".join(names) + "}", str(len(names)), drawn)
         else:
             t.add_row(p.name, p.dist.describe(), str(p.dist.count()), drawn)
     console.print(t)

@@ -18,7 +18,7 @@ from dsd.model.arch import Shape, adjust_compat_batch, regnet_block_widths, regn
 from dsd.model.blocks import BLOCKS, get_block
 from dsd.model.complexity import complexity_batch
 from dsd.sizes import format_size, format_window
-from dsd.space.spec import Space
+from dsd.space.spec import ACTS, Space
 
 BLOCK = 1 << 15
 METRICS = ("flops", "params", "acts")
@@ -38,13 +38,14 @@ class Candidates:
     cx: dict[str, np.ndarray]
     es: np.ndarray | None = None  # expansion ratios, for blocks that read them (mb)
     ks: np.ndarray | None = None  # kernels, when the space draws them
+    ss: np.ndarray | None = None  # strides, when the space draws them
 
     def take(self, mask: np.ndarray) -> Candidates:
+        opt = lambda v: None if v is None else v[mask]  # noqa: E731
         return Candidates(self.index[mask], self.ds[mask], self.ws[mask], self.bs[mask],
                           self.gs[mask], {k: v[mask] for k, v in self.scalars.items()},
                           {k: v[mask] for k, v in self.cx.items()},
-                          None if self.es is None else self.es[mask],
-                          None if self.ks is None else self.ks[mask])
+                          opt(self.es), opt(self.ks), opt(self.ss))
 
 
 def concat(parts: list[Candidates]) -> Candidates | None:
@@ -57,7 +58,8 @@ def concat(parts: list[Candidates]) -> Candidates | None:
                       {k: cat(lambda p, k=k: p.scalars[k]) for k in first.scalars},
                       {k: cat(lambda p, k=k: p.cx[k]) for k in first.cx},
                       None if first.es is None else cat(lambda p: p.es),
-                      None if first.ks is None else cat(lambda p: p.ks))
+                      None if first.ks is None else cat(lambda p: p.ks),
+                      None if first.ss is None else cat(lambda p: p.ss))
 
 
 @dataclass
@@ -97,8 +99,8 @@ def draw_block(space: Space, shape: Shape, seed: int, block: int, size: int = BL
         c = _regnet_block(space, rng, size)
     else:
         raw = {}
-        names = [k for k in ("d", "w", "b", "g", "groups", "e", "k", "se_ratio", "stem_w", "block",
-                             "stages") if k in space.params]
+        names = [k for k in ("d", "w", "b", "g", "groups", "e", "k", "s", "se_ratio", "stem_w",
+                             "block", "act", "stages") if k in space.params]
         for name in names:
             p = space.params[name]
             if p.same_as:
@@ -120,8 +122,9 @@ def draw_block(space: Space, shape: Shape, seed: int, block: int, size: int = BL
             keep &= np.all(ok if live is None else ok | ~live[:, 1:], axis=1)
         scalars = {}
         for name, kind in (("b", np.float64), ("g", np.int64), ("e", np.float64), ("k", np.int64),
-                           ("se_ratio", np.float64), ("stem_w", np.int64), ("block", np.int64),
-                           ("stages", np.int64), ("groups", np.int64)):
+                           ("s", np.int64), ("se_ratio", np.float64), ("stem_w", np.int64),
+                           ("block", np.int64), ("act", np.int64), ("stages", np.int64),
+                           ("groups", np.int64)):
             if name in space.params and space.params[name].shared:
                 scalars[name] = raw[name][:, 0].astype(kind)
         if "block" in scalars:  # a drawn block type that reads no b or g: they stay 1
@@ -130,23 +133,31 @@ def draw_block(space: Space, shape: Shape, seed: int, block: int, size: int = BL
                 raw[name] = np.where(np.isin(scalars["block"], unread)[:, None], value, raw[name])
         es = raw["e"].astype(np.float64) if "e" in raw else None
         ks = raw["k"].astype(np.int64) if "k" in raw else None
+        ss = raw["s"].astype(np.int64) if "s" in raw else None
         c = Candidates(np.arange(size), raw["d"].astype(np.int64), raw["w"], raw["b"],
-                       raw["g"], scalars, {}, es, ks).take(keep)
+                       raw["g"], scalars, {}, es, ks, ss).take(keep)
     ws, gs = adjust_compat_batch(c.ws, c.bs, c.gs.astype(np.int64))
     c.ws, c.gs = ws, gs
     if "stages" in c.scalars:
         _clear_absent_stages(c)
     c.cx = {k: np.zeros(len(c.index), dtype=np.int64) for k in METRICS}
-    blocks = c.scalars.get("block", np.zeros(len(c.index), dtype=np.int64))
-    stages = c.scalars.get("stages", np.full(len(c.index), s))
-    # Each drawn block type and stage count is counted on its own rows.
-    for j, name in enumerate(space.blocks or (space.block,)):
-        for n_stages in np.unique(stages):
-            rows = np.nonzero((blocks == j) & (stages == n_stages))[0]
-            if not len(rows):
-                continue
-            for k, v in _count(c.take(rows), space, shape, name, int(n_stages)).items():
-                c.cx[k][rows] = v
+    # Rows of one drawn block type, stage count, activation and stride pattern are counted
+    # together: within a group, complexity_batch's network-wide choices are shared.
+    n = len(c.index)
+    cols = [c.scalars.get(k, np.zeros(n, dtype=np.int64)) for k in ("block", "act")]
+    cols.append(c.scalars.get("stages", np.full(n, s)))
+    groups = np.stack(cols, axis=1) if c.ss is None else np.concatenate(
+        [np.stack(cols, axis=1), c.ss], axis=1)
+    if not any(k in c.scalars for k in ("block", "act", "stages")) and c.ss is None:
+        uniq, which = groups[:1], np.zeros(n, dtype=np.int64)  # nothing drawn: one group
+    else:
+        uniq, which = np.unique(groups, axis=0, return_inverse=True)
+    for i, (block, act, stages, *strides) in enumerate(uniq.tolist()):
+        rows = np.nonzero(which.ravel() == i)[0]
+        net = {"block": (space.blocks or (space.block,))[block], "act": (space.acts or (space.act,))[act],
+               "strides": tuple(strides or space.shape_kwargs()["strides"])[:stages]}
+        for k, v in _count(c.take(rows), space, shape, net, stages).items():
+            c.cx[k][rows] = v
     return c
 
 
@@ -164,18 +175,19 @@ def _clear_absent_stages(c: Candidates) -> None:
     """Zero every per-stage value past a network's stage count, so that equal networks have
     equal keys whatever was drawn for stages they do not have (samples.parquet drops them)."""
     dead = np.arange(c.ds.shape[1])[None, :] >= c.scalars["stages"][:, None]
-    for name in ("ds", "ws", "bs", "gs", "es", "ks"):
+    for name in ("ds", "ws", "bs", "gs", "es", "ks", "ss"):
         v = getattr(c, name)
         if v is not None:
             setattr(c, name, np.where(dead, 0, v).astype(v.dtype))
 
 
-def _count(c: Candidates, space: Space, shape: Shape, block: str, stages: int) -> dict[str, np.ndarray]:
-    kw = dict(space.shape_kwargs(), block=block)
+def _count(c: Candidates, space: Space, shape: Shape, net: dict, stages: int) -> dict[str, np.ndarray]:
+    """Complexity of candidates that share `net` (block, act, strides) and a stage count."""
+    kw = dict(space.shape_kwargs(), **net)
     kw.update({k: c.scalars[k] for k in ("se_ratio", "stem_w") if k in c.scalars})  # drawn
     if c.ks is not None:
         kw["ks"] = c.ks
-    kw["strides"], kw["ks"] = tuple(kw["strides"][:stages]), np.asarray(kw["ks"])[..., :stages]
+    kw["ks"] = np.asarray(kw["ks"])[..., :stages]
     cut = lambda a: None if a is None else a[:, :stages]  # noqa: E731
     cx = complexity_batch(cut(c.ds), cut(c.ws), cut(c.bs), cut(c.gs), shape, es=cut(c.es), **kw)
     return {"flops": cx.flops, "params": cx.params, "acts": cx.acts}
@@ -226,8 +238,8 @@ def in_windows(c: Candidates, windows: dict[str, Window]) -> np.ndarray:
     return ok
 
 
-KEY_LISTS = ("ds", "ws", "gs", "bs", "es", "ks")   # per-stage columns that tell networks apart
-KEY_SCALARS = ("se_ratio", "stem_w", "block")       # per-network ones
+KEY_LISTS = ("ds", "ws", "gs", "bs", "es", "ks", "ss")   # per-stage columns that tell networks apart
+KEY_SCALARS = ("se_ratio", "stem_w", "block", "act")      # per-network ones
 
 
 def model_keys(cols: dict[str, np.ndarray]) -> np.ndarray:
@@ -237,17 +249,20 @@ def model_keys(cols: dict[str, np.ndarray]) -> np.ndarray:
     parts = [np.asarray(cols[k], dtype=np.float64) for k in KEY_LISTS if k in cols]
     for k in KEY_SCALARS:
         if k in cols:
-            v = _block_codes(cols[k]) if k == "block" else cols[k]
+            v = _name_codes(cols[k], NAMES[k]) if k in NAMES else cols[k]
             parts.append(np.asarray(v, dtype=np.float64)[:, None])
     m = np.ascontiguousarray(np.concatenate(parts, axis=1))
     return m.view(np.dtype((np.void, m.shape[1] * 8))).ravel()
 
 
-def _block_codes(names: np.ndarray) -> np.ndarray:
-    """Block names as their registry index, vectorised."""
-    known = np.asarray(list(BLOCKS))
-    order = np.argsort(known)
-    return order[np.searchsorted(known[order], np.asarray(names).astype(str))]
+NAMES = {"block": tuple(BLOCKS), "act": ACTS}  # columns of names, keyed by their index here
+
+
+def _name_codes(names: np.ndarray, known: tuple[str, ...]) -> np.ndarray:
+    """Names as their index in `known`, vectorised."""
+    known_a = np.asarray(known)
+    order = np.argsort(known_a)
+    return order[np.searchsorted(known_a[order], np.asarray(names).astype(str))]
 
 
 def arch_key(ds, ws, gs, bs, block: str = "x") -> bytes:
@@ -400,10 +415,14 @@ def _model_columns(c: Candidates, space: Space) -> dict[str, np.ndarray]:
         cols["es"] = c.es.astype(np.float64)
     if c.ks is not None:
         cols["ks"] = c.ks.astype(np.int64)
+    if c.ss is not None:
+        cols["ss"] = c.ss.astype(np.int64)
     blocks = (np.asarray(space.blocks)[c.scalars["block"]] if "block" in c.scalars
               else np.full(len(c.index), space.block))
     cols["se"] = (c.scalars["se_ratio"] > 0 if "se_ratio" in c.scalars
                   else (blocks == "y") | (space.se_ratio > 0))
-    cols.update({k: v for k, v in c.scalars.items() if k != "block"})
+    cols.update({k: v for k, v in c.scalars.items() if k not in ("block", "act")})
     cols["block"] = blocks
+    if "act" in c.scalars:
+        cols["act"] = np.asarray(space.acts)[c.scalars["act"]]
     return cols

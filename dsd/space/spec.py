@@ -18,7 +18,7 @@ from dsd.errors import DsdError
 from dsd.space.distributions import KINDS, Dist
 
 GENERATOR_PARAMS = {
-    "anynet": ("d", "w", "b", "g", "groups", "e", "k", "se_ratio", "stem_w", "stages"),
+    "anynet": ("d", "w", "b", "g", "groups", "e", "k", "s", "se_ratio", "stem_w", "stages"),
     "regnet": ("depth", "w0", "wa", "wm", "g", "b"),
 }
 TOP_KEYS = {"name", "description", "extends", "generator", "block", "stages", "stem_width",
@@ -29,11 +29,12 @@ BLOCK_PARAMS = ("b", "g", "e")  # anynet parameters declared only for blocks tha
 # width) where a block reads g: the group width is then the bottleneck width / groups.
 GROUP_COUNT = "groups"
 # Drawn when declared, else fixed by the space's own key (kernels, se_ratio, stem_width, stages).
-OPTIONAL_PARAMS = ("k", "se_ratio", "stem_w", "stages")
-NETWORK_PARAMS = ("stem_w", "stages")  # read by every block type
-SCALAR_PARAMS = ("se_ratio", "stem_w", "block", "stages")  # one value per network
+OPTIONAL_PARAMS = ("k", "s", "se_ratio", "stem_w", "stages")
+NETWORK_PARAMS = ("s", "stem_w", "stages")  # read by every block type
+SCALAR_PARAMS = ("se_ratio", "stem_w", "block", "stages", "act")  # one value per network
+ACTS = ("relu", "silu")
 PARAM_KEYS = {"dist", "low", "high", "q", "values", "shared", "same_as"}
-INTEGER_PARAMS = ("d", "depth", "w", "w0", "g", "groups", "stem_w", "stages")
+INTEGER_PARAMS = ("d", "depth", "w", "w0", "g", "groups", "s", "stem_w", "stages")
 ORDERINGS = ("nondecreasing", "nonincreasing")
 
 
@@ -65,6 +66,7 @@ class Space:
     se_ratio: float = 0.0
     head_width: int = 0
     blocks: tuple[str, ...] = ()     # drawn block types ([params.block]); empty when fixed
+    acts: tuple[str, ...] = ()       # drawn activations ([params.act]); empty when fixed
 
     @property
     def se(self) -> bool:
@@ -204,17 +206,20 @@ def _validate(t: dict, path: Path) -> Space:
     strides = _per_stage(t, "strides", stages, path, lambda v: v >= 1, "at least 1")
     kernels = _per_stage(t, "kernels", stages, path, lambda v: v >= 1 and v % 2 == 1, "odd")
     act = _get(t, "act", str, path, default="relu")
-    if act not in ("relu", "silu"):
+    if act not in ACTS:
         raise _fail(path, "act", f"unknown activation {act!r}; use relu or silu")
     se_ratio = float(_get(t, "se_ratio", (int, float), path, default=0.0))
     if not 0 <= se_ratio < 1:
         raise _fail(path, "se_ratio", "must be in [0, 1): SE width / block input width")
     pt = dict(t.get("params", {})) if isinstance(t.get("params", {}), dict) else t.get("params")
-    blocks = _drawn_blocks(pt.pop("block", None), gen, path) if isinstance(pt, dict) else ()
-    block = blocks[0] if blocks else block
+    named = isinstance(pt, dict)
+    blocks = _drawn_names(pt.pop("block", None), "block", BLOCKS, gen, path) if named else ()
+    acts = _drawn_names(pt.pop("act", None), "act", ACTS, gen, path) if named else ()
+    block, act = blocks[0] if blocks else block, acts[0] if acts else act
     params = _params(pt, gen, blocks or (block,), path)
-    if blocks:
-        params["block"] = Param("block", Dist("choice", values=tuple(range(len(blocks)))), True)
+    for name, names in (("block", blocks), ("act", acts)):  # drawn as an index into the names
+        if names:
+            params[name] = Param(name, Dist("choice", values=tuple(range(len(names)))), True)
     # A drawn k, se_ratio or stem_w overrides the fixed key (a parent file may set it).
     if "se_ratio" in params and "y" in (blocks or (block,)):
         raise _fail(path, "params.se_ratio", "the y block fixes SE at 0.25; draw se_ratio with "
@@ -234,7 +239,7 @@ def _validate(t: dict, path: Path) -> Space:
         stem_width=_get(t, "stem_width", int, path, default=32),
         params=params, constraints=constraints, flops=flops, source=str(path), table=t,
         stem=stem, strides=strides, kernels=kernels, act=act, se_ratio=se_ratio,
-        head_width=_get(t, "head_width", int, path, default=0), blocks=blocks,
+        head_width=_get(t, "head_width", int, path, default=0), blocks=blocks, acts=acts,
     )
 
 
@@ -259,23 +264,22 @@ def _stage_count(t: dict, path: Path) -> int:
     return max(vals)
 
 
-def _drawn_blocks(t, gen: str, path: Path) -> tuple[str, ...]:
-    """[params.block]: a choice of block types, one per network."""
-    from dsd.model.blocks import BLOCKS
-
+def _drawn_names(t, what: str, known, gen: str, path: Path) -> tuple[str, ...]:
+    """[params.block] or [params.act]: a choice of names, one per network."""
     if t is None:
         return ()
-    key = "params.block"
+    key = f"params.{what}"
     if gen != "anynet":
-        raise _fail(path, key, "block types are drawn only by the anynet generator")
+        raise _fail(path, key, f"{what} is drawn only by the anynet generator")
     vals = t.get("values") if isinstance(t, dict) else None
+    example = ", ".join(f'"{k}"' for k in list(known)[:2])
     if not (isinstance(t, dict) and t.get("dist") == "choice" and isinstance(vals, list) and vals
             and all(isinstance(v, str) for v in vals)):
-        raise _fail(path, key, 'draw block types with dist = "choice" and values = ["x", "res_basic"]')
-    unknown = [v for v in vals if v not in BLOCKS]
+        raise _fail(path, key, f'draw it with dist = "choice" and values = [{example}]')
+    unknown = [v for v in vals if v not in known]
     if unknown or len(set(vals)) < len(vals):
-        raise _fail(path, key + ".values", f"unknown or repeated block {unknown[0] if unknown else vals}; "
-                    f"use names from {', '.join(BLOCKS)}")
+        raise _fail(path, key + ".values", f"unknown or repeated {what} "
+                    f"{unknown[0] if unknown else vals}; use names from {', '.join(known)}")
     return tuple(vals)
 
 
@@ -367,6 +371,8 @@ def _param(name: str, t: dict, gen: str, path: Path) -> Param:
         dist = Dist(kind, values=tuple(vals))
         if name == "k" and not all(isinstance(v, int) and v > 0 and v % 2 for v in vals):
             raise _fail(path, pre + "values", f"kernels must be odd positive integers, got {vals}")
+        if name == "s" and not all(isinstance(v, int) and v >= 1 for v in vals):
+            raise _fail(path, pre + "values", f"strides must be positive integers, got {vals}")
     else:
         low = _get(t, "low", (int, float), path, pre)
         high = _get(t, "high", (int, float), path, pre)
@@ -377,9 +383,9 @@ def _param(name: str, t: dict, gen: str, path: Path) -> Param:
             raise _fail(path, pre + "q", "the quantum must be positive")
         if kind != "uniform" and low <= 0:
             raise _fail(path, pre + "low", f"{kind} needs low > 0")
-        if name == "k":
-            raise _fail(path, pre + "dist", "draw kernels with dist = \"choice\" over odd sizes, "
-                        "e.g. values = [3, 5]")
+        if name in ("k", "s"):
+            raise _fail(path, pre + "dist", f"draw {'kernels' if name == 'k' else 'strides'} with "
+                        "dist = \"choice\", e.g. values = " + ("[3, 5]" if name == "k" else "[1, 2]"))
         dist = Dist(kind, float(low), float(high), float(q))
     if name in INTEGER_PARAMS and not dist.is_integer:
         raise _fail(path, pre + "dist", f"'{name}' must take integer values: use integer bounds and q")

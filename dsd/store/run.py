@@ -31,7 +31,7 @@ SCALAR_TYPES = {"b": pa.float64(), "g": pa.int64(), "e": pa.float64(), "k": pa.i
                 "groups": pa.int64(), "depth": pa.int64(),
                 "w0": pa.int64(), "wa": pa.float64(), "wm": pa.float64()}
 LIST_COLS = {"ds": pa.int64(), "ws": pa.int64(), "gs": pa.int64(), "bs": pa.float64(),
-             "es": pa.float64(), "ks": pa.int64()}
+             "es": pa.float64(), "ks": pa.int64(), "ss": pa.int64()}
 
 
 @dataclass
@@ -131,10 +131,12 @@ class Run:
         # Runs sampled before block names existed record only `se`.
         kw["block"] = block if isinstance(block, str) else ("y" if bool(row["se"]) else "x")
         get = row.get if hasattr(row, "get") else (lambda _k: None)
-        for col, kind in (("es", float), ("ks", int)):  # drawn per model, when the space does
+        if isinstance(get("act"), str):  # drawn per model, when the space does
+            kw["act"] = get("act")
+        for col, kind in (("es", float), ("ks", int), ("ss", int)):
             v = get(col)
             if v is not None and not isinstance(v, float):  # a float here is a missing value
-                kw[col] = tuple(kind(x) for x in v)
+                kw["strides" if col == "ss" else col] = tuple(kind(x) for x in v)
         for col, kind in (("se_ratio", float), ("stem_w", int)):
             if col in self._space.params and get(col) is not None:
                 kw[col] = kind(get(col))
@@ -168,8 +170,9 @@ def samples_table(cols: dict[str, np.ndarray]) -> pa.Table:
             values = m.ravel()
         out[k] = pa.ListArray.from_arrays(pa.array(offsets), pa.array(values, t))
     out["se"] = pa.array(cols["se"], pa.bool_())
-    if "block" in cols:
-        out["block"] = pa.array(cols["block"], pa.string())
+    for k in ("block", "act"):  # names
+        if k in cols:
+            out[k] = pa.array(cols[k], pa.string())
     for k, t in SCALAR_TYPES.items():
         if k in cols:
             out[k] = pa.array(cols[k], t)
