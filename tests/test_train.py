@@ -45,7 +45,7 @@ def _cfg(run: Path, **kw) -> BatchConfig:
 
 
 def test_digits_learns_far_below_chance():
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)  # two test processes share two cores (conftest)
     arch = anynet_arch([1, 1, 1, 1], [16, 32, 64, 64], [1, 1, 1, 1], [8, 8, 8, 8], shape=DIGITS)
     recipe = default_recipe("digits")
     pipe = make_pipeline(load("digits"), recipe, torch.device("cpu"), 8)
