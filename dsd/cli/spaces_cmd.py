@@ -33,9 +33,11 @@ def list_spaces() -> None:
         t.add_column(col, no_wrap=col == "name")
     for path in _all_files():
         s = spaces.load(str(path))
-        shared = ", ".join(k for k, p in s.params.items() if p.shared and s.generator == "anynet")
+        shared = ", ".join(k for k, p in s.params.items()
+                           if p.shared and s.generator == "anynet" and k not in spaces.SCALAR_PARAMS)
         cons = ", ".join(f"{k} {v}" for k, v in s.constraints.items())
-        t.add_row(s.name, s.generator, s.block.upper(), str(s.stages), shared or "-", cons or "-",
+        block = "/".join(s.blocks).upper() if s.blocks else s.block.upper()
+        t.add_row(s.name, s.generator, block, "/".join(map(str, s.stage_counts)), shared or "-", cons or "-",
                   f"{spaces.configurations(s):.1e}", s.flops or "-")
     console.print(t)
     console.print("`dsd spaces show NAME` describes one; add your own as ./spaces/NAME.toml "
