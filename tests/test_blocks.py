@@ -409,28 +409,34 @@ def test_number_of_groups_declarations(tmp_path):
         spaces.load(str(path))
 
 
-def test_activation_and_strides_drawn(tmp_path):
-    """[params.act] (one per network) and [params.s] (per stage): samples record them, every
-    model builds with its counted complexity, --extend continues, `dsd fit --to-space`
-    keeps the fitted models' most common ones, and bad declarations are one line."""
+def test_activation_stem_and_strides_drawn(tmp_path):
+    """[params.act], [params.stem] (one per network) and [params.s] (per stage): samples
+    record them, every model builds with its counted complexity, --extend continues,
+    `dsd fit --to-space` keeps the fitted models' most common ones, and bad declarations
+    are one line."""
     run, df = _sampled(tmp_path, 'extends = "anynetx_c"\nname = "as"\n[params.act]\n'
                        'dist = "choice"\nvalues = ["relu", "silu"]\n[params.s]\ndist = "choice"\n'
-                       'values = [1, 2]\n', 12, "5M:80M", seed=7, extend=6)
+                       'values = [1, 2]\n[params.stem]\ndist = "choice"\nvalues = ["simple", "resnet"]\n',
+                       12, "5M:80M", seed=7, extend=6)
     assert set(df.act) == {"relu", "silu"} and {s for ss in df.ss for s in ss} == {1, 2}
-    assert len({(r.act, tuple(r.ss), tuple(r.ds), tuple(r.ws)) for r in df.itertuples()}) == 18
+    assert set(df.stem) == {"simple", "resnet"}
+    assert len({(r.act, r.stem, tuple(r.ss), tuple(r.ds), tuple(r.ws)) for r in df.itertuples()}) == 18
     for row, arch in _rebuilt(run, df):
-        assert arch.act == row.act and arch.strides == tuple(row.ss)
+        assert (arch.act, arch.stem, arch.strides) == (row.act, row.stem, tuple(row.ss))
     from dsd.analysis.refine import space_from_fits
 
     rows = [r for _, r in df.iterrows()]
     acts = [r.act for r in rows[:5]]
     top = max(dict.fromkeys(acts), key=acts.count)
     table = space_from_fits([(r, _fit(r)) for r in rows[:5]], _errors(run), "fitted")
+    stems = [r.stem for r in rows[:5]]
     assert table["act"] == top and len(table["strides"]) == 4
+    assert table["stem"] == max(dict.fromkeys(stems), key=stems.count)
     path = tmp_path / "bad.toml"
     for text, where in (('[params.act]\ndist = "choice"\nvalues = ["gelu"]\n', "params.act"),
                         ('[params.s]\ndist = "uniform"\nlow = 1\nhigh = 2\n', "params.s"),
-                        ('[params.s]\ndist = "choice"\nvalues = [0, 2]\n', "params.s")):
+                        ('[params.s]\ndist = "choice"\nvalues = [0, 2]\n', "params.s"),
+                        ('[params.stem]\ndist = "choice"\nvalues = ["vit"]\n', "params.stem")):
         path.write_text('extends = "anynetx_c"\n' + text)
         with pytest.raises(DsdError, match=where):
             spaces.load(str(path))

@@ -121,7 +121,7 @@ def space_from_fits(fits: list[tuple[dict, Fit]], r: RunErrors, name: str) -> di
 
 
 # Columns a run draws per network, the space key they become, and their name in the note.
-DRAWN_PER_NETWORK = (("act", "act", "activation"), ("ss", "strides", "strides"),
+DRAWN_PER_NETWORK = (("act", "act", "activation"), ("stem", "stem", "stem"), ("ss", "strides", "strides"),
                      ("ks", "kernels", "kernels"), ("se_ratio", "se_ratio", "SE ratio"),
                      ("stem_w", "stem_width", "stem width"))
 

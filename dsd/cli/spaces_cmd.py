@@ -65,7 +65,7 @@ def show(name: str = typer.Argument(..., help="A space name or a path to a .toml
     n_stages = (" or ".join(map(str, s.stage_counts)) + " (drawn)") if "stages" in s.params else s.stages
     console.print(f"generator {s.generator}, {blocks}, {n_stages} stages, default flops window "
                   f"{s.flops or 'none'}")
-    console.print(f"stem {s.stem} (width {drawn('stem_w', s.stem_width)}), strides "
+    console.print(f"stem {drawn('stem', s.stem)} (width {drawn('stem_w', s.stem_width)}), strides "
                   f"{drawn('s', list(kw['strides']))}, kernels {drawn('k', list(kw['ks']))}, "
                   f"activation {drawn('act', s.act)}{se}{head}")
     t = Table()
@@ -76,8 +76,8 @@ def show(name: str = typer.Argument(..., help="A space name or a path to a .toml
             "once, copied to every stage" if p.shared else "per stage")
         if p.same_as:
             t.add_row(p.name, f"same as {p.same_as}", "-", "tied: takes the value drawn for " + p.same_as)
-        elif p.name in ("block", "act"):
-            names = s.blocks if p.name == "block" else s.acts
+        elif p.name in ("block", "act", "stem"):
+            names = {"block": s.blocks, "act": s.acts, "stem": s.stems}[p.name]
             t.add_row(p.name, "choice {" + ", ".join(names) + "}", str(len(names)), drawn)
         else:
             t.add_row(p.name, p.dist.describe(), str(p.dist.count()), drawn)

@@ -15,7 +15,7 @@ import numpy as np
 
 from dsd.errors import DsdError
 from dsd.model.arch import Shape, adjust_compat_batch, regnet_block_widths, regnet_stage_index
-from dsd.model.blocks import BLOCKS, get_block
+from dsd.model.blocks import BLOCKS, STEMS, get_block
 from dsd.model.complexity import complexity_batch
 from dsd.sizes import format_size, format_window
 from dsd.space.spec import ACTS, Space
@@ -100,7 +100,7 @@ def draw_block(space: Space, shape: Shape, seed: int, block: int, size: int = BL
     else:
         raw = {}
         names = [k for k in ("d", "w", "b", "g", "groups", "e", "k", "s", "se_ratio", "stem_w",
-                             "block", "act", "stages") if k in space.params]
+                             "block", "act", "stem", "stages") if k in space.params]
         for name in names:
             p = space.params[name]
             if p.same_as:
@@ -123,7 +123,8 @@ def draw_block(space: Space, shape: Shape, seed: int, block: int, size: int = BL
         scalars = {}
         for name, kind in (("b", np.float64), ("g", np.int64), ("e", np.float64), ("k", np.int64),
                            ("s", np.int64), ("se_ratio", np.float64), ("stem_w", np.int64),
-                           ("block", np.int64), ("act", np.int64), ("stages", np.int64),
+                           ("block", np.int64), ("act", np.int64), ("stem", np.int64),
+                           ("stages", np.int64),
                            ("groups", np.int64)):
             if name in space.params and space.params[name].shared:
                 scalars[name] = raw[name][:, 0].astype(kind)
@@ -140,25 +141,32 @@ def draw_block(space: Space, shape: Shape, seed: int, block: int, size: int = BL
     c.ws, c.gs = ws, gs
     if "stages" in c.scalars:
         _clear_absent_stages(c)
-    c.cx = {k: np.zeros(len(c.index), dtype=np.int64) for k in METRICS}
-    # Rows of one drawn block type, stage count, activation and stride pattern are counted
-    # together: within a group, complexity_batch's network-wide choices are shared.
-    n = len(c.index)
-    cols = [c.scalars.get(k, np.zeros(n, dtype=np.int64)) for k in ("block", "act")]
+    c.cx = _count_groups(c, space, shape)
+    return c
+
+
+def _count_groups(c: Candidates, space: Space, shape: Shape) -> dict[str, np.ndarray]:
+    """Complexity of every candidate. Rows that share a drawn block type, activation, stem,
+    stage count and stride pattern are counted together (complexity_batch takes those
+    once per call); with none drawn, all rows at once, in place."""
+    n, s = len(c.index), space.stages
+    names = lambda k, i: (getattr(space, k + "s") or (getattr(space, k),))[i]  # noqa: E731
+    if not any(k in c.scalars for k in ("block", "act", "stem", "stages")) and c.ss is None:
+        net = {k: names(k, 0) for k in ("block", "act", "stem")}
+        return _count(c, space, shape, dict(net, strides=space.shape_kwargs()["strides"]), s)
+    cols = [c.scalars.get(k, np.zeros(n, dtype=np.int64)) for k in ("block", "act", "stem")]
     cols.append(c.scalars.get("stages", np.full(n, s)))
     groups = np.stack(cols, axis=1) if c.ss is None else np.concatenate(
         [np.stack(cols, axis=1), c.ss], axis=1)
-    if not any(k in c.scalars for k in ("block", "act", "stages")) and c.ss is None:
-        uniq, which = groups[:1], np.zeros(n, dtype=np.int64)  # nothing drawn: one group
-    else:
-        uniq, which = np.unique(groups, axis=0, return_inverse=True)
-    for i, (block, act, stages, *strides) in enumerate(uniq.tolist()):
+    uniq, which = np.unique(groups, axis=0, return_inverse=True)
+    cx = {k: np.zeros(n, dtype=np.int64) for k in METRICS}
+    for i, (block, act, stem, stages, *strides) in enumerate(uniq.tolist()):
         rows = np.nonzero(which.ravel() == i)[0]
-        net = {"block": (space.blocks or (space.block,))[block], "act": (space.acts or (space.act,))[act],
+        net = {"block": names("block", block), "act": names("act", act), "stem": names("stem", stem),
                "strides": tuple(strides or space.shape_kwargs()["strides"])[:stages]}
         for k, v in _count(c.take(rows), space, shape, net, stages).items():
-            c.cx[k][rows] = v
-    return c
+            cx[k][rows] = v
+    return cx
 
 
 def _group_widths(raw: dict[str, np.ndarray]) -> np.ndarray:
@@ -239,7 +247,7 @@ def in_windows(c: Candidates, windows: dict[str, Window]) -> np.ndarray:
 
 
 KEY_LISTS = ("ds", "ws", "gs", "bs", "es", "ks", "ss")   # per-stage columns that tell networks apart
-KEY_SCALARS = ("se_ratio", "stem_w", "block", "act")      # per-network ones
+KEY_SCALARS = ("se_ratio", "stem_w", "block", "act", "stem")  # per-network ones
 
 
 def model_keys(cols: dict[str, np.ndarray]) -> np.ndarray:
@@ -255,7 +263,7 @@ def model_keys(cols: dict[str, np.ndarray]) -> np.ndarray:
     return m.view(np.dtype((np.void, m.shape[1] * 8))).ravel()
 
 
-NAMES = {"block": tuple(BLOCKS), "act": ACTS}  # columns of names, keyed by their index here
+NAMES = {"block": tuple(BLOCKS), "act": ACTS, "stem": tuple(STEMS)}  # name columns, keyed by index
 
 
 def _name_codes(names: np.ndarray, known: tuple[str, ...]) -> np.ndarray:
@@ -421,8 +429,9 @@ def _model_columns(c: Candidates, space: Space) -> dict[str, np.ndarray]:
               else np.full(len(c.index), space.block))
     cols["se"] = (c.scalars["se_ratio"] > 0 if "se_ratio" in c.scalars
                   else (blocks == "y") | (space.se_ratio > 0))
-    cols.update({k: v for k, v in c.scalars.items() if k not in ("block", "act")})
+    cols.update({k: v for k, v in c.scalars.items() if k not in ("block", "act", "stem")})
     cols["block"] = blocks
-    if "act" in c.scalars:
-        cols["act"] = np.asarray(space.acts)[c.scalars["act"]]
+    for k, names in (("act", space.acts), ("stem", space.stems)):  # drawn names
+        if k in c.scalars:
+            cols[k] = np.asarray(names)[c.scalars[k]]
     return cols

@@ -31,7 +31,7 @@ GROUP_COUNT = "groups"
 # Drawn when declared, else fixed by the space's own key (kernels, se_ratio, stem_width, stages).
 OPTIONAL_PARAMS = ("k", "s", "se_ratio", "stem_w", "stages")
 NETWORK_PARAMS = ("s", "stem_w", "stages")  # read by every block type
-SCALAR_PARAMS = ("se_ratio", "stem_w", "block", "stages", "act")  # one value per network
+SCALAR_PARAMS = ("se_ratio", "stem_w", "block", "stages", "act", "stem")  # one value per network
 ACTS = ("relu", "silu")
 PARAM_KEYS = {"dist", "low", "high", "q", "values", "shared", "same_as"}
 INTEGER_PARAMS = ("d", "depth", "w", "w0", "g", "groups", "s", "stem_w", "stages")
@@ -67,6 +67,7 @@ class Space:
     head_width: int = 0
     blocks: tuple[str, ...] = ()     # drawn block types ([params.block]); empty when fixed
     acts: tuple[str, ...] = ()       # drawn activations ([params.act]); empty when fixed
+    stems: tuple[str, ...] = ()      # drawn stems ([params.stem]); empty when fixed
 
     @property
     def se(self) -> bool:
@@ -215,9 +216,11 @@ def _validate(t: dict, path: Path) -> Space:
     named = isinstance(pt, dict)
     blocks = _drawn_names(pt.pop("block", None), "block", BLOCKS, gen, path) if named else ()
     acts = _drawn_names(pt.pop("act", None), "act", ACTS, gen, path) if named else ()
+    stems = _drawn_names(pt.pop("stem", None), "stem", STEMS, gen, path) if named else ()
     block, act = blocks[0] if blocks else block, acts[0] if acts else act
+    stem = stems[0] if stems else stem
     params = _params(pt, gen, blocks or (block,), path)
-    for name, names in (("block", blocks), ("act", acts)):  # drawn as an index into the names
+    for name, names in (("block", blocks), ("act", acts), ("stem", stems)):  # an index into names
         if names:
             params[name] = Param(name, Dist("choice", values=tuple(range(len(names)))), True)
     # A drawn k, se_ratio or stem_w overrides the fixed key (a parent file may set it).
@@ -240,6 +243,7 @@ def _validate(t: dict, path: Path) -> Space:
         params=params, constraints=constraints, flops=flops, source=str(path), table=t,
         stem=stem, strides=strides, kernels=kernels, act=act, se_ratio=se_ratio,
         head_width=_get(t, "head_width", int, path, default=0), blocks=blocks, acts=acts,
+        stems=stems,
     )
 
 

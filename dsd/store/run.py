@@ -131,8 +131,9 @@ class Run:
         # Runs sampled before block names existed record only `se`.
         kw["block"] = block if isinstance(block, str) else ("y" if bool(row["se"]) else "x")
         get = row.get if hasattr(row, "get") else (lambda _k: None)
-        if isinstance(get("act"), str):  # drawn per model, when the space does
-            kw["act"] = get("act")
+        for col in ("act", "stem"):  # drawn per model, when the space does
+            if isinstance(get(col), str):
+                kw[col] = get(col)
         for col, kind in (("es", float), ("ks", int), ("ss", int)):
             v = get(col)
             if v is not None and not isinstance(v, float):  # a float here is a missing value
@@ -170,7 +171,7 @@ def samples_table(cols: dict[str, np.ndarray]) -> pa.Table:
             values = m.ravel()
         out[k] = pa.ListArray.from_arrays(pa.array(offsets), pa.array(values, t))
     out["se"] = pa.array(cols["se"], pa.bool_())
-    for k in ("block", "act"):  # names
+    for k in ("block", "act", "stem"):  # names
         if k in cols:
             out[k] = pa.array(cols[k], pa.string())
     for k, t in SCALAR_TYPES.items():
