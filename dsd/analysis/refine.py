@@ -75,8 +75,8 @@ def space_from_fits(fits: list[tuple[dict, Fit]], r: RunErrors, name: str) -> di
     block = block if isinstance(block, str) else ("y" if bool(fits[0][0]["se"]) else "x")
     manifest = _manifest(r)
     space = manifest.get("space", {})
-    # A RegNet space has one stage count, activation and stride pattern: where the run drew
-    # them per network, the space takes the one most of the fitted models have.
+    # A RegNet space has one stage count, activation, stem, stride pattern...: where the run
+    # drew them per network, the space takes the one most of the fitted models have.
     stages, note = _most_common([len(row["ds"]) for row, _ in fits], "stages")
     table = {
         "name": name,

@@ -61,15 +61,13 @@ def param_columns(table: pd.DataFrame) -> dict[str, np.ndarray]:
 
 def _per_stage(col: pd.Series) -> np.ndarray:
     """A list column as a float [models, stages] array, NaN past a network's own stages."""
-    lists = col.to_numpy()
-    lengths = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
-    width = int(lengths.max(initial=0))
-    if (lengths == width).all():
-        return np.stack(lists).astype(np.float64) if len(lists) else np.zeros((0, 0))
-    out = np.full((len(lists), width), np.nan)
-    for i, v in enumerate(lists):
-        out[i, : len(v)] = v
-    return out
+    import pyarrow as pa
+
+    from dsd.store.run import pad_lists
+
+    if not len(col):
+        return np.zeros((0, 0))
+    return pad_lists(pa.array(list(col)), np.nan).astype(np.float64)
 
 
 def _svg(fig) -> str:

@@ -22,6 +22,7 @@ from dsd.errors import DsdError
 from dsd.model.arch import Arch, anynet_arch, regnet_arch, stage_resolutions
 from dsd.model.blocks import BLOCKS, STEMS
 from dsd.model.complexity import complexity
+from dsd.model.layers import ACTS
 
 model_app = typer.Typer(help="Describe one network: stages, widths, flops, params, acts.",
                         no_args_is_help=True)
@@ -89,7 +90,7 @@ def anynet(
         raise DsdError(f"--block: unknown block {kind!r}; use one of {', '.join(BLOCKS)}")
     if stem not in STEMS:
         raise DsdError(f"--stem: unknown stem {stem!r}; use one of {', '.join(STEMS)}")
-    if act not in ("relu", "silu"):
+    if act not in ACTS:
         raise DsdError(f"--act: unknown activation {act!r}; use relu or silu")
     if group_ws is None and "g" in BLOCKS[kind].reads:
         raise DsdError(f"--group-ws: the {kind} block has grouped convs; give a group width per stage")

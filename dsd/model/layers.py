@@ -71,10 +71,13 @@ class BN:
         return Cost(0, 2 * self.w, 0)
 
 
+ACTS = ("relu", "silu")  # activation kinds (the torch builder maps each to its module)
+
+
 @dataclass(frozen=True)
 class Act:
     name: str
-    kind: str = "relu"   # relu or silu
+    kind: str = "relu"   # one of ACTS
 
     def out(self, h: int) -> int:
         return h

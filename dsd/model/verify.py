@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dsd.model.arch import Arch
+from dsd.model.layers import ACTS
 
 
 def verify_arch(arch: Arch) -> dict[str, int]:
@@ -89,7 +90,7 @@ def random_arch(rng, block: str, stem: str, shape) -> Arch:
     se_ratio = float(rng.choice([0.0, 0.25])) if "se_ratio" in reads and block != "y" else 0.0
     return anynet_arch(ds, ws, bs, gs, shape=shape, stem_w=int(rng.choice([8, 16, 32])),
                        block=block, stem=stem, strides=tuple(pick([1, 2])), ks=ks,
-                       act=str(rng.choice(["relu", "silu"])), se_ratio=se_ratio, es=es,
+                       act=str(rng.choice(ACTS)), se_ratio=se_ratio, es=es,
                        head_w=int(rng.choice([0, 64])))
 
 

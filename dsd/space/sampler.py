@@ -17,8 +17,9 @@ from dsd.errors import DsdError
 from dsd.model.arch import Shape, adjust_compat_batch, regnet_block_widths, regnet_stage_index
 from dsd.model.blocks import BLOCKS, STEMS, get_block
 from dsd.model.complexity import complexity_batch
+from dsd.model.layers import ACTS
 from dsd.sizes import format_size, format_window
-from dsd.space.spec import ACTS, Space
+from dsd.space.spec import Space
 
 BLOCK = 1 << 15
 METRICS = ("flops", "params", "acts")
@@ -124,8 +125,7 @@ def draw_block(space: Space, shape: Shape, seed: int, block: int, size: int = BL
         for name, kind in (("b", np.float64), ("g", np.int64), ("e", np.float64), ("k", np.int64),
                            ("s", np.int64), ("se_ratio", np.float64), ("stem_w", np.int64),
                            ("block", np.int64), ("act", np.int64), ("stem", np.int64),
-                           ("stages", np.int64),
-                           ("groups", np.int64)):
+                           ("stages", np.int64), ("groups", np.int64)):
             if name in space.params and space.params[name].shared:
                 scalars[name] = raw[name][:, 0].astype(kind)
         if "block" in scalars:  # a drawn block type that reads no b or g: they stay 1
@@ -190,7 +190,7 @@ def _clear_absent_stages(c: Candidates) -> None:
 
 
 def _count(c: Candidates, space: Space, shape: Shape, net: dict, stages: int) -> dict[str, np.ndarray]:
-    """Complexity of candidates that share `net` (block, act, strides) and a stage count."""
+    """Complexity of candidates that share `net` (block, act, stem, strides) and a stage count."""
     kw = dict(space.shape_kwargs(), **net)
     kw.update({k: c.scalars[k] for k in ("se_ratio", "stem_w") if k in c.scalars})  # drawn
     if c.ks is not None:

@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from dsd.errors import DsdError
+from dsd.model.layers import ACTS
 from dsd.space.distributions import KINDS, Dist
 
 GENERATOR_PARAMS = {
@@ -32,7 +33,6 @@ GROUP_COUNT = "groups"
 OPTIONAL_PARAMS = ("k", "s", "se_ratio", "stem_w", "stages")
 NETWORK_PARAMS = ("s", "stem_w", "stages")  # read by every block type
 SCALAR_PARAMS = ("se_ratio", "stem_w", "block", "stages", "act", "stem")  # one value per network
-ACTS = ("relu", "silu")
 PARAM_KEYS = {"dist", "low", "high", "q", "values", "shared", "same_as"}
 INTEGER_PARAMS = ("d", "depth", "w", "w0", "g", "groups", "s", "stem_w", "stages")
 ORDERINGS = ("nondecreasing", "nonincreasing")
@@ -269,7 +269,7 @@ def _stage_count(t: dict, path: Path) -> int:
 
 
 def _drawn_names(t, what: str, known, gen: str, path: Path) -> tuple[str, ...]:
-    """[params.block] or [params.act]: a choice of names, one per network."""
+    """[params.block], [params.act] or [params.stem]: a choice of names, one per network."""
     if t is None:
         return ()
     key = f"params.{what}"

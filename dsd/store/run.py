@@ -185,7 +185,12 @@ def samples_table(cols: dict[str, np.ndarray]) -> pa.Table:
 def list_column(table: pa.Table, name: str) -> np.ndarray:
     """A per-stage list column as a [models, stages] array; rows of fewer stages (a drawn
     stage count) are padded with zeros, as the sampler holds them."""
-    col = table.column(name).combine_chunks()
+    return pad_lists(table.column(name))
+
+
+def pad_lists(col: pa.Array | pa.ChunkedArray, fill: float = 0) -> np.ndarray:
+    """Lists as a [rows, longest] array, `fill` past each row's own length."""
+    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
     flat = col.flatten().to_numpy(zero_copy_only=False)
     if not len(col):
         return flat.reshape(0, 0)
@@ -193,7 +198,7 @@ def list_column(table: pa.Table, name: str) -> np.ndarray:
     width = int(lengths.max())
     if (lengths == width).all():
         return flat.reshape(len(col), -1)
-    out = np.zeros((len(col), width), dtype=flat.dtype)
+    out = np.full((len(col), width), fill, dtype=np.result_type(flat.dtype, type(fill)))
     out[np.arange(width)[None, :] < lengths[:, None]] = flat
     return out
 
