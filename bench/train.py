@@ -569,6 +569,8 @@ def bench_gpu_pipeline(cifar: Path, arch: Arch, recipe: Recipe, device: torch.de
 
     from dsd.train.loop import Diverged, _train_epoch
     from dsd.train.pipeline import TensorPipeline
+    from dsd.train.step import EagerStep
+    from dsd.train.streams import drive
 
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # as dsd.train.loop.train_model sets it on CUDA
@@ -591,8 +593,8 @@ def bench_gpu_pipeline(cifar: Path, arch: Arch, recipe: Recipe, device: torch.de
 
         def run() -> None:  # the same step code for both (dsd's own): only the data path differs
             try:
-                _train_epoch(model, opt, p, recipe, device, gen, recipe.batch_size, 0,
-                             steps * 1000, steps)
+                drive(_train_epoch(model, EagerStep(model, opt, device), p, recipe, device, gen,
+                                   recipe.batch_size, 0, steps * 1000, steps))
             except Diverged:  # random labels should not diverge; if they do, say so
                 diverged.append(1)
         return run

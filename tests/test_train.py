@@ -92,23 +92,23 @@ def test_divergence_and_failure_are_data(tmp_path, monkeypatch):
     import dsd.train.loop
 
     run = _digits_run(tmp_path, 4)
-    real = dsd.train.loop.train_model
+    real = dsd.train.loop.train_steps
 
     def train(arch, pipe, recipe, device, seed, *args, **kw):
         if seed == 1:  # a genuine divergence: the real loop with an absurd learning rate
             recipe = replace(recipe, lr=1e12)
         if seed == 2:
             raise RuntimeError("boom")
-        return real(arch, pipe, recipe, device, seed, *args, **kw)
+        return (yield from real(arch, pipe, recipe, device, seed, *args, **kw))
 
-    monkeypatch.setattr(dsd.train.loop, "train_model", train)
+    monkeypatch.setattr(dsd.train.loop, "train_steps", train)
     run_batch(_cfg(run), 1, lambda ev: None)
     final = read_results(run / "results").final()
     assert dict(zip(final.model_id, final.status)) == {0: "ok", 1: "diverged", 2: "failed", 3: "ok"}
     assert "boom" in final.loc[2, "message"] and "loss became" in final.loc[1, "message"]
     # Final rows are final: a rerun trains nothing; --retry-failed retrains only the failure.
     assert run_batch(_cfg(run), 1, lambda ev: None) == []
-    monkeypatch.setattr(dsd.train.loop, "train_model", real)
+    monkeypatch.setattr(dsd.train.loop, "train_steps", real)
     assert run_batch(_cfg(run, retry_failed=True), 1, lambda ev: None) == [(0, 2)]
     assert read_results(run / "results").final().loc[2, "status"] == "ok"
 
@@ -257,16 +257,17 @@ def test_cuda_oom_is_retried_at_half_batch_then_recorded(tmp_path, monkeypatch):
     import dsd.train.loop
 
     run = _digits_run(tmp_path, 2)
-    real = dsd.train.loop.train_model
+    real = dsd.train.loop.train_steps
     batches = []
 
     def train(arch, pipe, recipe, device, seed, batch_size=None, *args, **kw):
         batches.append((seed, batch_size))
         if seed == 0 or (seed == 1 and batch_size == recipe.batch_size):
+            yield  # a step or more ran before memory ran out
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
-        return real(arch, pipe, recipe, device, seed, batch_size, *args, **kw)
+        return (yield from real(arch, pipe, recipe, device, seed, batch_size, *args, **kw))
 
-    monkeypatch.setattr(dsd.train.loop, "train_model", train)
+    monkeypatch.setattr(dsd.train.loop, "train_steps", train)
     run_batch(_cfg(run, epochs=1), 1, lambda ev: None)
     final = read_results(run / "results").final()
     assert final.loc[0, "status"] == "oom" and final.loc[0, "batch_size"] == 16

@@ -14,7 +14,7 @@ import os
 import signal
 import socket
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, replace
 
 from dsd.data.recipe import Recipe
@@ -22,6 +22,7 @@ from dsd.errors import DsdError
 from dsd.store.results import model_done, write_result
 from dsd.store.run import Run
 from dsd.train.claims import DEFAULT_LEASE, try_claim
+from dsd.train.streams import drive, step_in_turn
 
 Event = dict
 Emit = Callable[[Event], None]
@@ -39,6 +40,8 @@ class BatchConfig:
     shard: tuple[int, int] = (0, 1)
     lease: float = DEFAULT_LEASE
     threads: int | None = None
+    step: str = "eager"          # dsd.train.step: eager, graph or compile
+    streams: int = 1             # models stepped in turn by each worker (dsd.train.streams)
 
 
 Item = tuple[int, int]  # (index of the run's config, model id)
@@ -108,33 +111,45 @@ class Worker:
         return self._contexts[i]
 
     def work(self, items: list[Item] | list[int], budget: Callable[[], bool] | None = None) -> None:
+        jobs = self._claimed(items, budget)
+        if self.cfgs[0].streams > 1:
+            step_in_turn(jobs, self.cfgs[0].streams, self.device)
+            return
+        for job in jobs:
+            drive(job)
+
+    def _claimed(self, items, budget) -> Iterator[Generator]:
+        """One generator per model this worker claims: it trains the model (yielding after
+        each step), writes its result row and lets the claim go, whatever happens."""
         for item in items:
             i, mid = item if isinstance(item, tuple) else (0, item)
             if budget is not None and not budget():
                 return
             ctx = self.context(i)
             claim = try_claim(ctx.run.claims_dir, mid, ctx.cfg.lease)
-            if claim is None:
-                continue
-            done = False
-            try:
-                if model_done(ctx.run.results_dir, mid, ctx.cfg.retry_failed):
-                    done = True
-                    continue
-                row = self.attempt(ctx, mid)
-                write_result(ctx.run.results_dir, row)
-                done = True
-                ctx.run.ckpt(mid).unlink(missing_ok=True)
-                self.emit({"kind": "done", "worker": self.name, "run": ctx.run.name, "model_id": mid,
-                           "status": row["status"], "error": row["error_min"]})
-            finally:
-                claim.release(done)
+            if claim is not None:
+                yield self._job(ctx, mid, claim)
 
-    def attempt(self, ctx: _RunContext, mid: int) -> dict:
-        """Train one model; every outcome becomes a result row."""
+    def _job(self, ctx: _RunContext, mid: int, claim) -> Generator[None, None, None]:
+        done = False
+        try:
+            if model_done(ctx.run.results_dir, mid, ctx.cfg.retry_failed):
+                done = True
+                return
+            row = yield from self.attempt(ctx, mid)
+            write_result(ctx.run.results_dir, row)
+            done = True
+            ctx.run.ckpt(mid).unlink(missing_ok=True)
+            self.emit({"kind": "done", "worker": self.name, "run": ctx.run.name, "model_id": mid,
+                       "status": row["status"], "error": row["error_min"]})
+        finally:
+            claim.release(done)
+
+    def attempt(self, ctx: _RunContext, mid: int) -> Generator[None, None, dict]:
+        """Train one model, yielding after each step; every outcome becomes a result row."""
         import torch
 
-        from dsd.train.loop import TrainResult, train_model
+        from dsd.train import loop
 
         cfg = ctx.cfg
         arch = ctx.run.arch(ctx.samples.loc[mid])
@@ -156,8 +171,8 @@ class Worker:
         res, message = None, ""
         for attempt in range(2):
             try:
-                res = train_model(arch, ctx.pipe, cfg.recipe, self.device, seed, batch, ckpt, progress,
-                                  on_step)
+                res = yield from loop.train_steps(arch, ctx.pipe, cfg.recipe, self.device, seed, batch,
+                                                  ckpt, progress, on_step, cfg.step)
                 break
             except torch.cuda.OutOfMemoryError as e:
                 torch.cuda.empty_cache()
@@ -166,15 +181,16 @@ class Worker:
                 if attempt == 0:
                     batch //= 2  # one retry at half the batch, recorded in batch_size
                     continue
-                res = TrainResult("oom", message=message)
+                res = loop.TrainResult("oom", message=message, step=cfg.step)
             except KeyboardInterrupt:
                 raise
             except Exception as e:  # a failure is data: record it and move on
                 tb = traceback.format_exc(limit=3).strip().splitlines()[-1]
-                res = TrainResult("failed", message=f"{type(e).__name__}: {e} ({tb})")
+                res = loop.TrainResult("failed", message=f"{type(e).__name__}: {e} ({tb})", step=cfg.step)
                 break
         if message and res.status == "ok":
-            res.message = f"retried at batch {batch} after: {message}"
+            retried = f"retried at batch {batch} after: {message}"
+            res.message = f"{res.message}; {retried}" if res.message else retried
         return self._row(cfg, mid, res, seed, batch)
 
     def _row(self, cfg: BatchConfig, mid: int, res, seed: int, batch: int) -> dict:
@@ -189,7 +205,7 @@ class Worker:
             "images_per_second": res.images_per_second, "device": self._device_name(),
             "dataset": cfg.recipe.dataset, "recipe": cfg.recipe.to_json(),
             "message": res.message, "seed": seed, "batch_size": batch,
-            "threads": torch.get_num_threads(), **stamp(),
+            "threads": torch.get_num_threads(), "step": res.step, **stamp(),
         }
 
     def _device_name(self) -> str:

@@ -33,6 +33,8 @@ class TrainRequest:
     shard: str | None = None
     lease: float = 300.0
     threads: int | None = None
+    step: str = "eager"
+    streams: int = 1
 
 
 def parse_shard(text: str | None) -> tuple[int, int]:
@@ -59,6 +61,8 @@ def prepare(run_path: str | Path, req: TrainRequest, load_data: bool = True,
         raise DsdError("--limit must be at least 1")
     if req.threads is not None and req.threads < 1:
         raise DsdError("--threads must be at least 1")
+    if req.streams < 1:
+        raise DsdError("--streams must be at least 1")
     run = open_run(run_path)
     run.samples()  # fails early, with a clear message, on a damaged samples.parquet
     fixed = read_for_run(run)
@@ -71,8 +75,19 @@ def prepare(run_path: str | Path, req: TrainRequest, load_data: bool = True,
     _check_shape(run, dataset, req, load_data)
     recipe = fix_for_run(run, recipe) if write else check_for_run(run, recipe)
     device = resolve_device(req.device) if load_data else req.device
+    _check_step(req.step, device)
     return BatchConfig(run, recipe, req.data_dir, device, req.seed, req.limit,
-                       req.retry_failed, parse_shard(req.shard), req.lease, req.threads)
+                       req.retry_failed, parse_shard(req.shard), req.lease, req.threads,
+                       req.step, req.streams)
+
+
+def _check_step(step: str, device: str) -> None:
+    from dsd.train.step import check_mode
+
+    try:
+        check_mode(step, "cuda" if device == "auto" else device)
+    except ValueError as e:
+        raise DsdError(str(e)) from None
 
 
 def _check_shape(run: Run, dataset: str, req: TrainRequest, load_data: bool) -> None:
