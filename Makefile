@@ -8,7 +8,7 @@ DSD    := $(VENV)/bin/dsd
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 DEMO   ?= runs/demo
 
-.PHONY: install test lint demo study bench fashion-mnist clean
+.PHONY: install test lint demo study bench fashion-mnist gpu-data clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,12 @@ demo: $(STAMP) fashion-mnist
 # The published study (README, "The published study"): resumable, rerun to go on.
 study: $(STAMP) fashion-mnist
 	$(DSD) study run studies/fashion-mnist.toml
+
+# Fashion-MNIST beside the code, for a GPU machine that has no Debian package
+# (scripts/gpu_check.sh reads it there; .data/ is ignored by git).
+gpu-data: fashion-mnist
+	mkdir -p .data/fashion-mnist
+	cp /usr/share/datasets/fashion-mnist/*.gz .data/fashion-mnist/
 
 bench: $(STAMP)
 	$(PY) bench/sample.py

@@ -1,0 +1,494 @@
+"""Many small models on one GPU: models per hour, dsd's paths against a pycls-style baseline.
+
+    python bench/gpu.py --data-dir FASHION_MNIST_DIR [--out DIR] [--small 64] [--big 16]
+                        [--concurrency 1,2,4,8,16] [--big-concurrency 1,2,4,8] [--mps]
+
+Two sections, each on models sampled once from `regnetx` and trained by every variant
+with the same recipe and seeds (3 epochs on 10,000 training images, batch 128, cosine
+schedule, evaluation on the whole test set after each epoch):
+
+- small: --small models at 2M:6M flops on Fashion-MNIST (28 px, 1 channel);
+- big: --big models at 200M:400M flops at CIFAR-10's shape (32 px, 3 channels), on
+  Fashion-MNIST resized to 32 px and repeated to 3 channels, written in CIFAR-10's pickle
+  format, so the errors mean something (no CIFAR-10 can be fetched where this runs).
+
+Variants, one after the other, each on a fresh copy of the sampled run:
+1. baseline: pycls-style: a torchvision-transform DataLoader (random crop + flip per image
+   in worker processes, pinned memory, non-blocking copies), fp32, eager steps, one model
+   at a time, in this file;
+2. dsd today: `run_batch`, 1 worker, eager steps (data resident on the GPU, bf16 autocast);
+3. dsd graph: the same with every step replayed from a CUDA graph;
+4. dsd graph with N worker processes sharing the GPU, and with one process stepping N
+   models in turn on N CUDA streams, for N in --concurrency; with --mps the process
+   variants run again under NVIDIA MPS when its control daemon can be started.
+
+For each: wall time of the whole call (worker start-up, data loading and compile or
+capture included), models per hour, the median of the models' own training images/s,
+mean GPU utilisation (NVML, else nvidia-smi, sampled every 0.2 s), the median error and
+how the steps ran. Then, per section: the best variant against the baseline and against
+dsd today, and a two-sample KS test of the errors of the best variant against the
+baseline's (same models, same seeds: the errors should not be told apart). Results go to
+OUT/gpu_bench.jsonl (one line per variant, written as it ends, so a run cut short keeps
+what it measured) and OUT/gpu_bench.md.
+
+`--cpu-dry-run` runs every code path on the CPU with tiny sizes (the test suite does, so
+the script is known to run before GPU time is spent on it); its numbers mean nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from dsd.data.loaders import load, subset  # noqa: E402
+from dsd.data.recipe import Recipe, with_overrides  # noqa: E402
+from dsd.data.registry import default_recipe  # noqa: E402
+from dsd.model.arch import Shape  # noqa: E402
+from dsd.model.net import build  # noqa: E402
+from dsd.space.sample_run import sample_new  # noqa: E402
+from dsd.store.results import read_results  # noqa: E402
+from dsd.store.run import Run  # noqa: E402
+from dsd.train.batch import BatchConfig, model_seed, run_batch  # noqa: E402
+from dsd.train.loop import lr_at  # noqa: E402
+
+console = Console(width=160)
+
+
+@dataclass
+class Section:
+    name: str
+    dataset: str
+    shape: Shape
+    flops: str
+    models: int
+    concurrency: list[int]
+    data_dir: str = ""
+    run: Path = Path()
+    recipe: Recipe | None = None
+
+
+@dataclass
+class Outcome:
+    section: str
+    variant: str
+    models: int
+    wall_s: float
+    images_per_s: float          # median over models of each model's own training rate
+    gpu_util: float | None
+    errors: list[float] = field(default_factory=list)
+    steps: list[str] = field(default_factory=list)
+
+    @property
+    def per_hour(self) -> float:
+        return 3600 * self.models / self.wall_s
+
+
+# -- the data ----------------------------------------------------------------------------
+
+def cifar_shaped_from_fashion(fashion_dir: str, out: Path, train: int) -> Path:
+    """Fashion-MNIST at 32 px, 3 channels, in CIFAR-10's pickle format (5 train batches)."""
+    data = load("fashion-mnist", fashion_dir)
+    folder = out / "cifar-10-batches-py"
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def resized(x: np.ndarray) -> np.ndarray:
+        t = F.interpolate(torch.from_numpy(x).float(), size=(32, 32), mode="bilinear",
+                          antialias=True, align_corners=False)
+        return t.round().clamp(0, 255).to(torch.uint8).repeat(1, 3, 1, 1).reshape(len(x), -1).numpy()
+
+    idx = subset(data.train_y, train, 0)
+    parts = np.array_split(idx, 5)
+    for i, part in enumerate(parts, 1):
+        _write_batch(folder / f"data_batch_{i}", resized(data.train_x[part]), data.train_y[part])
+    _write_batch(folder / "test_batch", resized(data.test_x), data.test_y)
+    return out
+
+
+def _write_batch(path: Path, x: np.ndarray, y: np.ndarray) -> None:
+    with open(path, "wb") as f:
+        pickle.dump({b"data": x, b"labels": [int(v) for v in y]}, f, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+# -- the baseline: pycls-style, one model at a time ---------------------------------------
+
+class ArrayDataset(torch.utils.data.Dataset):
+    def __init__(self, x: np.ndarray, y: np.ndarray, tf):
+        self.x, self.y, self.tf = x, y, tf
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int):
+        return self.tf(torch.from_numpy(self.x[i])), int(self.y[i])
+
+
+def baseline_loaders(sec: Section, device: torch.device, workers: int):
+    from torchvision import transforms
+
+    r = sec.recipe
+    data = load(sec.dataset, sec.data_dir)
+    tr = subset(data.train_y, r.train_subset or None, r.subset_seed)
+    x, y = data.train_x[tr], data.train_y[tr]
+    res = sec.shape.resolution
+    if x.shape[-1] != res:
+        raise SystemExit(f"baseline: {sec.dataset} is {x.shape[-1]} px, the models want {res}")
+    norm = transforms.Normalize(r.mean, r.std)
+    to_float = transforms.ConvertImageDtype(torch.float32)
+    train_tf = transforms.Compose([transforms.RandomCrop(res, padding=r.crop_pad),
+                                   transforms.RandomHorizontalFlip(), to_float, norm])
+    pin = device.type == "cuda"
+    kw = dict(num_workers=workers, pin_memory=pin, persistent_workers=workers > 0)
+    train = torch.utils.data.DataLoader(ArrayDataset(x, y, train_tf), batch_size=r.batch_size,
+                                        shuffle=True, drop_last=True, **kw)
+    test = torch.utils.data.DataLoader(ArrayDataset(data.test_x, data.test_y,
+                                                    transforms.Compose([to_float, norm])),
+                                       batch_size=r.eval_batch_size, **kw)
+    return train, test
+
+
+def baseline(sec: Section, device: torch.device, workers: int) -> Outcome:
+    """fp32, eager, NCHW, batches from the DataLoader copied to the device one by one."""
+    r = sec.recipe
+    run = Run(sec.run)
+    samples = run.samples().set_index("model_id", drop=False)
+    ids = samples.model_id.tolist()
+    t0 = time.perf_counter()
+    train, test = baseline_loaders(sec, device, workers)
+    errors, rates = [], []
+    for mid in ids:
+        torch.manual_seed(model_seed(0, mid))
+        model = build(run.arch(samples.loc[mid]), r.zero_init_final_gamma).to(device)
+        opt = torch.optim.SGD(model.parameters(), lr=r.lr, momentum=r.momentum, nesterov=r.nesterov,
+                              weight_decay=r.wd)
+        steps = len(train)
+        total, trained, t_train, err = steps * r.epochs, 0, 0.0, float("inf")
+        for epoch in range(r.epochs):
+            model.train()
+            te = time.perf_counter()
+            for i, (x, y) in enumerate(train):
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                for g in opt.param_groups:
+                    g["lr"] = lr_at(r, epoch * steps + i, total, steps)
+                loss = F.cross_entropy(model(x), y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                trained += len(y)
+            _sync(device)
+            t_train += time.perf_counter() - te
+            err = min(err, _evaluate(model, test, device))  # dsd reports error_min too
+        errors.append(err)
+        rates.append(trained / t_train)
+    return Outcome(sec.name, "baseline (pycls-style)", len(ids), time.perf_counter() - t0,
+                   statistics.median(rates), None, errors, ["eager fp32"])
+
+
+@torch.no_grad()
+def _evaluate(model, loader, device) -> float:
+    model.eval()
+    wrong = n = 0
+    for x, y in loader:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        wrong += int((model(x).argmax(1) != y).sum())
+        n += len(y)
+    return 100.0 * wrong / n
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+# -- dsd's paths ---------------------------------------------------------------------------
+
+def dsd_variant(sec: Section, device: str, name: str, workers: int, step: str, streams: int,
+                work: Path) -> Outcome:
+    run_dir = work / f"{sec.name}-{name.replace(' ', '_').replace(',', '')}"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    shutil.copytree(sec.run, run_dir, ignore=shutil.ignore_patterns("results", "ckpt", "claims"))
+    cfg = BatchConfig(Run(run_dir), sec.recipe, data_dir=sec.data_dir or None, device=device, seed=0,
+                      step=step, streams=streams, threads=1 if device == "cpu" else None)
+    failures: list[str] = []
+    t0 = time.perf_counter()
+
+    def on_event(ev: dict) -> None:
+        if ev["kind"] == "error":
+            failures.append(ev["message"])
+
+    run_batch(cfg, workers, on_event)
+    wall = time.perf_counter() - t0
+    final = read_results(run_dir / "results").final()
+    bad = final[final.status != "ok"]
+    if len(bad) or failures:
+        console.print(f"[red]{name}: {len(bad)} models not ok: {bad.message.tolist()[:3]} {failures[:3]}")
+    ok = final[final.status == "ok"]
+    return Outcome(sec.name, name, len(final), wall,
+                   float(ok.images_per_second.median()) if len(ok) else float("nan"), None,
+                   [float(e) for e in ok.error_min], sorted(set(final.step.dropna())))
+
+
+class Utilisation:
+    """Mean GPU utilisation while a variant runs (NVML, else nvidia-smi), or None."""
+
+    def __init__(self, device: str):
+        self.samples: list[float] = []
+        self.read = _nvml_reader() if device.startswith("cuda") else None
+        self._stop = threading.Event()
+
+    def __enter__(self):
+        if self.read:
+            self._thread = threading.Thread(target=self._poll, daemon=True)
+            self._thread.start()
+        return self
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.2):
+            v = self.read()
+            if v is not None:
+                self.samples.append(v)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self.read:
+            self._thread.join()
+
+    @property
+    def mean(self) -> float | None:
+        return statistics.fmean(self.samples) if self.samples else None
+
+
+def _nvml_reader():
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+        return lambda: float(pynvml.nvmlDeviceGetUtilizationRates(handle).gpu)
+    except Exception:
+        pass
+    if not shutil.which("nvidia-smi"):
+        return None
+
+    def smi() -> float | None:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True).stdout.split()
+        return float(out[0]) if out else None
+    return smi
+
+
+class Mps:
+    """NVIDIA's Multi-Process Service for the process variants, if its daemon starts."""
+
+    def __init__(self, work: Path):
+        self.dir = work / "mps"
+        self.env = {"CUDA_MPS_PIPE_DIRECTORY": str(self.dir / "pipe"),
+                    "CUDA_MPS_LOG_DIRECTORY": str(self.dir / "log")}
+
+    def start(self) -> str | None:
+        exe = shutil.which("nvidia-cuda-mps-control")
+        if not exe:
+            return "nvidia-cuda-mps-control is not on the PATH"
+        for d in self.env.values():
+            Path(d).mkdir(parents=True, exist_ok=True)
+        r = subprocess.run([exe, "-d"], env={**os.environ, **self.env}, capture_output=True, text=True)
+        if r.returncode:
+            return f"the MPS daemon did not start: {r.stderr.strip()[:200]}"
+        os.environ.update(self.env)  # spawned workers inherit it and become MPS clients
+        return None
+
+    def stop(self) -> None:
+        subprocess.run(["nvidia-cuda-mps-control"], input="quit\n", text=True, env={**os.environ, **self.env},
+                       capture_output=True)
+        for k in self.env:
+            os.environ.pop(k, None)
+
+
+# -- the run -------------------------------------------------------------------------------
+
+def ks(a: list[float], b: list[float]) -> tuple[float, float]:
+    from scipy.stats import ks_2samp
+
+    if len(a) < 2 or len(b) < 2:
+        return float("nan"), float("nan")
+    r = ks_2samp(a, b)
+    return float(r.statistic), float(r.pvalue)
+
+
+def run_section(sec: Section, args, work: Path, device: str, log) -> list[Outcome]:
+    outs: list[Outcome] = []
+
+    def record(o: Outcome, util: Utilisation | None = None) -> None:
+        o.gpu_util = util.mean if util else None
+        outs.append(o)
+        log(o)
+        console.print(f"  {o.variant}: {o.models} models in {o.wall_s:.1f} s, {o.per_hour:.0f}/h, "
+                      f"median error {_median(o.errors):.2f}%, steps {', '.join(o.steps)}")
+
+    dev = torch.device(device)
+    with Utilisation(device) as u:
+        o = baseline(sec, dev, args.loader_workers)
+    record(o, u)
+    plan = [("dsd today (1 worker, eager)", 1, "eager", 1)]
+    graph = "graph" if device.startswith("cuda") else "eager"
+    plan += [(f"dsd {graph}, {n} process{'es' if n > 1 else ''}", n, graph, 1) for n in sec.concurrency]
+    plan += [(f"dsd {graph}, 1 process, {n} streams", 1, graph, n) for n in sec.concurrency if n > 1]
+    for name, workers, step, streams in plan:
+        with Utilisation(device) as u:
+            o = dsd_variant(sec, device, name, workers, step, streams, work)
+        record(o, u)
+    if args.mps:
+        mps = Mps(work)
+        why = mps.start()
+        if why:
+            console.print(f"  MPS not measured: {why}")
+        else:
+            try:
+                for n in [n for n in sec.concurrency if n > 1]:
+                    with Utilisation(device) as u:
+                        o = dsd_variant(sec, device, f"dsd {graph}, {n} processes, MPS", n, graph, 1, work)
+                    record(o, u)
+            finally:
+                mps.stop()
+    return outs
+
+
+def _median(xs: list[float]) -> float:
+    return statistics.median(xs) if xs else float("nan")
+
+
+def summary(outs: list[Outcome]) -> dict:
+    base, today = outs[0], outs[1]
+    best = max(outs[1:], key=lambda o: o.per_hour)
+    d, p = ks(best.errors, base.errors)
+    return {"section": base.section, "best": best.variant, "best_per_hour": best.per_hour,
+            "vs_baseline": best.per_hour / base.per_hour, "vs_today": best.per_hour / today.per_hour,
+            "ks_d": d, "ks_p": p, "median_error_best": _median(best.errors),
+            "median_error_baseline": _median(base.errors)}
+
+
+def table(outs: list[Outcome]) -> Table:
+    base = outs[0].per_hour
+    t = Table(title=f"{outs[0].section}: models per hour")
+    for c in ("variant", "models", "wall s", "models/h", "x baseline", "img/s per model",
+              "GPU util %", "median error %", "steps"):
+        t.add_column(c, justify="left" if c in ("variant", "steps") else "right")
+    for o in outs:
+        util = "n/a" if o.gpu_util is None else f"{o.gpu_util:.0f}"
+        t.add_row(o.variant, str(o.models), f"{o.wall_s:.1f}", f"{o.per_hour:.0f}",
+                  f"{o.per_hour / base:.2f}", f"{o.images_per_s:.0f}", util, f"{_median(o.errors):.2f}",
+                  ", ".join(o.steps))
+    return t
+
+
+def markdown(outs: list[Outcome], s: dict) -> str:
+    base = outs[0].per_hour
+    lines = [f"### {s['section']}", "", "| variant | models | wall s | models/h | x baseline | "
+             "img/s per model | GPU util % | median error % | steps |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for o in outs:
+        util = "n/a" if o.gpu_util is None else f"{o.gpu_util:.0f}"
+        lines.append(f"| {o.variant} | {o.models} | {o.wall_s:.1f} | {o.per_hour:.0f} | "
+                     f"{o.per_hour / base:.2f} | {o.images_per_s:.0f} | {util} | {_median(o.errors):.2f} | "
+                     f"{', '.join(o.steps)} |")
+    lines += ["", f"Best: {s['best']}, {s['vs_baseline']:.2f}x the baseline, {s['vs_today']:.2f}x dsd today; "
+              f"errors against the baseline's: KS D = {s['ks_d']:.3f}, p = {s['ks_p']:.3g} "
+              f"(medians {s['median_error_best']:.2f}% and {s['median_error_baseline']:.2f}%).", ""]
+    return "\n".join(lines)
+
+
+def parse() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist",
+                    help="Fashion-MNIST folder (the four idx .gz files)")
+    ap.add_argument("--out", default="bench-gpu-out")
+    ap.add_argument("--small", type=int, default=64)
+    ap.add_argument("--big", type=int, default=16)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--train-images", type=int, default=10000)
+    ap.add_argument("--concurrency", default="1,2,4,8,16")
+    ap.add_argument("--big-concurrency", default="1,2,4,8")
+    ap.add_argument("--sections", default="small,big")
+    ap.add_argument("--loader-workers", type=int, default=8, help="the baseline DataLoader's workers")
+    ap.add_argument("--mps", action="store_true", help="also run the process variants under NVIDIA MPS")
+    ap.add_argument("--cpu-dry-run", action="store_true", help="every code path, tiny, on the CPU")
+    return ap.parse_args()
+
+
+def main() -> None:
+    args = parse()
+    device = "cpu" if args.cpu_dry_run else "cuda"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("bench/gpu.py needs a CUDA device (or --cpu-dry-run)")
+    if args.cpu_dry_run:
+        torch.set_num_threads(1)
+        args.small, args.big, args.epochs, args.train_images = 2, 2, 1, 256
+        args.concurrency = args.big_concurrency = "2"
+        args.loader_workers = 1
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    jsonl, md = out / "gpu_bench.jsonl", out / "gpu_bench.md"
+    jsonl.write_text("")
+    name = torch.cuda.get_device_name(0) if device == "cuda" else "CPU (dry run: the numbers mean nothing)"
+    head = (f"bench/gpu.py on {name}; torch {torch.__version__}; {os.cpu_count()} CPUs; "
+            f"{args.epochs} epochs on {args.train_images} images; args: {' '.join(sys.argv[1:])}")
+    console.print(head)
+    md.write_text(f"{head}\n\n")
+
+    def log(o: Outcome) -> None:
+        with jsonl.open("a") as f:
+            f.write(json.dumps({**o.__dict__, "per_hour": o.per_hour}) + "\n")
+
+    with tempfile.TemporaryDirectory(prefix="dsd-gpu-bench-") as tmp:
+        work = Path(tmp)
+        sections = []
+        if "small" in args.sections:
+            sections.append(Section("small: regnetx 2M-6M flops, Fashion-MNIST 28 px", "fashion-mnist",
+                                    Shape(1, 28, 10, 1), "2M:6M" if device == "cuda" else "1M:3M",
+                                    args.small, _ints(args.concurrency), args.data_dir))
+        if "big" in args.sections:
+            cifar = cifar_shaped_from_fashion(args.data_dir, work / "cifar", args.train_images)
+            sections.append(Section("big: regnetx 200M-400M flops, 32 px x 3 channels", "cifar10",
+                                    Shape(3, 32, 10, 1), "200M:400M" if device == "cuda" else "1M:3M",
+                                    args.big, _ints(args.big_concurrency), str(cifar)))
+        for sec in sections:
+            sec.run = work / f"sampled-{sec.dataset}"
+            sample_new("regnetx", sec.models, sec.run, sec.shape, {"flops": sec.flops}, seed=0,
+                       dataset=sec.dataset)
+            sec.recipe = replace(with_overrides(default_recipe(sec.dataset), epochs=args.epochs,
+                                                train_subset=args.train_images), precise_bn=0)
+            console.rule(sec.name)
+            outs = run_section(sec, args, work, device, log)
+            s = summary(outs)
+            console.print(table(outs))
+            console.print(f"best: {s['best']}: {s['vs_baseline']:.2f}x the baseline, {s['vs_today']:.2f}x "
+                          f"dsd today; errors vs the baseline's: KS D {s['ks_d']:.3f}, p {s['ks_p']:.3g}")
+            with md.open("a") as f:
+                f.write(markdown(outs, s) + "\n")
+    console.print(f"wrote {jsonl} and {md}")
+
+
+def _ints(text: str) -> list[int]:
+    return [int(v) for v in text.split(",") if v.strip()]
+
+
+if __name__ == "__main__":
+    main()
