@@ -69,7 +69,7 @@ class BatchDisplay:
                                  TimeRemainingColumn(), console=console,
                                  disable=not console.is_terminal)
         self.total = self.progress.add_task("models", total=None, info="")
-        self.workers: dict[str, int] = {}
+        self.workers: dict[tuple, int] = {}  # (worker, run, model id) -> its progress line
         self.counts = {"ok": 0, "diverged": 0, "failed": 0, "oom": 0}
         self.t0 = time.time()
         # Not a terminal (a log file): rich would print nothing until the end; plain lines.
@@ -83,23 +83,27 @@ class BatchDisplay:
                 self.counts[ev["status"]] += 1
             return
         kind, w = ev["kind"], ev.get("worker", "w0")
+        # One line per model in flight (a worker with --streams has several at once).
+        key = (w, ev.get("run"), ev.get("model_id"))
         if kind == "plan":
             self.progress.update(self.total, total=ev["total"])
         if kind == "done":
             self.counts[ev["status"]] += 1
             self.progress.advance(self.total)
-        if w not in self.workers and kind in ("start", "epoch", "step"):
-            self.workers[w] = self.progress.add_task(f"  {w}", total=None, info="")
+            if key in self.workers:
+                self.progress.remove_task(self.workers.pop(key))
+        if key not in self.workers and kind in ("start", "epoch", "step"):
+            self.workers[key] = self.progress.add_task(f"  {w}", total=None, info="")
         if kind == "start":
             where = f"{ev['run']} " if ev.get("run") and self.multi else ""
-            self.progress.update(self.workers[w], description=f"  {w} {where}model {ev['model_id']}",
+            self.progress.update(self.workers[key], description=f"  {w} {where}model {ev['model_id']}",
                                  completed=0, total=None, info="starting")
         elif kind == "step":  # within an epoch: the bar counts training steps of this model
-            self.progress.update(self.workers[w], total=ev["epochs"] * ev["steps"],
+            self.progress.update(self.workers[key], total=ev["epochs"] * ev["steps"],
                                  completed=(ev["epoch"] - 1) * ev["steps"] + ev["step"],
                                  info=f"epoch {ev['epoch']}/{ev['epochs']}, {ev['ips']:.0f} img/s")
         elif kind == "epoch":
-            self.progress.update(self.workers[w],
+            self.progress.update(self.workers[key],
                                  info=f"epoch {ev['epoch']}/{ev['epochs']} done, {ev['ips']:.0f} img/s")
         elif kind == "error":
             err_console.print(f"worker {w}: {ev['message']}")

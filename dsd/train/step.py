@@ -92,6 +92,8 @@ class GraphStep:
             return self._on_side_stream(x, y)
         try:
             self._capture(x, y)
+        except torch.cuda.OutOfMemoryError:
+            raise  # the worker's own path: one retry at half the batch
         except Exception as e:  # any op the capture refuses: carry on eagerly, and say so
             self.graph, self.eager = None, True
             self.mode = f"eager (graph capture failed: {type(e).__name__}: {str(e).splitlines()[0][:160]})"

@@ -33,17 +33,21 @@ def step_in_turn(jobs: Iterable[Generator], k: int, device) -> None:
     import torch
 
     cuda = torch.device(device).type == "cuda"
+    # One stream per slot, made once: torch hands out streams round-robin from a small
+    # pool, so a stream made per job could be one that another job in flight is using.
+    streams = [torch.cuda.Stream(device) if cuda else None for _ in range(k)]
     jobs = iter(jobs)
-    active: list[tuple[Generator, object]] = []
+    active: list[tuple[Generator, int]] = []
     try:
         while True:
-            while len(active) < k and (job := next(jobs, None)) is not None:
-                active.append((job, torch.cuda.Stream(device) if cuda else None))
+            free = [s for s in range(k) if s not in {slot for _, slot in active}]
+            while free and (job := next(jobs, None)) is not None:
+                active.append((job, free.pop(0)))
             if not active:
                 return
             for entry in list(active):
-                job, stream = entry
-                with torch.cuda.stream(stream) if cuda else contextlib.nullcontext():
+                job, slot = entry
+                with torch.cuda.stream(streams[slot]) if cuda else contextlib.nullcontext():
                     try:
                         next(job)
                     except StopIteration:
