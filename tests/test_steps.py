@@ -168,6 +168,8 @@ def test_step_and_streams_options(tmp_path):
     assert bad.returncode == 2 and "eager, graph, compile" in bad.stderr
     bad = run_cli("train-batch", str(run), "--device", "cpu", "--streams", "0")
     assert bad.returncode == 2 and "--streams must be at least 1" in bad.stderr
+    bad = run_cli("sweep", "launch", str(run), "--executor", "local", "--step", "graph", "--dry-run")
+    assert bad.returncode == 2 and "--gpus-per-task" in bad.stderr and "Traceback" not in bad.stderr
     assert not (run / "results").exists() or not list((run / "results").glob("*.parquet"))
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from dsd.cli.app import app, console, err_console
+from dsd.cli.train_options import TRAIN_OPTIONS
 from dsd.errors import DsdError
 from dsd.train.batch import CUDA_AUTO_WORKERS
 
@@ -24,6 +25,8 @@ def run_cmd(
                                 "OMP_NUM_THREADS, else 1: small models train fastest on one thread each)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     limit: int = typer.Option(None, "--limit", help="Train at most K models in this call."),
+    step: str = TRAIN_OPTIONS["step"][1],
+    streams: int = TRAIN_OPTIONS["streams"][1],
     no_report: bool = typer.Option(False, "--no-report", help="Train only; skip the analysis."),
 ) -> None:
     """Sample what is not sampled, train what is not trained, then write the analysis.
@@ -43,7 +46,7 @@ def run_cmd(
     made = S.sample_missing(st)
     for s in made:
         console.print(f"sampled {st.n} models of {s} into {st.run_dir(s)}")
-    cfgs = S.configs(st, device, limit, threads)
+    cfgs = S.configs(st, device, limit, threads, step, streams)
     n_workers = resolve_workers(workers, cfgs[0].device, threads)
     ui = BatchDisplay(None, n_workers, multi=True)
     try:

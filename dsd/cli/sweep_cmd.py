@@ -10,6 +10,7 @@ from rich.table import Table
 from dsd.cli.app import app, console
 from dsd.cli.train_cmd import print_status
 from dsd.cli.train_options import train_request, with_train_options
+from dsd.errors import DsdError
 from dsd.store.run import open_run
 
 sweep_app = typer.Typer(help="Scripted cluster sweeps on Slurm (or local processes).",
@@ -52,7 +53,10 @@ def launch_cmd(
     for run in runs:
         # The data set is read on the task's node, not on this (login) node.
         cfg = prepare(run, req, load_data=False, write=False)  # launch fixes the recipe
-        info = launch(replace(cfg, device=res.task_device(req.device)), res, dry_run)
+        cfg = replace(cfg, device=res.task_device(req.device))
+        if cfg.step == "graph" and cfg.device == "cpu":
+            raise DsdError("--step graph needs GPUs on the nodes: pass --gpus-per-task 1 (or more)")
+        info = launch(cfg, res, dry_run)
         if not info["models"]:
             console.print(f"{run}: nothing left to train; submitted nothing")
         elif dry_run:

@@ -28,11 +28,6 @@ def train_batch(
                                 "OMP_NUM_THREADS, else 1: small models train fastest on one thread each)."),
     limit: int = typer.Option(None, "--limit", help="Train at most K models, then stop."),
     shard: str = typer.Option(None, "--shard", help="Only models with id % N == I, as I/N."),
-    step: str = typer.Option("eager", "--step", help="How each training step runs: eager; graph "
-                             "(CUDA: the whole step captured once in a CUDA graph and replayed); "
-                             "compile (torch.compile, compile time counted)."),
-    streams: int = typer.Option(1, "--streams", help="Models each worker trains in turn, one step "
-                                "each (on a GPU, each on its own CUDA stream)."),
     train: dict | None = None,
 ) -> None:
     """Train every sampled model without a final result; resumable and shardable.
@@ -42,8 +37,7 @@ def train_batch(
     from dsd.train.batch import resolve_workers, run_batch
     from dsd.train.setup import prepare
 
-    cfg = prepare(run, train_request(train, limit=limit, shard=shard, threads=threads,
-                                             step=step, streams=streams))
+    cfg = prepare(run, train_request(train, limit=limit, shard=shard, threads=threads))
     workers = resolve_workers(workers, cfg.device, threads)
     ui = BatchDisplay(cfg.run.path, workers)
     try:

@@ -33,6 +33,11 @@ TRAIN_OPTIONS: dict[str, tuple[type, typer.models.OptionInfo]] = {
     "seed": (int, typer.Option(0, "--seed", help="Seed; with the model id it fixes init and "
                                "data order.")),
     "device": (str, typer.Option("auto", "--device", help="auto, cpu or cuda.")),
+    "step": (str, typer.Option("eager", "--step", help="How each training step runs: eager; graph "
+                               "(CUDA: the whole step captured once in a CUDA graph and replayed); "
+                               "compile (torch.compile, compile time counted).")),
+    "streams": (int, typer.Option(1, "--streams", help="Models each worker trains in turn, one step "
+                                  "each (on a GPU, each on its own CUDA stream).")),
     "retry_failed": (bool, typer.Option(False, "--retry-failed", help="Train failed/oom models "
                                         "again.")),
     "lease": (float, typer.Option(300.0, "--lease", help="Seconds after which another host's "
@@ -72,4 +77,5 @@ def train_request(train: dict, **extra):
 
     return TrainRequest(dataset=train["dataset"], data_dir=train["data_dir"], download=train["download"],
                         overrides=recipe_overrides(train), seed=train["seed"], device=train["device"],
-                        retry_failed=train["retry_failed"], lease=train["lease"], **extra)
+                        retry_failed=train["retry_failed"], lease=train["lease"], step=train["step"],
+                        streams=train["streams"], **extra)

@@ -247,10 +247,12 @@ def _check_run(study: Study, space: str, m: dict) -> None:
                        "restore the study file, or delete that run directory to sample it again")
 
 
-def configs(study: Study, device: str = "auto", limit: int | None = None, threads: int | None = None):
+def configs(study: Study, device: str = "auto", limit: int | None = None, threads: int | None = None,
+            step: str = "eager", streams: int = 1):
     """One checked BatchConfig per space (the recipe is fixed in each run's train.toml)."""
     from dsd.train.setup import TrainRequest, prepare
 
     req = TrainRequest(dataset=study.dataset, data_dir=study.data_dir, overrides=study.recipe,
-                       seed=study.seed, device=device, limit=limit, threads=threads)
+                       seed=study.seed, device=device, limit=limit, threads=threads, step=step,
+                       streams=streams)
     return [prepare(study.run_dir(s), req) for s in study.spaces]
