@@ -38,6 +38,7 @@ the script is known to run before GPU time is spent on it); its numbers mean not
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import pickle
@@ -198,6 +199,8 @@ def baseline(sec: Section, device: torch.device, workers: int) -> Outcome:
             err = min(err, _evaluate(model, test, device))  # dsd reports error_min too
         errors.append(err)
         rates.append(trained / t_train)
+    del train, test  # its worker processes and pin-memory thread end before dsd's variants start
+    gc.collect()
     return Outcome(sec.name, "baseline (pycls-style)", len(ids), time.perf_counter() - t0,
                    statistics.median(rates), None, errors, ["eager fp32"])
 

@@ -126,7 +126,8 @@ class GraphStep:
         for p in self.params:
             p.grad = None  # the graph allocates the gradients in its own pool
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
+        # thread_local: a claim's heartbeat thread (file I/O only) must not void the capture.
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
             self.loss = self._step(self.x, self.y)
         self.graph = graph
 
