@@ -1,4 +1,5 @@
-"""Benchmark: dsd's training step and pipeline against torchvision's, and GPU sweep throughput.
+"""Benchmark: dsd's training step and pipeline against torchvision's (models per hour on a
+GPU: bench/gpu.py).
 
 Run from the repository root:
 
@@ -13,11 +14,10 @@ Run from the repository root:
 2. Whole pipeline on a Fashion-MNIST subset: `dsd.train.loop.train_model` on a `TensorPipeline`
    (one epoch + evaluation, model construction included) against a plain loop over a
    torchvision-style Dataset with PIL transforms and a DataLoader (num_workers 0 and 2).
-3. GPU only (skipped with one line when no CUDA device is visible): (a) models per hour of
-   `dsd.train.batch.run_batch` on sampled CIFAR-sized models with 1, 2, 4 and 8 workers, on a
-   synthetic CIFAR-10 directory in the real pickle format; (b) training images/s of the
-   GPU-resident `TensorPipeline` against a pinned-memory DataLoader feeding the same
-   `dsd.train.loop._train_epoch` with the same model and batch.
+3. GPU only (skipped with one line when no CUDA device is visible): training images/s of
+   the GPU-resident `TensorPipeline` against a pinned-memory DataLoader feeding the same
+   `dsd.train.loop._train_epoch` with the same model and batch, on a synthetic CIFAR-10
+   directory in the real pickle format.
 
 The machine is shared and noisy: every timing is a median over interleaved repeats (the
 variants alternate A, B, B, A, ... so a load spike or a warm cache hits all of them alike)
@@ -33,14 +33,13 @@ import argparse
 import os
 import pickle
 import platform
-import shutil
 import statistics
 import sys
 import tempfile
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +60,6 @@ from dsd.store.run import Run
 TARGET_STEP_RATIO = 0.95
 REGNET_X_800MF = (16, 56, 35.73, 2.28, 16)   # depth, w0, wa, wm, group width
 FASHION_MODEL = (10, 16, 16, 2.5, 8)         # about 5 MFLOPs at 28 px, stem stride 1
-WORKER_COUNTS = (1, 2, 4, 8)
 DEFAULT_THREADS = torch.get_num_threads()  # before --threads changes it
 
 console = Console()
@@ -425,7 +423,7 @@ def pipeline_table(b: PipelineBench) -> Table:
 
 
 # ---------------------------------------------------------------------------------------------
-# Section 3: GPU sweep throughput and GPU-resident pipeline vs a pinned DataLoader.
+# Section 3: the GPU-resident pipeline vs a pinned DataLoader.
 # ---------------------------------------------------------------------------------------------
 
 def write_synthetic_cifar(root: Path, n_train: int, n_test: int, seed: int = 0) -> Path:
@@ -441,72 +439,6 @@ def write_synthetic_cifar(root: Path, n_train: int, n_test: int, seed: int = 0) 
         with open(folder / name, "wb") as f:
             pickle.dump(batch, f, protocol=pickle.HIGHEST_PROTOCOL)
     return root
-
-
-@dataclass
-class SweepRow:
-    workers: int
-    wall: list[float] = field(default_factory=list)
-    ok: list[int] = field(default_factory=list)
-    statuses: dict[str, int] = field(default_factory=dict)
-    ips: list[float] = field(default_factory=list)   # per-model training images/s (results)
-    errors: list[str] = field(default_factory=list)
-
-    def per_hour(self) -> list[float]:
-        return [3600.0 * n / w for n, w in zip(self.ok, self.wall)]
-
-
-def bench_sweep(tmp: Path, cifar: Path, device: str, space: str, n_models: int, flops: str,
-                recipe: Recipe, worker_counts: list[int], repeats: int) -> list[SweepRow]:
-    from dsd.space.sample_run import sample_new
-    from dsd.store.results import read_results
-    from dsd.train.batch import BatchConfig, run_batch
-
-    template = tmp / "template"
-    sample_new(space, n_models, template, Shape(3, 32, 10, 1), {"flops": flops}, seed=0,
-               dataset="cifar10")
-    rows = {w: SweepRow(w) for w in worker_counts}
-    for r in range(repeats):
-        for w in (worker_counts if r % 2 == 0 else worker_counts[::-1]):
-            run = tmp / f"sweep-w{w}-r{r}"
-            shutil.copytree(template, run)  # the same models, no results yet
-            cfg = BatchConfig(Run(run), recipe, data_dir=str(cifar), device=device, seed=0)
-            events: list[dict] = []
-            t0 = time.perf_counter()
-            run_batch(cfg, w, events.append)
-            wall = time.perf_counter() - t0
-            final = read_results(run / "results").final()
-            counts = final.status.value_counts().to_dict() if not final.empty else {}
-            row = rows[w]
-            row.wall.append(wall)
-            row.ok.append(int(counts.get("ok", 0)) + int(counts.get("diverged", 0)))
-            for k, v in counts.items():
-                row.statuses[k] = row.statuses.get(k, 0) + int(v)
-            if not final.empty:
-                row.ips.extend(float(x) for x in final.images_per_second if x == x and x > 0)
-                row.errors.extend(str(m) for m in final.message if m)
-            row.errors.extend(str(e.get("message")) for e in events if e.get("kind") == "error")
-            shutil.rmtree(run, ignore_errors=True)
-    return [rows[w] for w in worker_counts]
-
-
-def sweep_table(rows: list[SweepRow], n_models: int, space: str, flops: str, recipe: Recipe,
-                device: str) -> Table:
-    t = new_table(f"sweep throughput: run_batch on {n_models} {space} models ({flops} flops, "
-                  f"CIFAR 32 px, stem stride 1), {recipe.epochs} epochs of "
-                  f"{recipe.train_subset or 'all'} train images, device {device}",
-                  ["workers", "repeats", "models done (all repeats)", "median wall s",
-                   "models / hour (median)", "vs 1 worker (median of per-repeat ratios)",
-                   "per-model train img/s (median)", "statuses"])
-    base = next((r for r in rows if r.workers == 1), rows[0])
-    for r in rows:
-        ph = r.per_hour()
-        t.add_row(str(r.workers), str(len(r.wall)), str(sum(r.ok)),
-                  f"{statistics.median(r.wall):.1f}", f"{statistics.median(ph):,.0f}",
-                  ratios(ph, base.per_hour()).text(".2f") if r is not base else "1",
-                  f"{statistics.median(r.ips):,.0f}" if r.ips else "n/a",
-                  ", ".join(f"{k} {v}" for k, v in sorted(r.statuses.items())) or "none")
-    return t
 
 
 class LoaderPipe:
@@ -628,7 +560,7 @@ def gpu_pipe_table(b: GpuPipeBench, device: torch.device) -> Table:
 def gpu_section(args: argparse.Namespace) -> None:
     on_cpu = not torch.cuda.is_available()
     if on_cpu and not args.gpu_section_on_cpu:
-        console.print("section 3 (GPU sweep and GPU pipeline): no CUDA device is visible "
+        console.print("section 3 (GPU pipeline): no CUDA device is visible "
                       "(torch.cuda.is_available() is False); section skipped.")
         return
     device = "cpu" if on_cpu else "cuda"
@@ -639,32 +571,20 @@ def gpu_section(args: argparse.Namespace) -> None:
         torch.set_num_threads(DEFAULT_THREADS)
     tiny = args.tiny
     n_train, n_test = (500, 100) if tiny else (50_000, 10_000)
-    n_models = 2 if tiny else args.sweep_models
-    flops = ":5M" if tiny else args.sweep_flops
-    worker_counts = [1, 2] if tiny else [int(w) for w in args.sweep_workers.split(",")]
-    recipe = with_overrides(default_recipe("cifar10"), epochs=1 if tiny else args.sweep_epochs,
-                            train_subset=args.sweep_train_subset or None)
-    if tiny:
-        recipe = replace(recipe, precise_bn=256, eval_batch_size=50)
+    flops = ":5M" if tiny else args.gpu_pipe_flops
     with tempfile.TemporaryDirectory(prefix="dsd-bench-train-") as tmp_s:
         tmp = Path(tmp_s)
         t0 = time.perf_counter()
         cifar = write_synthetic_cifar(tmp / "cifar", n_train, n_test)
         console.print(f"synthetic CIFAR-10 ({n_train:,} train / {n_test:,} test, random uint8, "
                       f"pickle format) written in {time.perf_counter() - t0:.1f} s")
-        rows = bench_sweep(tmp, cifar, device, args.sweep_space, n_models, flops, recipe,
-                           worker_counts, 1 if tiny else args.sweep_repeats)
-        console.print(sweep_table(rows, n_models, args.sweep_space, flops, recipe, device))
-        errs = sorted({e for r in rows for e in r.errors})
-        if errs:
-            console.print(f"[red]messages from the sweep[/]: {errs[:5]}")
-        console.print("models / hour = models done / wall time of the whole run_batch call "
-                      "(worker start-up and data loading included), x 3600.")
 
-        from dsd.store.run import Run
+        from dsd.space.sample_run import sample_new
 
-        template = Run(tmp / "template")
-        arch = template.arch(template.samples().iloc[0])
+        sample_new(args.gpu_pipe_space, 1, tmp / "model", Shape(3, 32, 10, 1), {"flops": flops},
+                   seed=0, dataset="cifar10")
+        model = Run(tmp / "model")
+        arch = model.arch(model.samples().iloc[0])
         pipe_recipe = with_overrides(default_recipe("cifar10"),
                                      train_subset=(256 if tiny else args.gpu_pipe_train_subset) or None)
         b = bench_gpu_pipeline(cifar, arch, pipe_recipe, torch.device(device),
@@ -695,13 +615,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--precise-bn", type=int, default=0,
                    help="dsd's precise-BN images (the reference loop has none, so 0 by default)")
     g = p.add_argument_group("section 3: GPU (skipped without CUDA)")
-    g.add_argument("--sweep-space", default="regnetx")
-    g.add_argument("--sweep-models", type=int, default=32)
-    g.add_argument("--sweep-flops", default="20M:60M")
-    g.add_argument("--sweep-epochs", type=int, default=2)
-    g.add_argument("--sweep-train-subset", type=int, default=0, help="0 = all 50,000")
-    g.add_argument("--sweep-workers", default=",".join(str(w) for w in WORKER_COUNTS))
-    g.add_argument("--sweep-repeats", type=int, default=1)
+    g.add_argument("--gpu-pipe-space", default="regnetx")
+    g.add_argument("--gpu-pipe-flops", default="20M:60M")
     g.add_argument("--gpu-pipe-workers", type=int, default=8, help="DataLoader workers (pinned)")
     g.add_argument("--gpu-pipe-train-subset", type=int, default=0, help="0 = all 50,000")
     g.add_argument("--gpu-pipe-repeats", type=int, default=5)
