@@ -69,7 +69,7 @@ def test_graph_replays_read_each_new_batch():
         lr = 0.02 * (1 - i / 8)
         la.append(float(eager(x, y, lr)))
         lb.append(float(graph(x, y, lr)))
-    assert graph.graph is not None and graph.mode == "graph"
+    assert graph.replay is not None and graph.mode == "graph"
     assert len(set(round(v, 4) for v in lb)) == 8  # the loss moved with the data
     for u, v in zip(la, lb):
         assert abs(u - v) < 2e-2 * max(1.0, abs(u)), (la, lb)
@@ -151,4 +151,4 @@ def test_loss_matches_cross_entropy_reference():
     m.train()
     with torch.autocast("cuda", dtype=torch.bfloat16):
         want = float(F.cross_entropy(m(x), y))
-    assert g.graph is not None and abs(loss - want) < 1e-2
+    assert g.replay is not None and abs(loss - want) < 1e-2

@@ -21,7 +21,7 @@ from dsd.store.run import Run
 from dsd.train.batch import BatchConfig, run_batch
 from dsd.train.loop import train_model
 from dsd.train.pipeline import make_pipeline
-from dsd.train.step import momentum_buffers, sgd_update_
+from dsd.train.step import EagerStep, GraphStep, momentum_buffers, sgd_update_
 from dsd.train.streams import step_in_turn
 
 DIGITS = Shape(1, 8, 10, 1)
@@ -180,3 +180,88 @@ def test_compiled_steps_train_and_say_so(tmp_path):
     assert r.returncode == 0, r.stderr
     row = read_results(run / "results").final().iloc[0]
     assert row.status == "ok" and row.step == "compile" and row.error_min < 60, row.to_dict()
+
+
+def _cpu_capture(model, opt):
+    """A CPU stand-in for cuda_capture. Like a capture it leaves every tensor as it was (it
+    runs the step once for its static output, then restores weights, BN statistics and
+    momentum); a replay runs the step again on the static inputs and writes that output."""
+    def capture(fn, device):
+        weights = {k: v.clone() for k, v in model.state_dict().items()}
+        bufs = [b.clone() for b in momentum_buffers(opt)]
+        out = fn()
+        model.load_state_dict(weights)
+        for b, saved in zip(momentum_buffers(opt), bufs):
+            b.copy_(saved)
+        return (lambda: out.copy_(fn())), out
+    return capture
+
+
+def _pair(seed: int = 0):
+    torch.manual_seed(seed)
+    a, b = build(_arch()), build(_arch())
+    b.load_state_dict(a.state_dict())
+    opts = [torch.optim.SGD(m.parameters(), lr=0.02, momentum=0.9, nesterov=True, weight_decay=5e-4)
+            for m in (a, b)]
+    return a, b, opts
+
+
+def _batches(n: int):
+    g = torch.Generator().manual_seed(1)
+    return [(torch.randn(16, 1, 8, 8, generator=g), torch.randint(0, 10, (16,), generator=g))
+            for _ in range(n)]
+
+
+def test_graph_step_logic_against_eager_on_cpu():
+    """GraphStep's own logic (warm-up, static buffers, capture, replays reading each new
+    batch) with the two CUDA calls replaced by CPU stand-ins: eager's losses and weights."""
+    cpu = torch.device("cpu")
+    a, b, (oa, ob) = _pair()
+    eager = EagerStep(a, oa, cpu)
+    graph = GraphStep(b, ob, cpu, capture=_cpu_capture(b, ob), warm_up=lambda fn, device: fn())
+    la, lb, outs = [], [], []
+    for i, (x, y) in enumerate(_batches(8)):
+        lr = 0.02 * (1 - i / 8)
+        la.append(float(eager(x, y, lr)))
+        out = graph(x, y, lr)
+        outs.append(out)
+        lb.append(float(out))
+    assert graph.replay is not None and graph.mode == "graph"
+    assert all(o is outs[-1] for o in outs[3:])  # from the capture on: one static loss tensor
+    assert len(set(round(v, 5) for v in lb)) == 8
+    assert lb == pytest.approx(la, rel=1e-4)
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
+
+
+def test_graph_capture_failure_goes_on_eagerly_and_says_so():
+    cpu = torch.device("cpu")
+    a, b, (oa, ob) = _pair()
+
+    def refuse(fn, device):
+        raise RuntimeError("operation not permitted when stream is capturing\nmore detail")
+
+    eager = EagerStep(a, oa, cpu)
+    graph = GraphStep(b, ob, cpu, capture=refuse, warm_up=lambda fn, device: fn())
+    for x, y in _batches(6):
+        eager(x, y, 0.02)
+        graph(x, y, 0.02)
+    assert graph.mode == "eager (graph capture failed: RuntimeError: operation not permitted when " \
+                         "stream is capturing)"
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
+
+
+def test_out_of_memory_in_capture_is_left_to_the_worker():
+    cpu = torch.device("cpu")
+    _, b, (_, ob) = _pair()
+
+    def oom(fn, device):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 1 GiB")
+
+    graph = GraphStep(b, ob, cpu, capture=oom, warm_up=lambda fn, device: fn())
+    batches = _batches(4)
+    for x, y in batches[:3]:
+        graph(x, y, 0.02)
+    with pytest.raises(torch.cuda.OutOfMemoryError):
+        graph(*batches[3], 0.02)

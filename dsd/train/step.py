@@ -16,6 +16,8 @@ in the optimizer's own momentum buffers so checkpoints read the same in every mo
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -64,42 +66,74 @@ class CompiledStep(EagerStep):
         self.mode = "compile"
 
 
-class GraphStep:
-    """The whole step in one CUDA graph, replayed on static buffers."""
+def cuda_capture(fn: Callable[[], torch.Tensor],
+                 device: torch.device) -> tuple[Callable[[], None], torch.Tensor]:
+    """Capture `fn` in a CUDA graph without running it: (replay, the static tensor fn returns)."""
+    torch.cuda.synchronize(device)
+    graph = torch.cuda.CUDAGraph()
+    # thread_local: a claim's heartbeat thread (file I/O only) must not void the capture.
+    with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+        out = fn()
+    return graph.replay, out
 
-    def __init__(self, model: nn.Module, opt: torch.optim.SGD, device: torch.device):
+
+def on_side_stream(fn: Callable[[], torch.Tensor], device: torch.device) -> torch.Tensor:
+    """Run `fn` on a fresh stream that follows the current one, and have the current one wait
+    for it: PyTorch's CUDA graph notes want the warm-up before capture off the capturing stream."""
+    side = torch.cuda.Stream(device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(side):
+        out = fn()
+    torch.cuda.current_stream(device).wait_stream(side)
+    return out
+
+
+class GraphStep:
+    """The whole step in one CUDA graph, replayed on static buffers.
+
+    `capture` and `warm_up` are the two CUDA-only seams (cuda_capture, on_side_stream); the
+    tests put CPU stand-ins there to check everything else on a machine without a GPU.
+    """
+
+    def __init__(self, model: nn.Module, opt: torch.optim.SGD, device: torch.device,
+                 capture=cuda_capture, warm_up=on_side_stream):
         self.model, self.opt, self.device = model, opt, device
+        self.capture, self.warm_up = capture, warm_up
         self.params = [p for g in opt.param_groups for p in g["params"]]
         (group,) = opt.param_groups
         self.momentum, self.wd, self.nesterov = group["momentum"], group["weight_decay"], group["nesterov"]
         self.bufs = momentum_buffers(opt)
         self.neg_lr = torch.zeros((), device=device)
-        self.graph: torch.cuda.CUDAGraph | None = None
+        self.replay: Callable[[], None] | None = None
         self.warm, self.mode = 0, "graph"
         self.eager = False  # set when capture failed
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> torch.Tensor:
         self.neg_lr.fill_(-lr)
-        if self.graph is not None:
+        if self.replay is not None:
             self.x.copy_(x)
             self.y.copy_(y)
-            self.graph.replay()
+            self.replay()
             return self.loss
         if self.eager:
             return self._step(x, y)
         if self.warm < WARMUP_STEPS:
             self.warm += 1
-            return self._on_side_stream(x, y)
+            return self.warm_up(lambda: self._step(x, y), self.device)
+        self.x, self.y = x.clone(), y.clone()
+        for p in self.params:
+            p.grad = None  # the graph allocates the gradients in its own pool
         try:
-            self._capture(x, y)
+            self.replay, self.loss = self.capture(lambda: self._step(self.x, self.y), self.device)
         except torch.cuda.OutOfMemoryError:
             raise  # the worker's own path: one retry at half the batch
         except Exception as e:  # any op the capture refuses: carry on eagerly, and say so
-            self.graph, self.eager = None, True
+            self.eager = True
             self.mode = f"eager (graph capture failed: {type(e).__name__}: {str(e).splitlines()[0][:160]})"
-            torch.cuda.synchronize(self.device)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
             return self._step(x, y)
-        self.graph.replay()
+        self.replay()
         return self.loss
 
     def _step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -110,26 +144,6 @@ class GraphStep:
         loss.backward()
         sgd_update_(self.params, self.bufs, self.neg_lr, self.momentum, self.wd, self.nesterov)
         return loss.detach()
-
-    def _on_side_stream(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        # Warm-up before capture must run off the capturing stream (PyTorch's CUDA graph notes).
-        side = torch.cuda.Stream(self.device)
-        side.wait_stream(torch.cuda.current_stream(self.device))
-        with torch.cuda.stream(side):
-            loss = self._step(x, y)
-        torch.cuda.current_stream(self.device).wait_stream(side)
-        return loss
-
-    def _capture(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        self.x, self.y = x.clone(), y.clone()
-        torch.cuda.synchronize(self.device)
-        for p in self.params:
-            p.grad = None  # the graph allocates the gradients in its own pool
-        graph = torch.cuda.CUDAGraph()
-        # thread_local: a claim's heartbeat thread (file I/O only) must not void the capture.
-        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
-            self.loss = self._step(self.x, self.y)
-        self.graph = graph
 
 
 def momentum_buffers(opt: torch.optim.SGD) -> list[torch.Tensor]:
