@@ -78,3 +78,19 @@ def _hide_slurm(request, monkeypatch, no_slurm_path):
     if request.node.get_closest_marker("slurm") is None:
         monkeypatch.setenv("PATH", no_slurm_path)
         assert all(shutil.which(t) is None for t in SLURM_TOOLS)
+
+
+def train_first_epoch_then_stop(arch, pipe, recipe, device, seed: int, ckpt: Path) -> dict:
+    """Train until the first epoch's checkpoint is written, stop as a Ctrl-C would there, and
+    return the checkpoint's contents."""
+    import torch
+
+    from dsd.train.loop import train_model
+
+    def stop_after_first(epoch, epochs, ips):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_model(arch, pipe, recipe, device, seed, ckpt=ckpt, progress=stop_after_first)
+    return torch.load(ckpt, weights_only=False)

@@ -8,7 +8,7 @@ import shutil
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import run_cli
+from conftest import run_cli, train_first_epoch_then_stop
 
 from dsd.data.loaders import load
 from dsd.data.recipe import with_overrides
@@ -142,13 +142,7 @@ def test_checkpoint_from_another_device_resumes(tmp_path):
     pipe = make_pipeline(load("digits"), recipe, torch.device("cpu"), 8)
     ckpt = tmp_path / "m.pt"
 
-    def stop_after_first(epoch, epochs, ips):
-        if epoch == 1:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        train_model(_arch(), pipe, recipe, torch.device("cpu"), 1, ckpt=ckpt, progress=stop_after_first)
-    state = torch.load(ckpt, weights_only=False)
+    state = train_first_epoch_then_stop(_arch(), pipe, recipe, torch.device("cpu"), 1, ckpt)
     assert state["device"] == "cpu"
     state["gen"], state["device"] = torch.zeros(16, dtype=torch.uint8), "cuda"
     torch.save(state, ckpt)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import ROOT, wait_for
+from conftest import ROOT, train_first_epoch_then_stop, wait_for
 
 from dsd.data.loaders import load, load_cifar10
 from dsd.data.recipe import with_overrides
@@ -70,13 +70,7 @@ def test_checkpoint_resumes_after_interrupt(tmp_path):
     pipe = make_pipeline(load("digits"), recipe, torch.device("cpu"), 8)
     ckpt = tmp_path / "m.pt"
 
-    def stop_after_first(epoch, epochs, ips):
-        if epoch == 1:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        train_model(arch, pipe, recipe, torch.device("cpu"), 1, ckpt=ckpt, progress=stop_after_first)
-    first = torch.load(ckpt, weights_only=False)["curve"]
+    first = train_first_epoch_then_stop(arch, pipe, recipe, torch.device("cpu"), 1, ckpt)["curve"]
     epochs_seen = []
     res = train_model(arch, pipe, recipe, torch.device("cpu"), 1, ckpt=ckpt,
                       progress=lambda e, n, ips: epochs_seen.append(e))
