@@ -2,6 +2,7 @@
 
     python bench/gpu.py --data-dir FASHION_MNIST_DIR [--out DIR] [--small 64] [--big 16]
                         [--concurrency 1,2,4,8,16] [--big-concurrency 1,2,4,8] [--mps]
+                        [--budget-s SECONDS]
 
 Two sections, each on models sampled once from `regnetx` and trained by every variant
 with the same recipe and seeds (3 epochs on 10,000 training images, batch 128, cosine
@@ -25,7 +26,10 @@ Variants, one after the other, each on a fresh copy of the sampled run:
 For each: wall time of the whole call (worker start-up, data loading and compile or
 capture included), models per hour, the median of the models' own training images/s,
 mean GPU utilisation (NVML, else nvidia-smi, sampled every 0.2 s), the median error and
-how the steps ran. Then, per section: the best variant against the baseline and against
+how the steps ran. With --budget-s, each section gets an equal share of the time left when
+it starts, and a variant whose estimate (the last one's wall time) does not fit is skipped
+and named in the summary; processes and streams alternate at each N so that a cut run
+still compares them. Then, per section: the best variant against the baseline and against
 dsd today, and a two-sample KS test of the errors of the best variant against the
 baseline's (same models, same seeds: the errors should not be told apart). Results go to
 OUT/gpu_bench.jsonl (one line per variant, written as it ends, so a run cut short keeps
@@ -336,8 +340,46 @@ def ks(a: list[float], b: list[float]) -> tuple[float, float]:
     return float(r.statistic), float(r.pvalue)
 
 
-def run_section(sec: Section, args, work: Path, device: str, log) -> list[Outcome]:
+class Budget:
+    """A wall-clock budget for the whole bench (0 or None: no limit). Each section gets an equal
+    share of what is left when it starts, so a slow first section cannot starve the second;
+    a variant starts only if the estimate of its time fits in its section's share."""
+
+    def __init__(self, seconds: float | None, sections: int, clock=time.monotonic):
+        self.clock, self.left = clock, sections
+        self.end = clock() + seconds if seconds else None
+        self.section_end: float | None = None
+
+    def start_section(self) -> None:
+        if self.end is not None:
+            now = self.clock()
+            self.section_end = now + max(0.0, self.end - now) / max(1, self.left)
+            self.left -= 1
+
+    def fits(self, estimate_s: float) -> bool:
+        return self.section_end is None or self.clock() + estimate_s <= self.section_end
+
+
+def plan(concurrency: list[int], graph: str) -> list[tuple[str, int, str, int]]:
+    """dsd's variants in the order they run: (name, worker processes, step mode, streams).
+    Processes and streams alternate at each N, so a run cut short by its budget still
+    compares the two at the N it reached."""
+    out = [("dsd today (1 worker, eager)", 1, "eager", 1)]
+    for n in concurrency:
+        if n == 1:
+            out.append((f"dsd {graph}, 1 process", 1, graph, 1))
+            continue
+        out.append((f"dsd {graph}, {n} processes", n, graph, 1))
+        out.append((f"dsd {graph}, 1 process, {n} streams", 1, graph, n))
+    return out
+
+
+def run_section(sec: Section, args, work: Path, device: str, log,
+                budget: Budget) -> tuple[list[Outcome], list[str]]:
+    """Every variant of one section; returns what ran and the names skipped for the budget.
+    The baseline and dsd today always run: without them nothing can be compared."""
     outs: list[Outcome] = []
+    skipped: list[str] = []
 
     def record(o: Outcome, util: Utilisation | None = None) -> None:
         o.gpu_util = util.mean if util else None
@@ -346,18 +388,24 @@ def run_section(sec: Section, args, work: Path, device: str, log) -> list[Outcom
         console.print(f"  {o.variant}: {o.models} models in {o.wall_s:.1f} s, {o.per_hour:.0f}/h, "
                       f"median error {_median(o.errors):.2f}%, steps {', '.join(o.steps)}")
 
+    def run(name: str, workers: int, step: str, streams: int, required: bool = False) -> None:
+        # the last dsd variant's wall time estimates the next one's
+        if not required and not budget.fits(outs[-1].wall_s):
+            skipped.append(name)
+            console.print(f"  {name}: not run, the time budget is spent")
+            return
+        with Utilisation(device) as u:
+            o = dsd_variant(sec, device, name, workers, step, streams, work)
+        record(o, u)
+
+    budget.start_section()
     dev = torch.device(device)
     with Utilisation(device) as u:
         o = baseline(sec, dev, args.loader_workers)
     record(o, u)
-    plan = [("dsd today (1 worker, eager)", 1, "eager", 1)]
     graph = "graph" if device.startswith("cuda") else "eager"
-    plan += [(f"dsd {graph}, {n} process{'es' if n > 1 else ''}", n, graph, 1) for n in sec.concurrency]
-    plan += [(f"dsd {graph}, 1 process, {n} streams", 1, graph, n) for n in sec.concurrency if n > 1]
-    for name, workers, step, streams in plan:
-        with Utilisation(device) as u:
-            o = dsd_variant(sec, device, name, workers, step, streams, work)
-        record(o, u)
+    for i, variant in enumerate(plan(sec.concurrency, graph)):
+        run(*variant, required=i == 0)
     if args.mps:
         mps = Mps(work)
         why = mps.start()
@@ -366,12 +414,10 @@ def run_section(sec: Section, args, work: Path, device: str, log) -> list[Outcom
         else:
             try:
                 for n in [n for n in sec.concurrency if n > 1]:
-                    with Utilisation(device) as u:
-                        o = dsd_variant(sec, device, f"dsd {graph}, {n} processes, MPS", n, graph, 1, work)
-                    record(o, u)
+                    run(f"dsd {graph}, {n} processes, MPS", n, graph, 1)
             finally:
                 mps.stop()
-    return outs
+    return outs, skipped
 
 
 def _median(xs: list[float]) -> float:
@@ -402,7 +448,7 @@ def table(outs: list[Outcome]) -> Table:
     return t
 
 
-def markdown(outs: list[Outcome], s: dict) -> str:
+def markdown(outs: list[Outcome], s: dict, skipped: list[str]) -> str:
     base = outs[0].per_hour
     lines = [f"### {s['section']}", "", "| variant | models | wall s | models/h | x baseline | "
              "img/s per model | GPU util % | median error % | steps |",
@@ -415,6 +461,8 @@ def markdown(outs: list[Outcome], s: dict) -> str:
     lines += ["", f"Best: {s['best']}, {s['vs_baseline']:.2f}x the baseline, {s['vs_today']:.2f}x dsd today; "
               f"errors against the baseline's: KS D = {s['ks_d']:.3f}, p = {s['ks_p']:.3g} "
               f"(medians {s['median_error_best']:.2f}% and {s['median_error_baseline']:.2f}%).", ""]
+    if skipped:
+        lines += [f"Not run, the time budget spent: {'; '.join(skipped)}.", ""]
     return "\n".join(lines)
 
 
@@ -431,6 +479,9 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--big-concurrency", default="1,2,4,8")
     ap.add_argument("--sections", default="small,big")
     ap.add_argument("--loader-workers", type=int, default=8, help="the baseline DataLoader's workers")
+    ap.add_argument("--budget-s", type=float, default=0,
+                    help="wall-clock budget in seconds, shared equally by the sections; a variant "
+                         "that would not fit is skipped and named in the summary (0: none)")
     ap.add_argument("--mps", action="store_true", help="also run the process variants under NVIDIA MPS")
     ap.add_argument("--cpu-dry-run", action="store_true", help="every code path, tiny, on the CPU")
     return ap.parse_args()
@@ -472,6 +523,7 @@ def main() -> None:
             sections.append(Section("big: regnetx 200M-400M flops, 32 px x 3 channels", "cifar10",
                                     Shape(3, 32, 10, 1), "200M:400M" if device == "cuda" else "1M:3M",
                                     args.big, _ints(args.big_concurrency), str(cifar)))
+        budget = Budget(args.budget_s, len(sections))
         for sec in sections:
             sec.run = work / f"sampled-{sec.dataset}"
             sample_new("regnetx", sec.models, sec.run, sec.shape, {"flops": sec.flops}, seed=0,
@@ -479,13 +531,13 @@ def main() -> None:
             sec.recipe = replace(with_overrides(default_recipe(sec.dataset), epochs=args.epochs,
                                                 train_subset=args.train_images), precise_bn=0)
             console.rule(sec.name)
-            outs = run_section(sec, args, work, device, log)
+            outs, skipped = run_section(sec, args, work, device, log, budget)
             s = summary(outs)
             console.print(table(outs))
             console.print(f"best: {s['best']}: {s['vs_baseline']:.2f}x the baseline, {s['vs_today']:.2f}x "
                           f"dsd today; errors vs the baseline's: KS D {s['ks_d']:.3f}, p {s['ks_p']:.3g}")
             with md.open("a") as f:
-                f.write(markdown(outs, s) + "\n")
+                f.write(markdown(outs, s, skipped) + "\n")
     console.print(f"wrote {jsonl} and {md}")
 
 
