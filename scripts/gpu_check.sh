@@ -23,7 +23,7 @@ PY=${PY:-python3}
   $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0))"
   nproc
 } 2>&1 | tee "$OUT/device.txt"
-timeout "${CUDA_TESTS_S:-240}" $PY -m pytest -q -m cuda -p no:cacheprovider -o addopts="" tests/test_cuda.py \
+timeout "${CUDA_TESTS_S:-240}" $PY -m pytest -q -rs --durations=0 -m cuda -p no:cacheprovider -o addopts="" tests/test_cuda.py \
   2>&1 | tee "$OUT/cuda_tests.log"
 echo "cuda tests: exit ${PIPESTATUS[0]}" | tee -a "$OUT/cuda_tests.log"
 BENCH_S=${BENCH_S:-300}
