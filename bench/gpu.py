@@ -2,7 +2,7 @@
 
     python bench/gpu.py --data-dir FASHION_MNIST_DIR [--out DIR] [--small 64] [--big 16]
                         [--concurrency 1,2,4,8,16] [--big-concurrency 1,2,4,8] [--mps]
-                        [--budget-s SECONDS]
+                        [--budget-s SECONDS] [--reference-models K]
 
 Two sections, each on models sampled once from `regnetx` and trained by every variant
 with the same recipe and seeds (3 epochs on 10,000 training images, batch 128, cosine
@@ -27,13 +27,16 @@ For each: wall time of the whole call (worker start-up, data loading and compile
 capture included), models per hour, the median of the models' own training images/s,
 mean GPU utilisation (NVML, else nvidia-smi, sampled every 0.2 s), the median error and
 how the steps ran. With --budget-s, each section gets an equal share of the time left when
-it starts, and a variant whose estimate (the last one's wall time) does not fit is skipped
+it starts, and a variant whose estimate (the last one's time per model times its models)
+does not fit is skipped
 and named in the summary; processes and streams alternate at each N so that a cut run
-still compares them. Then, per section: the best variant against the baseline and against
-dsd today, and a two-sample KS test of the errors of the best variant against the
-baseline's (same models, same seeds: the errors should not be told apart). Results go to
-OUT/gpu_bench.jsonl (one line per variant, written as it ends, so a run cut short keeps
-what it measured) and OUT/gpu_bench.md.
+still compares them. --reference-models K trains only the first K models with the two slow
+references (the baseline and dsd today); models per hour are rates, so they still compare,
+and the KS test then compares the same K models. Then, per section: the best variant
+against the baseline and against dsd today, and a two-sample KS test of the errors of the
+best variant against the baseline's (same models, same seeds: the errors should not be
+told apart). Results go to OUT/gpu_bench.jsonl (one line per variant, written as it ends,
+so a run cut short keeps what it measured) and OUT/gpu_bench.md.
 
 `--cpu-dry-run` runs every code path on the CPU with tiny sizes (the test suite does, so
 the script is known to run before GPU time is spent on it); its numbers mean nothing.
@@ -101,6 +104,7 @@ class Outcome:
     gpu_util: float | None
     errors: list[float] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)
+    ids: list[int] = field(default_factory=list)   # the model behind each error
 
     @property
     def per_hour(self) -> float:
@@ -170,12 +174,13 @@ def baseline_loaders(sec: Section, device: torch.device, workers: int):
     return train, test
 
 
-def baseline(sec: Section, device: torch.device, workers: int) -> Outcome:
-    """fp32, eager, NCHW, batches from the DataLoader copied to the device one by one."""
+def baseline(sec: Section, device: torch.device, workers: int, limit: int | None = None) -> Outcome:
+    """fp32, eager, NCHW, batches from the DataLoader copied to the device one by one; the
+    first `limit` models (all by default)."""
     r = sec.recipe
     run = Run(sec.run)
     samples = run.samples().set_index("model_id", drop=False)
-    ids = samples.model_id.tolist()
+    ids = samples.model_id.tolist()[:limit]
     t0 = time.perf_counter()
     train, test = baseline_loaders(sec, device, workers)
     errors, rates = [], []
@@ -206,7 +211,7 @@ def baseline(sec: Section, device: torch.device, workers: int) -> Outcome:
     del train, test  # its worker processes and pin-memory thread end before dsd's variants start
     gc.collect()
     return Outcome(sec.name, "baseline (pycls-style)", len(ids), time.perf_counter() - t0,
-                   statistics.median(rates), None, errors, ["eager fp32"])
+                   statistics.median(rates), None, errors, ["eager fp32"], ids)
 
 
 @torch.no_grad()
@@ -228,12 +233,12 @@ def _sync(device: torch.device) -> None:
 # -- dsd's paths ---------------------------------------------------------------------------
 
 def dsd_variant(sec: Section, device: str, name: str, workers: int, step: str, streams: int,
-                work: Path) -> Outcome:
+                work: Path, limit: int | None = None) -> Outcome:
     run_dir = work / f"{sec.name}-{name.replace(' ', '_').replace(',', '')}"
     shutil.rmtree(run_dir, ignore_errors=True)
     shutil.copytree(sec.run, run_dir, ignore=shutil.ignore_patterns("results", "ckpt", "claims"))
     cfg = BatchConfig(Run(run_dir), sec.recipe, data_dir=sec.data_dir or None, device=device, seed=0,
-                      step=step, streams=streams, threads=1 if device == "cpu" else None)
+                      step=step, streams=streams, threads=1 if device == "cpu" else None, limit=limit)
     failures: list[str] = []
     t0 = time.perf_counter()
 
@@ -250,7 +255,8 @@ def dsd_variant(sec: Section, device: str, name: str, workers: int, step: str, s
     ok = final[final.status == "ok"]
     return Outcome(sec.name, name, len(final), wall,
                    float(ok.images_per_second.median()) if len(ok) else float("nan"), None,
-                   [float(e) for e in ok.error_min], sorted(set(final.step.dropna())))
+                   [float(e) for e in ok.error_min], sorted(set(final.step.dropna())),
+                   [int(i) for i in ok.model_id])
 
 
 class Utilisation:
@@ -389,19 +395,21 @@ def run_section(sec: Section, args, work: Path, device: str, log,
                       f"median error {_median(o.errors):.2f}%, steps {', '.join(o.steps)}")
 
     def run(name: str, workers: int, step: str, streams: int, required: bool = False) -> None:
-        # the last dsd variant's wall time estimates the next one's
-        if not required and not budget.fits(outs[-1].wall_s):
+        # the last variant's time per model estimates the next one's
+        last = outs[-1]
+        if not required and not budget.fits(last.wall_s / last.models * sec.models):
             skipped.append(name)
             console.print(f"  {name}: not run, the time budget is spent")
             return
         with Utilisation(device) as u:
-            o = dsd_variant(sec, device, name, workers, step, streams, work)
+            o = dsd_variant(sec, device, name, workers, step, streams, work, ref if required else None)
         record(o, u)
 
     budget.start_section()
+    ref = args.reference_models or None
     dev = torch.device(device)
     with Utilisation(device) as u:
-        o = baseline(sec, dev, args.loader_workers)
+        o = baseline(sec, dev, args.loader_workers, ref)
     record(o, u)
     graph = "graph" if device.startswith("cuda") else "eager"
     for i, variant in enumerate(plan(sec.concurrency, graph)):
@@ -427,7 +435,8 @@ def _median(xs: list[float]) -> float:
 def summary(outs: list[Outcome]) -> dict:
     base, today = outs[0], outs[1]
     best = max(outs[1:], key=lambda o: o.per_hour)
-    d, p = ks(best.errors, base.errors)
+    same = set(base.ids)  # the baseline's models: all of them unless --reference-models
+    d, p = ks([e for i, e in zip(best.ids, best.errors) if i in same], base.errors)
     return {"section": base.section, "best": best.variant, "best_per_hour": best.per_hour,
             "vs_baseline": best.per_hour / base.per_hour, "vs_today": best.per_hour / today.per_hour,
             "ks_d": d, "ks_p": p, "median_error_best": _median(best.errors),
@@ -461,6 +470,10 @@ def markdown(outs: list[Outcome], s: dict, skipped: list[str]) -> str:
     lines += ["", f"Best: {s['best']}, {s['vs_baseline']:.2f}x the baseline, {s['vs_today']:.2f}x dsd today; "
               f"errors against the baseline's: KS D = {s['ks_d']:.3f}, p = {s['ks_p']:.3g} "
               f"(medians {s['median_error_best']:.2f}% and {s['median_error_baseline']:.2f}%).", ""]
+    if outs[0].models < max(o.models for o in outs):
+        lines += [f"The baseline and dsd today trained only the first {outs[0].models} of "
+                  f"{max(o.models for o in outs)} models (--reference-models): models per hour are "
+                  "rates, and the KS test compares the same models.", ""]
     if skipped:
         lines += [f"Not run, the time budget spent: {'; '.join(skipped)}.", ""]
     return "\n".join(lines)
@@ -479,6 +492,9 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--big-concurrency", default="1,2,4,8")
     ap.add_argument("--sections", default="small,big")
     ap.add_argument("--loader-workers", type=int, default=8, help="the baseline DataLoader's workers")
+    ap.add_argument("--reference-models", type=int, default=0,
+                    help="train only the first K models with the baseline and dsd today, the slow "
+                         "references (0: all); the other variants train all of them")
     ap.add_argument("--budget-s", type=float, default=0,
                     help="wall-clock budget in seconds, shared equally by the sections; a variant "
                          "that would not fit is skipped and named in the summary (0: none)")

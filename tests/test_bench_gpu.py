@@ -42,23 +42,25 @@ def _bench_module():
 
 
 def test_time_budget_skips_what_does_not_fit_and_shares_it_between_sections():
-    """A fake clock: every variant 'takes' its wall time. 100 s for two sections gives the
-    first 50 s; the second gets an equal share of whatever is left then."""
+    """A fake clock: each variant 'takes' its time per model times the models it trains.
+    100 s for two sections gives the first 50 s; the second gets an equal share of whatever
+    is left then. The next variant's estimate is the last one's time per model."""
     g = _bench_module()
     now = [0.0]
-    took = {"baseline": 10.0, "dsd today (1 worker, eager)": 10.0}
+    per_model = {"baseline (pycls-style)": 2.5, "dsd today (1 worker, eager)": 2.5}
 
-    def fake_baseline(sec, dev, workers):
-        now[0] += took["baseline"]
-        return g.Outcome(sec.name, "baseline (pycls-style)", 4, took["baseline"], 1.0, None, [10.0] * 4)
-
-    def fake_variant(sec, device, name, workers, step, streams, work):
-        t = took.get(name, 12.0)
+    def outcome(sec, name, limit, step):
+        n = limit or sec.models
+        t = per_model.get(name, 3.0) * n
         now[0] += t
-        return g.Outcome(sec.name, name, 4, t, 1.0, None, [10.0] * 4, [step])
+        ids = list(range(n))
+        return g.Outcome(sec.name, name, n, t, 1.0, None, [10.0 + i for i in ids], [step], ids)
 
-    g.baseline, g.dsd_variant = fake_baseline, fake_variant
-    args = type("A", (), {"loader_workers": 0, "mps": False})()
+    g.baseline = lambda sec, dev, workers, limit=None: outcome(sec, "baseline (pycls-style)", limit,
+                                                               "eager fp32")
+    g.dsd_variant = lambda sec, device, name, workers, step, streams, work, limit=None: outcome(
+        sec, name, limit, step)
+    args = type("A", (), {"loader_workers": 0, "mps": False, "reference_models": 0})()
     sec = g.Section("s", "x", None, "", 4, [1, 2, 4])
     budget = g.Budget(100, 2, clock=lambda: now[0])
     outs, skipped = g.run_section(sec, args, None, "cpu", lambda o: None, budget)
@@ -71,7 +73,7 @@ def test_time_budget_skips_what_does_not_fit_and_shares_it_between_sections():
         outs, g.summary(outs), skipped)
     # the second section: 56 s left, all of it its own; the baseline and dsd today run even
     # when nothing fits
-    took.update(baseline=60.0)
+    per_model["baseline (pycls-style)"] = 15.0
     outs, skipped = g.run_section(sec, args, None, "cpu", lambda o: None, budget)
     assert [o.variant for o in outs] == ["baseline (pycls-style)", "dsd today (1 worker, eager)"]
     assert skipped == [v[0] for v in g.plan([1, 2, 4], "eager")[1:]]
@@ -80,3 +82,43 @@ def test_time_budget_skips_what_does_not_fit_and_shares_it_between_sections():
     assert skipped == [] and [o.variant for o in outs][2:] == [
         "dsd eager, 1 process", "dsd eager, 2 processes", "dsd eager, 1 process, 2 streams",
         "dsd eager, 4 processes", "dsd eager, 1 process, 4 streams"]
+
+
+def test_reference_models_train_fewer_and_the_estimate_scales_per_model():
+    """--reference-models 2: the baseline and dsd today train models 0 and 1 only, at 10 s a
+    model (40 s in all); the next variant, on all 4 models, is estimated at 10 s x 4 = 40 s:
+    it runs within 85 s, and not within 75 s (the last wall time, 20 s, would have let it
+    start). The KS test compares the best variant's errors on models 0 and 1 with the
+    baseline's."""
+    g = _bench_module()
+    per_model = {"baseline": 10.0, "dsd today (1 worker, eager)": 10.0}
+
+    def section(budget_s):
+        now, limits = [0.0], []
+
+        def outcome(sec, name, limit, step, err):
+            limits.append((name, limit))
+            n = limit or sec.models
+            now[0] += per_model.get(name, 1.0) * n
+            ids = list(range(n))
+            return g.Outcome(sec.name, name, n, per_model.get(name, 1.0) * n, 1.0, None,
+                             [err(i) for i in ids], [step], ids)
+
+        g.baseline = lambda sec, dev, workers, limit=None: outcome(sec, "baseline", limit, "fp32",
+                                                                   lambda i: 5.0 + i)
+        g.dsd_variant = lambda sec, device, name, workers, step, streams, work, limit=None: outcome(
+            sec, name, limit, step, lambda i: 5.0 + i if i < 2 else 50.0)
+        args = type("A", (), {"loader_workers": 0, "mps": False, "reference_models": 2})()
+        sec = g.Section("s", "x", None, "", 4, [1, 2])
+        budget = g.Budget(budget_s, 1, clock=lambda: now[0])
+        return (*g.run_section(sec, args, None, "cpu", lambda o: None, budget), limits)
+
+    outs, skipped, limits = section(85)
+    assert limits == [("baseline", 2), ("dsd today (1 worker, eager)", 2), ("dsd eager, 1 process", None),
+                      ("dsd eager, 2 processes", None), ("dsd eager, 1 process, 2 streams", None)]
+    assert [o.models for o in outs] == [2, 2, 4, 4, 4] and skipped == []
+    s = g.summary(outs)
+    assert s["ks_d"] == 0.0  # models 0 and 1: the same errors, not the 50s of models 2 and 3
+    assert "trained only the first 2 of 4 models" in g.markdown(outs, s, skipped)
+    outs, skipped, limits = section(75)
+    assert len(outs) == 2 and len(skipped) == 3
