@@ -24,19 +24,18 @@ Variants, one after the other, each on a fresh copy of the sampled run:
    variants run again under NVIDIA MPS when its control daemon can be started.
 
 For each: wall time of the whole call (worker start-up, data loading and compile or
-capture included), models per hour, the median of the models' own training images/s,
-mean GPU utilisation (NVML, else nvidia-smi, sampled every 0.2 s), the median error and
-how the steps ran. With --budget-s, each section gets an equal share of the time left when
-it starts, and a variant whose estimate (the last one's time per model times its models)
-does not fit is skipped
-and named in the summary; processes and streams alternate at each N so that a cut run
-still compares them. --reference-models K trains only the first K models with the two slow
-references (the baseline and dsd today); models per hour are rates, so they still compare,
-and the KS test then compares the same K models. Then, per section: the best variant
-against the baseline and against dsd today, and a two-sample KS test of the errors of the
-best variant against the baseline's (same models, same seeds: the errors should not be
-told apart). Results go to OUT/gpu_bench.jsonl (one line per variant, written as it ends,
-so a run cut short keeps what it measured) and OUT/gpu_bench.md.
+capture included), models per hour, the median of the models' own training images/s, mean
+GPU utilisation (NVML, else nvidia-smi, sampled every 0.2 s), the median error and how the
+steps ran. With --budget-s, each section gets an equal share of the time left when it
+starts, and a variant whose estimate (the last one's time per model times its models) does
+not fit is skipped and named in the summary; processes and streams alternate at each N so
+that a cut run still compares them. --reference-models K trains only the first K models
+with the two slow references (the baseline and dsd today); models per hour are rates, so
+they still compare, and the KS test then compares the same K models. Then, per section:
+the best variant against the baseline and against dsd today, and a two-sample KS test of
+the errors of the best variant against the baseline's (same models, same seeds: the errors
+should not be told apart). Results go to OUT/gpu_bench.jsonl (one line per variant,
+written as it ends, so a run cut short keeps what it measured) and OUT/gpu_bench.md.
 
 `--cpu-dry-run` runs every code path on the CPU with tiny sizes (the test suite does, so
 the script is known to run before GPU time is spent on it); its numbers mean nothing.
@@ -397,7 +396,7 @@ def run_section(sec: Section, args, work: Path, device: str, log,
     def run(name: str, workers: int, step: str, streams: int, required: bool = False) -> None:
         # the last variant's time per model estimates the next one's
         last = outs[-1]
-        if not required and not budget.fits(last.wall_s / last.models * sec.models):
+        if not required and not budget.fits(last.wall_s / max(1, last.models) * sec.models):
             skipped.append(name)
             console.print(f"  {name}: not run, the time budget is spent")
             return
@@ -436,10 +435,11 @@ def summary(outs: list[Outcome]) -> dict:
     base, today = outs[0], outs[1]
     best = max(outs[1:], key=lambda o: o.per_hour)
     same = set(base.ids)  # the baseline's models: all of them unless --reference-models
-    d, p = ks([e for i, e in zip(best.ids, best.errors) if i in same], base.errors)
+    best_errors = [e for i, e in zip(best.ids, best.errors) if i in same]
+    d, p = ks(best_errors, base.errors)
     return {"section": base.section, "best": best.variant, "best_per_hour": best.per_hour,
             "vs_baseline": best.per_hour / base.per_hour, "vs_today": best.per_hour / today.per_hour,
-            "ks_d": d, "ks_p": p, "median_error_best": _median(best.errors),
+            "ks_d": d, "ks_p": p, "median_error_best": _median(best_errors),
             "median_error_baseline": _median(base.errors)}
 
 
