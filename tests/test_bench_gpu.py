@@ -41,28 +41,47 @@ def _bench_module():
     return mod
 
 
+BASE, TODAY = "baseline (pycls-style)", "dsd today (1 worker, eager)"
+
+
+class FakeTraining:
+    """Stands in for the bench's two training calls: a variant 'takes' its seconds per model
+    (`per_model`, else `default_s`) times the models it trains, on a fake clock, and gives
+    model i the error `err(name, i)`; `limits` records how many models each was asked for."""
+
+    def __init__(self, g, per_model: dict, default_s: float, err=lambda name, i: 10.0 + i):
+        self.now, self.limits = 0.0, []
+
+        def outcome(sec, name, limit, step):
+            self.limits.append((name, limit))
+            n = limit or sec.models
+            t = per_model.get(name, default_s) * n
+            self.now += t
+            ids = list(range(n))
+            return g.Outcome(sec.name, name, n, t, 1.0, None, [err(name, i) for i in ids], [step], ids)
+
+        g.baseline = lambda sec, dev, workers, limit=None: outcome(sec, BASE, limit, "eager fp32")
+        g.dsd_variant = lambda sec, device, name, workers, step, streams, work, limit=None: outcome(
+            sec, name, limit, step)
+
+    def clock(self) -> float:
+        return self.now
+
+
+def _args(reference_models: int):
+    return type("A", (), {"loader_workers": 0, "mps": False, "reference_models": reference_models})()
+
+
 def test_time_budget_skips_what_does_not_fit_and_shares_it_between_sections():
     """A fake clock: each variant 'takes' its time per model times the models it trains.
     100 s for two sections gives the first 50 s; the second gets an equal share of whatever
     is left then. The next variant's estimate is the last one's time per model."""
     g = _bench_module()
-    now = [0.0]
-    per_model = {"baseline (pycls-style)": 2.5, "dsd today (1 worker, eager)": 2.5}
-
-    def outcome(sec, name, limit, step):
-        n = limit or sec.models
-        t = per_model.get(name, 3.0) * n
-        now[0] += t
-        ids = list(range(n))
-        return g.Outcome(sec.name, name, n, t, 1.0, None, [10.0 + i for i in ids], [step], ids)
-
-    g.baseline = lambda sec, dev, workers, limit=None: outcome(sec, "baseline (pycls-style)", limit,
-                                                               "eager fp32")
-    g.dsd_variant = lambda sec, device, name, workers, step, streams, work, limit=None: outcome(
-        sec, name, limit, step)
-    args = type("A", (), {"loader_workers": 0, "mps": False, "reference_models": 0})()
+    per_model = {BASE: 2.5, TODAY: 2.5}
+    fake = FakeTraining(g, per_model, 3.0)
+    args = _args(0)
     sec = g.Section("s", "x", None, "", 4, [1, 2, 4])
-    budget = g.Budget(100, 2, clock=lambda: now[0])
+    budget = g.Budget(100, 2, clock=fake.clock)
     outs, skipped = g.run_section(sec, args, None, "cpu", lambda o: None, budget)
     # 10 (baseline) + 10 (today) + 12 (1 process) + 12 (2 processes) = 44; the next would end at 56 > 50
     assert [o.variant for o in outs] == ["baseline (pycls-style)", "dsd today (1 worker, eager)",
@@ -73,7 +92,7 @@ def test_time_budget_skips_what_does_not_fit_and_shares_it_between_sections():
         outs, g.summary(outs), skipped)
     # the second section: 56 s left, all of it its own; the baseline and dsd today run even
     # when nothing fits
-    per_model["baseline (pycls-style)"] = 15.0
+    per_model[BASE] = 15.0
     outs, skipped = g.run_section(sec, args, None, "cpu", lambda o: None, budget)
     assert [o.variant for o in outs] == ["baseline (pycls-style)", "dsd today (1 worker, eager)"]
     assert skipped == [v[0] for v in g.plan([1, 2, 4], "eager")[1:]]
@@ -91,30 +110,16 @@ def test_reference_models_train_fewer_and_the_estimate_scales_per_model():
     start). The KS test compares the best variant's errors on models 0 and 1 with the
     baseline's."""
     g = _bench_module()
-    per_model = {"baseline": 10.0, "dsd today (1 worker, eager)": 10.0}
 
     def section(budget_s):
-        now, limits = [0.0], []
-
-        def outcome(sec, name, limit, step, err):
-            limits.append((name, limit))
-            n = limit or sec.models
-            now[0] += per_model.get(name, 1.0) * n
-            ids = list(range(n))
-            return g.Outcome(sec.name, name, n, per_model.get(name, 1.0) * n, 1.0, None,
-                             [err(i) for i in ids], [step], ids)
-
-        g.baseline = lambda sec, dev, workers, limit=None: outcome(sec, "baseline", limit, "fp32",
-                                                                   lambda i: 5.0 + i)
-        g.dsd_variant = lambda sec, device, name, workers, step, streams, work, limit=None: outcome(
-            sec, name, limit, step, lambda i: 5.0 + i if i < 2 else 50.0)
-        args = type("A", (), {"loader_workers": 0, "mps": False, "reference_models": 2})()
+        fake = FakeTraining(g, {BASE: 10.0, TODAY: 10.0}, 1.0,
+                            err=lambda name, i: 5.0 + i if name == BASE or i < 2 else 50.0)
         sec = g.Section("s", "x", None, "", 4, [1, 2])
-        budget = g.Budget(budget_s, 1, clock=lambda: now[0])
-        return (*g.run_section(sec, args, None, "cpu", lambda o: None, budget), limits)
+        budget = g.Budget(budget_s, 1, clock=fake.clock)
+        return (*g.run_section(sec, _args(2), None, "cpu", lambda o: None, budget), fake.limits)
 
     outs, skipped, limits = section(85)
-    assert limits == [("baseline", 2), ("dsd today (1 worker, eager)", 2), ("dsd eager, 1 process", None),
+    assert limits == [(BASE, 2), ("dsd today (1 worker, eager)", 2), ("dsd eager, 1 process", None),
                       ("dsd eager, 2 processes", None), ("dsd eager, 1 process, 2 streams", None)]
     assert [o.models for o in outs] == [2, 2, 4, 4, 4] and skipped == []
     s = g.summary(outs)
