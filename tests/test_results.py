@@ -155,3 +155,46 @@ def test_projected_reads_never_compact_away_columns(tmp_path):
     assert sorted(again.table.column("error_min").to_pylist()) == [float(i) for i in range(70)]
     whole = read_results(out).table.sort_by("model_id")
     assert whole.column("curve").to_pylist() == table.column("curve").to_pylist()
+
+
+def _foreign_rows(ids, **cols) -> pa.Table:
+    """What another tool or a user's script writes: many rows, no `shard` column."""
+    n = len(ids)
+    return pa.table({"model_id": list(ids), "status": ["ok"] * n,
+                     "error_min": [10.0 + i for i in ids], "error_last": [11.0 + i for i in ids],
+                     "epochs": [2] * n, "seconds": [1.0] * n, "dataset": ["digits"] * n,
+                     "finished_at": [dt.datetime(2026, 1, 1, tzinfo=dt.UTC)] * n, **cols})
+
+
+def test_a_foreign_file_of_many_rows_counts_every_row(tmp_path, cli):
+    """A results file without `shard` (another tool's export) once collapsed to one row."""
+    import json
+
+    from dsd.store.results import model_done
+
+    run = tmp_path / "run"
+    r = cli("sample", "--space", "anynetx_a", "--n", "50", "--dataset", "digits", "--out", str(run))
+    assert r.returncode == 0, r.stderr
+    out = run / "results"
+    out.mkdir()
+    pq.write_table(_foreign_rows(range(50)), out / "imported.parquet")
+    status = json.loads(cli("status", str(run), "--json").stdout)
+    assert status["counts"]["ok"] == 50 and status["counts"]["remaining"] == 0
+    assert all(model_done(out, i) for i in (0, 17, 49))
+    for _ in range(2):  # compaction, then a read of the compacted table beside the original
+        res = read_results(out, compact_at=1)
+        assert sorted(res.table.column("model_id").to_pylist()) == list(range(50))
+        assert sorted(res.final().error_min) == [10.0 + i for i in range(50)]
+    write_result(out, {"model_id": 3, "status": "ok", "error_min": 1.0, "curve": [1.0]})
+    assert read_results(out).table.num_rows == 51  # a later attempt adds, replaces nothing
+
+
+def test_a_file_whose_rows_share_a_shard_name_is_refused_by_name(tmp_path):
+    out = tmp_path / "results"
+    out.mkdir()
+    pq.write_table(_foreign_rows(range(5), shard=["x"] * 5), out / "export.parquet")
+    write_result(out, {"model_id": 9, "status": "ok", "error_min": 1.0, "curve": [1.0]})
+    res = read_results(out, compact=False)
+    assert res.table.column("model_id").to_pylist() == [9]
+    ((path, why),) = res.corrupt
+    assert path.name == "export.parquet" and "4 of its 5 rows" in why and "shard" in why

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import secrets
 import socket
 import time
@@ -100,6 +101,7 @@ class _Vanished(Exception):
     """A file went away between listing and reading: another reader compacted it."""
 
 
+_SHARD_NAME = re.compile(r"\d+-")  # write_result's names: `{model_id}-{host}-...`
 KEY = ("model_id", "status", "finished_at", "shard")  # what final() and dedupe need
 
 
@@ -179,30 +181,51 @@ def _read_file(path: Path, out: Results, schema: pa.Schema = SCHEMA,
             return None
         raise _Vanished() from None
     except Exception as e:  # any damage: name the file, keep the others
-        out.corrupt.append((path, f"{type(e).__name__}: {e}"))
+        out.corrupt.append((path, str(e) if isinstance(e, ForeignRows) else f"{type(e).__name__}: {e}"))
         return None
 
 
+class ForeignRows(ValueError):
+    """A results file whose rows cannot each be told apart: refused whole, named."""
+
+
 def _conform(t: pa.Table, path: Path, schema: pa.Schema = SCHEMA) -> pa.Table:
-    """Any older or foreign shard to `schema`: missing columns null, types cast, the shard
-    name from the file name where the row does not carry it."""
+    """Any older or foreign shard to `schema`: missing columns null, types cast, and every
+    row given its own shard name where it carries none (see `_row_names`)."""
     n = t.num_rows
     cols = []
     for f in schema:
-        if f.name in t.column_names:
+        if f.name == "shard":
+            cols.append(_row_names(t, path))
+        elif f.name in t.column_names:
             col = t.column(f.name)
             if f.name == "finished_at" and pa.types.is_timestamp(col.type) and col.type.tz is None:
                 col = pc.assume_timezone(col, "UTC")
             cols.append(col.cast(f.type))
-        elif f.name == "shard":
-            cols.append(pa.array([path.stem] * n, pa.string()))
         else:
             cols.append(pa.nulls(n, f.type))
-    t = pa.table(cols, schema=schema)
-    if n and t.column("shard").null_count:
-        t = t.set_column(schema.get_field_index("shard"), "shard",
-                         pc.fill_null(t.column("shard"), path.stem))
-    return t
+    return pa.table(cols, schema=schema)
+
+
+def _row_names(t: pa.Table, path: Path) -> pa.Array:
+    """The shard name of each row, the identity readers deduplicate by.
+
+    A row without one is named after its file: the file's stem for a one-row file (an
+    older dsd shard), `stem#i` for row i of a longer one (another tool's export), so that
+    every row of such a file counts once, on every read and after compaction. Names must
+    be unique within a file: dsd never writes a file otherwise, and deduplicating such a
+    file would silently keep one row of many, so it is refused whole instead.
+    """
+    n = t.num_rows
+    given = (t.column("shard").cast(pa.string()).to_pylist() if "shard" in t.column_names
+             else [None] * n)
+    names = [g if g is not None else (path.stem if n == 1 else f"{path.stem}#{i}")
+             for i, g in enumerate(given)]
+    if len(set(names)) < n:
+        raise ForeignRows(f"{n - len(set(names))} of its {n} rows repeat another row's 'shard' "
+                          "name, so they cannot be told apart; give each row its own name, "
+                          "or drop the shard column and dsd names them")
+    return pa.array(names, pa.string())
 
 
 def _dedupe(t: pa.Table) -> pa.Table:
@@ -251,7 +274,10 @@ def model_done(results_dir: Path, model_id: int, retry_failed: bool = False) -> 
     """Whether this one model has a final row: its own shards, then the compacted tables
     (only its rows, by a pushed-down filter)."""
     wanted = FINAL if retry_failed else STATUSES
-    paths = list(results_dir.glob(f"{model_id}-*.parquet")) + _visible(results_dir, "compacted-*.parquet")
+    # Every file that may hold its rows: its own shards, compacted tables, and any file not
+    # named as a dsd shard (another tool's export, which can hold any model).
+    paths = list(results_dir.glob(f"{model_id}-*.parquet")) + [
+        p for p in _visible(results_dir, "*.parquet") if not _SHARD_NAME.match(p.name)]
     for path in paths:
         try:
             t = pq.read_table(path, columns=["model_id", "status"], filters=[("model_id", "=", model_id)])
