@@ -141,3 +141,64 @@ def test_verdict_rules():
     assert judge("no_worse", 0.5, 0.001, True, 0.05, 0.2)[0] == "reproduced"
     verdict, why = judge("no_worse", 0.1, 0.4, False, 0.05, 0.23)
     assert verdict == "consistent" and "D >= 0.23" in why  # absence of evidence, said so
+
+
+DERIVED = STUDY + """
+[replicates]
+models = 2
+seeds = [1]
+
+[fidelity]
+spaces = ["regnetx"]
+models = 2
+recipe = { epochs = 2 }
+"""
+
+
+def test_replicates_and_fidelity_train_the_same_models_again(tmp_path, cli):
+    """Derived runs: the parent's first models, same architectures, another seed or budget,
+    never counted in the parent's EDF; growing them trains only the new models."""
+    import pandas as pd
+
+    f = _study(tmp_path, DERIVED)
+    r = cli("study", "run", str(f), "--workers", "1", "--no-report")
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "tiny"
+    rep, fid = out / "replicates" / "seed-1" / "anynetx_c", out / "fidelity" / "regnetx"
+    assert _ids(out / "anynetx_c") == [0, 1, 2, 3] and _ids(rep) == [0, 1] and _ids(fid) == [0, 1]
+    parent = pd.read_parquet(out / "anynetx_c" / "samples.parquet").set_index("model_id")
+    mine = pd.read_parquet(rep / "samples.parquet").set_index("model_id")
+    assert mine.flops.to_dict() == parent.flops.loc[[0, 1]].to_dict()
+    rows = {r["model_id"]: r for r in read_results(rep / "results").rows}
+    first = {r["model_id"]: r for r in read_results(out / "anynetx_c" / "results").rows}
+    assert rows[1]["seed"] == 1_000_003 + 1 and first[1]["seed"] == 1
+    assert rows[1]["error_min"] != first[1]["error_min"] or rows[1]["curve"] != first[1]["curve"]
+    assert {r["epochs"] for r in read_results(fid / "results").rows} == {2}
+    assert {r["epochs"] for r in read_results(out / "regnetx" / "results").rows} == {1}
+    # Growing the replicates trains the next model only; shrinking them is refused by key.
+    f.write_text(DERIVED.replace("models = 2\nseeds", "models = 3\nseeds"))
+    before = {p.name for p in (rep / "results").glob("*.parquet")}
+    r = cli("study", "run", str(f), "--workers", "1", "--no-report")
+    assert r.returncode == 0, r.stderr
+    assert _ids(rep) == [0, 1, 2] and before < {p.name for p in (rep / "results").glob("*.parquet")}
+    f.write_text(DERIVED)
+    r = cli("study", "run", str(f), "--no-report")
+    assert r.returncode == 2 and "models: run has 3, asked 2" in r.stderr, r.stderr
+    # A replicate run keeps its own seed against another explicit one.
+    r = cli("train-batch", str(rep), "--seed", "5")
+    assert r.returncode == 2 and "replicate trained with seed 1" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("section,key", [
+    ("[replicates]\nmodels = 2\nseeds = [0]", "replicates.seeds"),
+    ("[replicates]\nmodels = 9\nseeds = [1]", "replicates.models"),
+    ("[replicates]\nmodels = 2\nseeds = [1]\nkeep = 1", "replicates.keep"),
+    ('[fidelity]\nspaces = ["regnety"]\nmodels = 2\nrecipe = { epochs = 2 }', "fidelity.spaces"),
+    ('[fidelity]\nspaces = ["regnetx"]\nmodels = 2\nrecipe = { epoch = 2 }', "fidelity.recipe.epoch"),
+    ('[fidelity]\nspaces = ["regnetx"]\nmodels = 2\nrecipe = {}', "fidelity.recipe"),
+])
+def test_bad_derived_sections_get_one_line(tmp_path, cli, section, key):
+    f = _study(tmp_path, STUDY + "\n" + section + "\n")
+    r = cli("study", "run", str(f))
+    line = r.stderr.strip()
+    assert r.returncode == 2 and len(line.splitlines()) == 1 and f"'{key}'" in line, line

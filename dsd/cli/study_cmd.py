@@ -46,6 +46,8 @@ def run_cmd(
     made = S.sample_missing(st)
     for s in made:
         console.print(f"sampled {st.n} models of {s} into {st.run_dir(s)}")
+    for out in S.derive_missing(st):
+        console.print(f"derived {out} (the same models, trained again)")
     cfgs = S.configs(st, device, limit, threads, step, streams)
     n_workers = resolve_workers(workers, cfgs[0].device, threads)
     ui = BatchDisplay(None, n_workers, multi=True)

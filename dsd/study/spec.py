@@ -10,14 +10,16 @@ the same command continues where it stopped. Run directories live beside the fil
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from dsd.data.recipe import Recipe
 from dsd.errors import DsdError
 
 TOP_KEYS = {"name", "description", "out", "dataset", "data_dir", "n", "seed", "flops", "spaces",
-            "recipe", "analysis", "comparisons", "figures"}
+            "recipe", "analysis", "comparisons", "figures", "replicates", "fidelity"}
+REPLICATE_KEYS = {"models", "seeds"}
+FIDELITY_KEYS = {"spaces", "models", "recipe"}
 ANALYSIS_KEYS = {"normalize", "bins", "alpha", "bootstrap", "permutations", "seed", "metric"}
 COMPARISON_KEYS = {"a", "b", "finding", "expect"}
 EXPECT = {
@@ -47,6 +49,24 @@ class Analysis:
 
 
 @dataclass(frozen=True)
+class Replicates:
+    """The first `models` models of every space trained again with each of `seeds`."""
+
+    models: int
+    seeds: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """The first `models` models of `spaces` trained again under the study's recipe with
+    `recipe` on top (another budget: more epochs, more images)."""
+
+    spaces: tuple[str, ...]
+    models: int
+    recipe: dict
+
+
+@dataclass(frozen=True)
 class Study:
     name: str
     description: str
@@ -62,6 +82,8 @@ class Study:
     analysis: Analysis
     comparisons: tuple[Comparison, ...]
     figures: tuple[str, ...] = field(default=FIGURES)
+    replicates: Replicates | None = None
+    fidelity: Fidelity | None = None
 
     def label(self, space: str) -> str:
         """The run directory name of a space: its file stem (a name is its own stem)."""
@@ -72,6 +94,23 @@ class Study:
 
     def run_dirs(self) -> list[Path]:
         return [self.run_dir(s) for s in self.spaces]
+
+    def replicate_dir(self, space: str, seed: int) -> Path:
+        return self.out / "replicates" / f"seed-{seed}" / self.label(space)
+
+    def fidelity_dir(self, space: str) -> Path:
+        return self.out / "fidelity" / self.label(space)
+
+    def derived(self) -> list[tuple[str, Path, str, int, int | None]]:
+        """Every derived run: (space, directory, purpose, models, train seed)."""
+        out = []
+        if self.replicates:
+            out += [(s, self.replicate_dir(s, seed), "replicate", self.replicates.models, seed)
+                    for seed in self.replicates.seeds for s in self.spaces]
+        if self.fidelity:
+            out += [(s, self.fidelity_dir(s), "fidelity", self.fidelity.models, None)
+                    for s in self.fidelity.spaces]
+        return out
 
     def space_ref(self, space: str) -> str:
         """A space path is relative to the study file; a name is a built-in or ./spaces name."""
@@ -145,21 +184,67 @@ def _validate(t: dict, p: Path) -> Study:
         comparisons=_comparisons(_get(t, "comparisons", list, p, default=[]), labels, p),
         figures=_figures(_get(t, "figures", list, p, default=list(FIGURES)), p),
     )
-    return study
+    seed = study.seed
+    return replace(study, replicates=_replicates(t.get("replicates"), n, seed, p),
+                   fidelity=_fidelity(t.get("fidelity"), n, labels, dataset, study.recipe, p))
 
 
-def _recipe(r: dict, dataset: str, p: Path) -> dict:
+def _section(t, name: str, keys: set[str], p: Path) -> dict | None:
+    if t is None:
+        return None
+    if not isinstance(t, dict):
+        raise _fail(p, name, f"expected a [{name}] table")
+    unknown = sorted(set(t) - keys)
+    if unknown:
+        raise _fail(p, f"{name}.{unknown[0]}", f"unknown key; allowed are {', '.join(sorted(keys))}")
+    return t
+
+
+def _models(t: dict, name: str, n: int, p: Path) -> int:
+    k = _get(t, "models", int, p, prefix=f"{name}.")
+    if not 2 <= k <= n:
+        raise _fail(p, f"{name}.models", f"between 2 and the study's n ({n}), got {k}")
+    return k
+
+
+def _replicates(t, n: int, seed: int, p: Path) -> Replicates | None:
+    if _section(t, "replicates", REPLICATE_KEYS, p) is None:
+        return None
+    seeds = _get(t, "seeds", list, p, prefix="replicates.")
+    if not seeds or not all(isinstance(x, int) and not isinstance(x, bool) for x in seeds):
+        raise _fail(p, "replicates.seeds", "a list of integer training seeds, e.g. [1, 2]")
+    if seed in seeds or len(set(seeds)) < len(seeds):
+        raise _fail(p, "replicates.seeds", f"distinct seeds other than the study's own ({seed})")
+    return Replicates(_models(t, "replicates", n, p), tuple(seeds))
+
+
+def _fidelity(t, n: int, labels: list[str], dataset: str, recipe: dict, p: Path) -> Fidelity | None:
+    if _section(t, "fidelity", FIDELITY_KEYS, p) is None:
+        return None
+    spaces = _get(t, "spaces", list, p, prefix="fidelity.")
+    bad = [s for s in spaces if s not in labels]
+    if not spaces or bad:
+        raise _fail(p, "fidelity.spaces", f"a list of the study's spaces ({', '.join(labels)})"
+                    + (f"; {bad[0]!r} is not one" if bad else ""))
+    extra = _get(t, "recipe", dict, p, prefix="fidelity.")
+    if not extra:
+        raise _fail(p, "fidelity.recipe", "the budget to train at, e.g. { epochs = 10 }")
+    merged = _recipe({**recipe, **extra}, dataset, p, "fidelity.recipe")
+    return Fidelity(tuple(spaces), _models(t, "fidelity", n, p), merged)
+
+
+def _recipe(r: dict, dataset: str, p: Path, key: str = "recipe") -> dict:
     from dsd.data.recipe import with_overrides
     from dsd.data.registry import default_recipe
 
     names = {f.name for f in fields(Recipe)} - {"dataset"}
     unknown = sorted(set(r) - names)
     if unknown:
-        raise _fail(p, f"recipe.{unknown[0]}", f"not a recipe field; fields are {', '.join(sorted(names))}")
+        raise _fail(p, f"{key}.{unknown[0]}", f"not a recipe field; fields are {', '.join(sorted(names))}")
     try:
         with_overrides(default_recipe(dataset), **r)
     except (DsdError, TypeError) as e:
-        raise _fail(p, "recipe", str(e)) from None
+        raise _fail(p, key, str(e)) from None
     return dict(r)
 
 
@@ -238,6 +323,15 @@ def sample_missing(study: Study, progress=None) -> list[str]:
     return made
 
 
+def derive_missing(study: Study) -> list[Path]:
+    """Make (or grow) the replicate and fidelity runs; returns those written."""
+    from dsd.store.derived import ensure_derived
+    from dsd.store.run import Run
+
+    return [out for s, out, purpose, models, seed in study.derived()
+            if ensure_derived(Run(study.run_dir(s)), out, models, purpose, seed)]
+
+
 def _check_run(study: Study, space: str, m: dict) -> None:
     want = {"n": study.n, "seed": study.seed, "flops": study.flops, "dataset": study.dataset}
     got = {"n": m.get("n"), "seed": m.get("seed"), "flops": m.get("flops"), "dataset": m.get("dataset")}
@@ -255,4 +349,7 @@ def configs(study: Study, device: str = "auto", limit: int | None = None, thread
     req = TrainRequest(dataset=study.dataset, data_dir=study.data_dir, overrides=study.recipe,
                        seed=study.seed, device=device, limit=limit, threads=threads, step=step,
                        streams=streams)
-    return [prepare(study.run_dir(s), req) for s in study.spaces]
+    longer = replace(req, overrides=study.fidelity.recipe) if study.fidelity else req
+    return [prepare(study.run_dir(s), req) for s in study.spaces] + [
+        prepare(out, longer if purpose == "fidelity" else replace(req, seed=seed or 0))
+        for _, out, purpose, _, seed in study.derived()]

@@ -14,6 +14,7 @@ from dsd.data.recipe import check_for_run, fix_for_run, read_for_run, with_overr
 from dsd.data.registry import DATASETS
 from dsd.data.registry import get as get_dataset
 from dsd.errors import DsdError
+from dsd.store.derived import derivation
 from dsd.store.run import Run, open_run
 from dsd.train.batch import BatchConfig, resolve_device
 
@@ -76,9 +77,21 @@ def prepare(run_path: str | Path, req: TrainRequest, load_data: bool = True,
     recipe = fix_for_run(run, recipe) if write else check_for_run(run, recipe)
     device = resolve_device(req.device) if load_data else req.device
     _check_step(req.step, device)
-    return BatchConfig(run, recipe, req.data_dir, device, req.seed, req.limit,
+    return BatchConfig(run, recipe, req.data_dir, device, _seed(run, req.seed), req.limit,
                        req.retry_failed, parse_shard(req.shard), req.lease, req.threads,
                        req.step, req.streams)
+
+
+def _seed(run: Run, asked: int) -> int:
+    """A replicate run trains with its own seed (its manifest's), whatever --seed says by
+    default; another explicit seed would make it a different replicate."""
+    d = derivation(run)
+    if d is None or d.train_seed is None:
+        return asked
+    if asked not in (0, d.train_seed):
+        raise DsdError(f"{run.path} is a replicate trained with seed {d.train_seed}; drop --seed "
+                       f"{asked}, or derive another replicate run for that seed")
+    return d.train_seed
 
 
 def _check_step(step: str, device: str) -> None:
