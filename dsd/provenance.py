@@ -1,12 +1,17 @@
-"""Which code produced a result: the dsd version and, in a git checkout, the commit.
+"""Which code and machine produced a result: the dsd version, the git commit, and the
+platform (torch, CPU model, BLAS and oneDNN builds, CPU capability, CUDA).
 
-Every result row records both, so a published number can be traced to the code that
-trained it (airbench saves its own source beside its results for the same reason).
+Every result row records them, so a published number can be traced to the code that
+trained it (airbench saves its own source beside its results for the same reason), and a
+difference on another machine can be explained by what differs.
 """
 
 from __future__ import annotations
 
 import functools
+import json
+import platform as _platform
+import re
 import subprocess
 from pathlib import Path
 
@@ -32,4 +37,30 @@ def git_commit() -> str | None:
 
 
 def stamp() -> dict[str, str | None]:
-    return {"dsd_version": __version__, "git_commit": git_commit()}
+    return {"dsd_version": __version__, "git_commit": git_commit(), "platform": platform_json()}
+
+
+@functools.lru_cache(maxsize=1)
+def platform_info() -> dict[str, str | None]:
+    """What shapes a model's floating-point result besides the code and the seed."""
+    import torch
+
+    config = torch.__config__.show()
+    find = lambda pattern: (m.group(1).strip() if (m := re.search(pattern, config)) else None)  # noqa: E731
+    return {"torch": torch.__version__, "python": _platform.python_version(), "cpu": _cpu_model(),
+            "blas": find(r"BLAS_INFO=(\w+)"), "onednn": find(r"MKL-DNN (v[\d.]+)"),
+            "cpu_capability": find(r"CPU capability usage: (\w+)"), "cuda": torch.version.cuda}
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return _platform.processor() or _platform.machine()
+
+
+def platform_json() -> str:
+    return json.dumps(platform_info(), sort_keys=True)

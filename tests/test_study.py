@@ -62,7 +62,8 @@ def test_two_space_study_end_to_end(tmp_path, cli):
         assert (out / name).exists(), name
     # Published models re-train to the same error (CPU, same threads: bit for bit).
     r = cli("study", "verify", str(f), "--models", "2")
-    assert r.returncode == 0 and r.stdout.count("+0.00") == 2, r.stdout + r.stderr
+    assert r.returncode == 0 and r.stdout.count("+0.00") >= 3, r.stdout + r.stderr
+    assert "agrees as a population" in r.stdout and "platform differs" not in r.stdout
     # Re-running trains nothing and rebuilds the same findings.
     r = cli("study", "run", str(f))
     assert r.returncode == 0 and "nothing to train" in r.stdout, r.stderr
@@ -129,18 +130,6 @@ def test_study_file_not_toml_or_missing(tmp_path, cli):
     assert r.returncode == 2 and "not valid TOML" in r.stderr
     r = cli("study", "run", str(tmp_path / "none.toml"))
     assert r.returncode == 2 and "no study file" in r.stderr
-
-
-def test_verdict_rules():
-    from dsd.study.findings import judge
-
-    assert judge("better", 0.5, 0.001, True, 0.05, 0.2)[0] == "reproduced"
-    assert judge("better", 0.5, 0.001, False, 0.05, 0.2)[0] == "not reproduced"
-    assert judge("better", 0.1, 0.4, True, 0.05, 0.2)[0] == "not resolved at this n"
-    assert judge("no_worse", 0.5, 0.001, False, 0.05, 0.2)[0] == "not reproduced"
-    assert judge("no_worse", 0.5, 0.001, True, 0.05, 0.2)[0] == "reproduced"
-    verdict, why = judge("no_worse", 0.1, 0.4, False, 0.05, 0.23)
-    assert verdict == "consistent" and "D >= 0.23" in why  # absence of evidence, said so
 
 
 DERIVED = STUDY + """

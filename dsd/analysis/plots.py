@@ -56,8 +56,11 @@ def save(fig, path: str | Path, rect: tuple[float, float, float, float] | None =
     p.parent.mkdir(parents=True, exist_ok=True)
     paths = [p, p.with_suffix(".svg" if p.suffix.lower() == ".png" else ".png")]
     fig.tight_layout(rect=rect)  # rect: room left for a figure legend or title
-    for q in paths:
-        fig.savefig(q)
+    # Same data, same bytes: no date in the SVG and fixed element ids, so rebuilding a
+    # published study's figures leaves a checkout clean.
+    with plt.rc_context({"svg.hashsalt": "dsd"}):
+        for q in paths:
+            fig.savefig(q, metadata={"Date": None} if q.suffix.lower() == ".svg" else None)
     plt.close(fig)
     return paths
 

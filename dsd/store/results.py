@@ -45,7 +45,7 @@ SCHEMA = pa.schema([
     ("worker", pa.string()), ("finished_at", pa.timestamp("us", tz="UTC")),
     ("message", pa.string()), ("seed", pa.int64()), ("batch_size", pa.int64()),
     ("threads", pa.int64()), ("dsd_version", pa.string()), ("git_commit", pa.string()),
-    ("shard", pa.string()), ("step", pa.string()),
+    ("shard", pa.string()), ("step", pa.string()), ("platform", pa.string()),
 ])
 
 

@@ -3,21 +3,25 @@
 Each comparison of the study file states a finding of the papers and the direction it
 predicts (`better`: b's errors are lower; `no_worse`: b's are not higher). The verdict
 reads the KS test of the study's primary EDF (flops-normalised by default, as the papers
-compare spaces) at the study's alpha:
+compare spaces) over the study's declared window, with the p-value Holm-adjusted over
+the study's comparisons, so that the family's chance of any false verdict stays at alpha:
 
-  better    p < alpha, b ahead -> reproduced; p < alpha, a ahead -> not reproduced;
-            otherwise -> not resolved at this n.
-  no_worse  p < alpha, a ahead -> not reproduced; p < alpha, b ahead -> reproduced (b
-            is even better); otherwise -> consistent: no loss detected, which is not
-            proof of none, so the verdict states the smallest D this n detects.
+  better    p_Holm < alpha, b ahead -> reproduced; p_Holm < alpha, a ahead -> not
+            reproduced; otherwise -> not resolved at this n.
+  no_worse  p_Holm < alpha, a ahead -> not reproduced; p_Holm < alpha, b ahead ->
+            reproduced (b is even better); otherwise -> consistent: no loss detected,
+            which is not proof of none, so the verdict states the true D that this n
+            detects with 80% power (dsd.analysis.power).
 
+A space with no model in some bin of the declared window makes the comparison "not
+computable in this window": a verdict never reads a range chosen from the data.
 "Ahead" is the sign of F_b(e) - F_a(e) where |F_b - F_a| is largest. Everything here is
 recomputed from the run directories, so FINDINGS.md is never edited by hand.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -54,55 +58,58 @@ def run_counts(st: Study) -> dict[str, dict]:
     return out
 
 
-def ks_critical(n_a: float, n_b: float, alpha: float) -> float:
-    """The smallest D a two-sample KS test at level alpha rejects (asymptotic)."""
-    c = np.sqrt(-np.log(alpha / 2) / 2)
-    return float(c * np.sqrt((n_a + n_b) / (n_a * n_b)))
+def holm(ps: list[float]) -> list[float]:
+    """Holm's step-down adjustment of a family of p-values."""
+    order = np.argsort(ps, kind="stable")
+    m, out, running = len(ps), [0.0] * len(ps), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * ps[i]))
+        out[i] = running
+    return out
 
 
-def judge(expect: str, d: float, p: float, b_ahead: bool, alpha: float,
-          d_crit: float) -> tuple[str, str]:
-    """(verdict, reason) for one comparison; see the module docstring."""
-    sig = p < alpha
+def judge(expect: str, p_holm: float, b_ahead: bool, alpha: float,
+          d80: float | None = None) -> tuple[str, str]:
+    """(verdict, reason) for one comparison from its Holm-adjusted p; see the module doc.
+    `d80` is the true D this n detects with 80% power, stated when nothing is detected."""
+    sig = p_holm < alpha
+    at = f"Holm p {p_holm:.2g} < {alpha}"
+    power = "" if d80 is None else f"; a true D of {d80:.2f} (location shift) is detected with 80% power"
     if expect == "better":
         if sig and b_ahead:
-            return "reproduced", f"b is better (p {p:.2g} < {alpha})"
+            return "reproduced", f"b is better ({at})"
         if sig:
-            return "not reproduced", f"the opposite: a is better (p {p:.2g} < {alpha})"
-        return ("not resolved at this n",
-                f"no significant difference (p {p:.2g}); this n detects D >= {d_crit:.2f}")
+            return "not reproduced", f"the opposite: a is better ({at})"
+        return "not resolved at this n", f"no significant difference (Holm p {p_holm:.2g}){power}"
     if sig and not b_ahead:
-        return "not reproduced", f"b is worse (p {p:.2g} < {alpha})"
+        return "not reproduced", f"b is worse ({at})"
     if sig:
-        return "reproduced", f"b is even better (p {p:.2g} < {alpha})"
-    return "consistent", f"no loss detected (p {p:.2g}); this n detects D >= {d_crit:.2f}"
+        return "reproduced", f"b is even better ({at})"
+    return "consistent", f"no loss detected (Holm p {p_holm:.2g}){power}"
 
 
-def compare_in_window(st: Study, paths: list[Path], normalize: str) -> tuple[dict, str]:
-    """The runs' comparison, and a note when it could not use the study's own window.
+def fmt_p(p: float, method: str = "") -> str:
+    """A p-value; a permutation p at its floor 1/(P+1) reads as a bound."""
+    import re
 
-    Normalised EDFs use the study's window, the same bins for every comparison; where a
-    space has no model in some bin of it (a narrow space, such as RegNetX, may not reach the
-    window's lower end), the runs' shared range instead, as `dsd edf compare` does by
-    default. The note says which range was used and why ("" when the window was)."""
+    m = re.search(r"\((\d+)\)$", method)
+    if m and p <= 1 / (int(m.group(1)) + 1) + 1e-15:
+        return f"≤ 1/{int(m.group(1)) + 1}"
+    return f"{p:.3g}"
+
+
+def compare_in_window(st: Study, paths: list[Path], normalize: str) -> dict:
+    """The runs' comparison over the study's declared window (normalised EDFs: the same
+    bins for every comparison). A space with no model in some bin of it raises, saying
+    what to change: a verdict never reads a range chosen from the data."""
     try:
-        return compare(paths, _options(st, normalize)), ""
+        return compare(paths, _options(st, normalize))
     except DsdError as e:
-        if normalize == "none":
+        if normalize == "none" or "bin" not in str(e):
             raise
-        doc = compare(paths, replace(_options(st, normalize), range=None))
-        lo, hi = doc["range"]
-        return doc, (f"over the study window, {e.args[0].split(';')[0]}; normalised over the "
-                     f"shared {normalize} range {lo:.4g}..{hi:.4g} instead")
-
-
-def _pair_doc(st: Study, a: str, b: str, normalize: str, notes: list[str]) -> dict:
-    doc, note = compare_in_window(st, [st.run_dir(a), st.run_dir(b)], normalize)
-    if note:
-        notes.append(f"{a} vs {b} ({normalize}): {note}")
-        lo, hi = doc["range"]
-        doc["range_note"] = f"over the pair's shared {normalize} range {lo:.4g}..{hi:.4g}"
-    return doc
+        raise DsdError(f"not computable in the study window {st.flops}: {str(e).split(';')[0]}; "
+                       f"sample a wider window, use fewer analysis bins, or raise n so every "
+                       "bin holds models") from None
 
 
 def _direction(doc: dict) -> tuple[bool, dict]:
@@ -124,11 +131,13 @@ def comparison_rows(st: Study) -> tuple[list[dict], list[str]]:
         docs = {}
         for key in dict.fromkeys(["none", primary]):
             try:
-                docs[key] = _pair_doc(st, c.a, c.b, key, notes)
+                docs[key] = compare_in_window(st, [st.run_dir(c.a), st.run_dir(c.b)], key)
             except DsdError as e:
                 notes.append(f"{c.a} vs {c.b} ({key}): {e}")
         if primary not in docs:
-            row.update(verdict="not yet computable", reason=notes[-1].split(": ", 1)[1])
+            why = notes[-1].split(": ", 1)[1]
+            row.update(verdict="not computable in this window" if why.startswith("not computable")
+                       else "not yet computable", reason=why)
         for key, doc in docs.items():
             ahead, pair = _direction(doc)
             ra, rb = doc["runs"]
@@ -136,19 +145,31 @@ def comparison_rows(st: Study) -> tuple[list[dict], list[str]]:
                         "b_ahead": ahead, "n_a": ra["n"], "n_b": rb["n"],
                         "median_a": ra["median_error"], "median_b": rb["median_error"],
                         "n_eff_a": ra["n_eff"], "n_eff_b": rb["n_eff"], "doc": doc}
-        if primary not in docs:
-            rows.append(row)
-            continue
-        main = row[primary]
-        crit = ks_critical(main["n_eff_a"], main["n_eff_b"], st.analysis.alpha)
-        row["verdict"], row["reason"] = judge(c.expect, main["d"], main["p"], main["b_ahead"],
-                                              st.analysis.alpha, crit)
-        if main["doc"].get("range_note"):
-            row["reason"] += f" ({main['doc']['range_note']})"
-        if primary != "none" and "none" in row:
-            plain = row["none"]
-            v_plain, _ = judge(c.expect, plain["d"], plain["p"], plain["b_ahead"], st.analysis.alpha,
-                               ks_critical(plain["n_a"], plain["n_b"], st.analysis.alpha))
-            row["verdict_plain"] = v_plain
         rows.append(row)
+    _verdicts(st, rows)
     return rows, notes
+
+
+def _verdicts(st: Study, rows: list[dict]) -> None:
+    """Holm over the family of computable comparisons, then each verdict (plain EDFs too)."""
+    from dsd.analysis.power import detectable_d
+
+    alpha, prim = st.analysis.alpha, st.analysis.normalize
+    for key in dict.fromkeys([prim, "none"]):
+        family = [r for r in rows if key in r]
+        for r, p in zip(family, holm([r[key]["p"] for r in family])):
+            r[key]["p_holm"] = p
+    m = max(1, sum(1 for r in rows if prim in r))
+    for r in rows:
+        if prim not in r:
+            continue
+        main = r[prim]
+        ra, rb = main["doc"]["runs"]
+        # Power at alpha / m, Holm's strictest step: what this n guarantees for any finding.
+        main["d80"] = detectable_d(np.asarray(ra["weights"]), np.asarray(rb["weights"]),
+                                   alpha / m, seed=st.analysis.seed)
+        r["verdict"], r["reason"] = judge(r["expect"], main["p_holm"], main["b_ahead"], alpha,
+                                          main["d80"])
+        if prim != "none" and "none" in r:
+            plain = r["none"]
+            r["verdict_plain"], _ = judge(r["expect"], plain["p_holm"], plain["b_ahead"], alpha)

@@ -15,7 +15,14 @@ from rich.table import Table
 from dsd.analysis.plots import edf_lines_figure, edf_plot, save
 from dsd.analysis.runs import MIN_MODELS, compare
 from dsd.errors import DsdError
-from dsd.study.findings import StudyReport, _options, compare_in_window, comparison_rows, run_counts
+from dsd.study.findings import (
+    StudyReport,
+    _options,
+    compare_in_window,
+    comparison_rows,
+    fmt_p,
+    run_counts,
+)
 from dsd.study.spec import Study
 
 
@@ -58,14 +65,25 @@ def write_study_report(st: Study) -> StudyReport:
 
 
 def _all_edfs(st: Study, ready: list[str], normalize: str, name: str) -> list[Path]:
-    if len(ready) < 1:
+    """Every ready space's EDF; normalised, only the spaces with a model in every bin of
+    the study window (the title names any left out)."""
+    shown = ready if normalize == "none" else [s for s in ready if _fills_window(st, s, normalize)]
+    if not shown:
         return []
+    doc = compare_in_window(st, [st.run_dir(s) for s in shown], normalize)
+    left = [st.label(s) for s in ready if s not in shown]
+    title = f"{st.name}: error EDFs of {len(shown)} design spaces"
+    if left:  # the figure appends its normalisation to the title's last line
+        title += f"\nnot shown: {', '.join(left)} (an empty bin of {st.flops})"
+    return save(edf_lines_figure(doc, title), st.out / name)
+
+
+def _fills_window(st: Study, space: str, normalize: str) -> bool:
     try:
-        doc, _ = compare_in_window(st, [st.run_dir(s) for s in ready], normalize)
+        compare_in_window(st, [st.run_dir(space)], normalize)
+        return True
     except DsdError:
-        return []  # a partial study may leave a complexity bin empty
-    return save(edf_lines_figure(doc, f"{st.name}: error EDFs of {len(ready)} design spaces"),
-                st.out / name)
+        return False
 
 
 def _partial(st: Study, counts: dict) -> str:
@@ -98,14 +116,10 @@ def _trends(st: Study, ready: list[str]) -> list[Path]:
     return trends_plot(doc, st.out / "trends.png")
 
 
-def _holm(ps: list[float]) -> list[float]:
-    """Holm's step-down adjustment of several p-values."""
-    order = np.argsort(ps)
-    m, out, running = len(ps), [0.0] * len(ps), 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * ps[i]))
-        out[i] = running
-    return out
+def _holm_text(m: dict) -> str:
+    """The Holm p; a bound where the raw p it comes from is a permutation floor."""
+    bound = fmt_p(m["p"], m["method"]).startswith("≤")
+    return f"≤ {m['p_holm']:.3g}" if bound else f"{m['p_holm']:.3g}"
 
 
 def findings_markdown(st: Study, rows: list[dict], counts: dict, figures: dict, partial: str,
@@ -121,19 +135,19 @@ def findings_markdown(st: Study, rows: list[dict], counts: dict, figures: dict, 
              f"(seed {st.seed}); recipe: {recipe}.",
              f"- Metric: {a.metric} (the best epoch's top-1 error, %, as pycls reports). "
              f"Verdicts read the {'plain' if prim == 'none' else prim + '-normalised'} EDFs "
-             f"({a.bins} bins) with a KS test at alpha = {a.alpha} per comparison; Holm-adjusted "
-             "p-values over the comparisons are shown beside them.",
+             f"({a.bins} bins over the study window) with a KS test; each verdict reads its "
+             f"p-value Holm-adjusted over the {len(rows)} comparisons at alpha = {a.alpha}, so "
+             "the chance of any false verdict in the family stays at alpha; raw p beside it.",
              f"- Status: {'complete' if not partial else 'PARTIAL: ' + partial}.", ""]
-    ok_rows = [r for r in rows if prim in r]
-    holm = dict(zip([id(r) for r in ok_rows], _holm([r[prim]["p"] for r in ok_rows]))) if ok_rows else {}
     head = ["finding", "a -> b", "paper predicts", f"D ({prim})", "p", "p (Holm)", "ahead",
             "D (plain)", "p (plain)", "median error a / b", "verdict"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         m, p = r.get(prim), r.get("none")
-        main = (f"{m['d']:.3f} | {m['p']:.3g} | {holm[id(r)]:.3g} | {'b' if m['b_ahead'] else 'a'}"
-                if m else " | | | ")
-        plain = f"{p['d']:.3f} | {p['p']:.3g} | {p['median_a']:.2f} / {p['median_b']:.2f}" if p else " | | "
+        main = (f"{m['d']:.3f} | {fmt_p(m['p'], m['method'])} | {_holm_text(m)} | "
+                f"{'b' if m['b_ahead'] else 'a'}" if m else " | | | ")
+        plain = (f"{p['d']:.3f} | {fmt_p(p['p'], p['method'])} | {p['median_a']:.2f} / "
+                 f"{p['median_b']:.2f}" if p else " | | ")
         lines.append(f"| {r['finding']} | {r['a']} -> {r['b']} | b {r['expect'].replace('_', ' ')} | "
                      f"{main} | {plain} | **{r['verdict']}**: {r['reason']} |")
     disagree = [r for r in rows if r.get("verdict_plain") and r["verdict_plain"] != r["verdict"]]
@@ -165,13 +179,21 @@ def findings_markdown(st: Study, rows: list[dict], counts: dict, figures: dict, 
     if notes:
         lines += ["", "## Not computed", ""] + [f"- {n}" for n in notes]
     lines += ["", "## How to read the verdicts", "",
+              "- Significant means the Holm-adjusted p is below alpha: over the study's "
+              "comparisons, the chance of one or more false verdicts is at most alpha.",
               "- `better`: reproduced when b's EDF is significantly above a's (more models "
               "below each error); not reproduced when significantly below; otherwise not "
               "resolved at this n.",
               "- `no_worse`: not reproduced when b's EDF is significantly below a's; reproduced "
               "when significantly above (b is even better); otherwise consistent: no loss "
-              "detected, with the smallest KS D this n would have detected (a loss smaller "
-              "than that cannot be excluded, so consistent is weaker than reproduced).",
+              "detected, which is weaker than reproduced. Where nothing is detected, the "
+              "verdict states the true KS D (a location shift) that this n detects with 80% "
+              "power at Holm's strictest level (alpha / comparisons), by simulation; a smaller "
+              "difference, or one confined to a tail, may go undetected.",
+              "- A permutation p at its floor reads `≤ 1/(P+1)` (P permutations): no "
+              "permutation reached the observed D.",
+              "- Not computable in this window: a space has no model in some complexity bin of "
+              "the declared window; verdicts never fall back to a range chosen from the data.",
               "- A finding that does not reproduce here is a result about this data set, "
               "recipe and complexity regime, not a claim about the paper's ImageNet setting."]
     return "\n".join(lines) + "\n"
@@ -214,14 +236,15 @@ def _html_report(st: Study, ready: list[str], rows: list[dict], partial: str) ->
     cells = []
     for r in rows:
         m = r.get(prim)
-        stats = (f"<td>{m['d']:.3f}</td><td>{m['p']:.3g}</td>" if m else "<td></td><td></td>")
+        stats = (f"<td>{m['d']:.3f}</td><td>{html.escape(fmt_p(m['p'], m['method']))}</td>"
+                 f"<td>{html.escape(_holm_text(m))}</td>" if m else "<td></td><td></td><td></td>")
         cells.append(f"<tr><td style='text-align:left'>{html.escape(r['finding'])}</td>"
                      f"<td>{html.escape(r['a'])} &rarr; {html.escape(r['b'])}</td>{stats}"
                      f"<td style='text-align:left'><b>{html.escape(r['verdict'])}</b>: "
                      f"{html.escape(r['reason'])}</td></tr>")
     status = f"<p><b>Partial study</b>: {html.escape(partial)}</p>" if partial else ""
     preface = (f"<h2>Findings</h2>{status}<table><tr><th>finding</th><th>a &rarr; b</th>"
-               f"<th>D ({prim})</th><th>p</th><th>verdict</th></tr>{''.join(cells)}</table>")
+               f"<th>D ({prim})</th><th>p</th><th>p (Holm)</th><th>verdict</th></tr>{''.join(cells)}</table>")
     return build_report([str(st.run_dir(s)) for s in ready], st.out / "report.html",
                         _options(st, "none"), preface=preface)
 
@@ -230,11 +253,11 @@ def _rich_table(st: Study, rows: list[dict], partial: str) -> Table:
     prim = st.analysis.normalize
     t = Table(title=f"{st.name}: findings ({prim} EDFs, alpha {st.analysis.alpha})"
               + (" [partial]" if partial else ""))
-    for col in ("finding", "a -> b", "D", "p", "ahead", "verdict"):
+    for col in ("finding", "a -> b", "D", "p", "p (Holm)", "ahead", "verdict"):
         t.add_column(col)
     for r in rows:
         m = r.get(prim)
         t.add_row(r["finding"], f"{r['a']} -> {r['b']}", f"{m['d']:.3f}" if m else "",
-                  f"{m['p']:.3g}" if m else "", ("b" if m["b_ahead"] else "a") if m else "",
-                  r["verdict"])
+                  fmt_p(m["p"], m["method"]) if m else "", _holm_text(m) if m else "",
+                  ("b" if m["b_ahead"] else "a") if m else "", r["verdict"])
     return t

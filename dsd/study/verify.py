@@ -1,12 +1,18 @@
 """Re-train published models of a study with their recorded recipe and seed.
 
-Each result row records the seed, batch size, thread count and code version it was
-trained with; re-training a model under them on the same kind of device should give its
-error again (on a CPU with the same thread count, bit for bit in our runs; on a GPU,
-within run-to-run noise, as cuDNN picks kernels by timing).
+Each result row records the seed, batch size, thread count, code version and platform
+it was trained with. Re-training under them on the same CPU model, threads and versions
+gives the error again bit for bit. Elsewhere (another CPU model, BLAS or oneDNN build, a
+GPU) the floating-point sums differ, a short training amplifies that, and a model's error
+moves by about as much as another training seed moves it (points, not digits, at the
+published study's regime). So agreement is judged as a population: the mean difference
+over the re-trained models within a tolerance, and no model beyond a wider one.
 """
 
 from __future__ import annotations
+
+import json
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -51,4 +57,50 @@ def retrain(st: Study, space: str, model_id: int, device: str = "cpu") -> dict:
     return {"space": space, "model_id": model_id, "published": float(row["error_min"]),
             "retrained": res.error_min, "diff": res.error_min - float(row["error_min"]),
             "threads": threads, "published_device": row["device"], "seconds": time.perf_counter() - t0,
-            "published_commit": row.get("git_commit")}
+            "published_commit": row.get("git_commit"),
+            "platform_differs": _platform_differs(row.get("platform"))}
+
+
+def _platform_differs(published: str | None) -> dict[str, tuple]:
+    """{key: (published, here)} for every platform value that differs (rows written before
+    the platform was recorded: {"platform": ("not recorded", ...)})."""
+    from dsd.provenance import platform_info
+
+    here = platform_info()
+    if not isinstance(published, str):
+        return {"platform": ("not recorded", "recorded now")}
+    then = json.loads(published)
+    return {k: (then.get(k), here.get(k)) for k in sorted(set(then) | set(here))
+            if then.get(k) != here.get(k)}
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """The re-trained errors against the published ones, as a population."""
+
+    k: int
+    mean: float          # mean difference, points (re-trained - published)
+    ci: tuple[float, float]
+    p: float             # paired t-test of a zero mean difference
+    largest: float       # largest absolute difference
+    mean_tolerance: float
+    max_tolerance: float
+
+    @property
+    def agrees(self) -> bool:
+        return abs(self.mean) <= self.mean_tolerance and self.largest <= self.max_tolerance
+
+
+def agreement(diffs: list[float], mean_tolerance: float = 1.5, max_tolerance: float = 5.0) -> Agreement:
+    from scipy import stats
+
+    d = np.asarray(diffs, dtype=float)
+    k, mean = len(d), float(d.mean())
+    sd = float(d.std(ddof=1)) if k > 1 else 0.0
+    if sd == 0.0:  # identical (bit-exact) or one model: no spread to test against
+        return Agreement(k, mean, (mean, mean), 1.0 if mean == 0 else 0.0,
+                         float(np.abs(d).max()), mean_tolerance, max_tolerance)
+    half = float(stats.t.ppf(0.975, k - 1) * sd / np.sqrt(k))
+    p = float(stats.ttest_1samp(d, 0.0).pvalue)
+    return Agreement(k, mean, (mean - half, mean + half), p, float(np.abs(d).max()),
+                     mean_tolerance, max_tolerance)
