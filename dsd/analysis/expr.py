@@ -2,8 +2,8 @@
 
 Expressions are parsed with Python's `ast` and interpreted node by node against a
 whitelist; nothing is ever passed to `eval`. Names are the model's columns: per-stage
-lists ds, ws, gs, bs (and d1.., w1.., g1.., b1.. for single stages), the drawn scalars
-(b, g, depth, w0, wa, wm, stages, ...), the block type's name (block), se, flops, params,
+lists ds, ws, gs, bs (and d1.., w1.., g1.., b1.. for single stages), depth (the sum of
+ds), the drawn scalars (b, g, w0, wa, wm, stages, ...), the block type's name (block), se, flops, params,
 acts and error. Allowed:
 
   numbers, true/false, quoted names (compared with == and !=, e.g. block == "res_basic"),
@@ -61,8 +61,8 @@ _METHODS: dict[str, Callable] = {
 class Expr:
     """A parsed, checked expression; call it with a model's variables."""
 
-    def __init__(self, text: str, names: set[str]):
-        self.text = text
+    def __init__(self, text: str, names: set[str], flag: str = "--split"):
+        self.text, self.flag = text, flag
         if len(text) > MAX_CHARS:
             raise self._error(f"too long ({len(text)} characters, at most {MAX_CHARS})")
         try:
@@ -79,7 +79,7 @@ class Expr:
         col = getattr(node, "col_offset", None)
         where = f" at column {col + 1}" if col is not None else ""
         shown = self.text if len(self.text) <= 80 else self.text[:77] + "..."
-        return DsdError(f"bad --split {shown!r}: {what}{where}; see `dsd edf compare --help`")
+        return DsdError(f"bad {self.flag} {shown!r}: {what}{where}; see `dsd edf compare --help`")
 
     def _check(self, node: ast.AST, names: set[str]) -> None:
         if isinstance(node, ast.Name):
@@ -186,6 +186,8 @@ def model_env(row: dict) -> dict:
             env[k] = v
         elif isinstance(v, (int, float, np.integer, np.floating)) and v == v:  # skips NaN
             env[k] = float(v) if isinstance(v, (float, np.floating)) else int(v)
+    if "ds" in env and "depth" not in env:  # AnyNet runs draw per-stage depths only
+        env["depth"] = int(sum(env["ds"]))
     return env
 
 
@@ -195,3 +197,17 @@ def evaluate_split(text: str, rows: list[dict]) -> np.ndarray:
     names = set.intersection(*(set(e) for e in envs)) if envs else set()
     expr = Expr(text, names)
     return np.array([bool(expr(e)) for e in envs], dtype=bool)
+
+
+def evaluate_values(text: str, rows: list[dict], flag: str = "--covariate") -> np.ndarray:
+    """The expression's number for each model (a covariate: depth, "(d3 + d4) / depth")."""
+    envs = [model_env(r) for r in rows]
+    names = set.intersection(*(set(e) for e in envs)) if envs else set()
+    expr = Expr(text, names, flag)
+    out = np.empty(len(envs))
+    for i, e in enumerate(envs):
+        v = expr(e)
+        if isinstance(v, str):
+            raise expr._error("gives a name, not a number")
+        out[i] = float(v)
+    return out

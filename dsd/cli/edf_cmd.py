@@ -62,6 +62,41 @@ def compare_cmd(
                         strict=strict), plot, as_json, split, plot_min_of_k)
 
 
+@edf_app.command("adjust")
+def adjust_cmd(
+    run_a: str = typer.Argument(..., help="The first space's run directory (a)."),
+    run_b: str = typer.Argument(..., help="The second space's run directory (b)."),
+    covariate: list[str] = typer.Option(..., "--covariate", help="A covariate: an expression of a "
+                                        "model's columns, as --split takes (repeat for several). "
+                                        "E.g. depth, params, '(d3 + d4) / depth'."),
+    metric: str = METRIC, failed: str = FAILED,
+    flops: str = typer.Option(None, "--flops", help="Only the models inside this flops window LO:HI."),
+    ci: float = CI, as_json: bool = JSON,
+) -> None:
+    """Why two spaces differ: b's effect on error, raw and at equal covariates (OLS, HC2).
+
+    Example: dsd edf adjust studies/fashion-mnist/anynetx_d studies/fashion-mnist/anynetx_e
+    --covariate "(d3 + d4) / depth"
+    """
+    from dsd.analysis.adjust import adjust_runs
+
+    res = adjust_runs(run_a, run_b, covariate, metric, failed, flops, ci)
+    if as_json:
+        print_json(res.to_json())
+        return
+    t = Table(title=f"b minus a, points of {metric} ({res.n_a} vs {res.n_b} models; HC2 "
+              f"standard errors, {ci:.0%} t intervals)")
+    for col in ("term", "estimate", "CI", "t"):
+        t.add_column(col, justify="left" if col == "term" else "right")
+    rows = [("b - a, raw", res.raw), (f"b - a at equal {', '.join(res.covariates)}", res.adjusted)]
+    rows += [(f"per unit of {k}", v) for k, v in res.slopes.items()]
+    for name, e in rows:
+        t.add_row(name, f"{e.estimate:+.3g}", f"{e.ci[0]:+.3g}..{e.ci[1]:+.3g}", f"{e.t:.2f}")
+    console.print(t)
+    console.print("Observational: a covariate that takes the effect toward zero may carry the "
+                  "difference between the spaces; an experiment that varies it tests that.")
+
+
 @edf_app.command("show")
 def show_cmd(
     run: str = typer.Argument(..., help="A run directory."),
