@@ -112,6 +112,11 @@ def test_study_killed_then_rerun_trains_every_model_once(tmp_path):
     (('normalize = "none"', 'normalize = "depth"'), "analysis.normalize"),
     (('name = "tiny"', 'name = "tiny"\ncolour = 3'), "colour"),
     (('figures = ["edfs", "comparisons", "min_of_k", "trends"]', 'figures = ["pie"]'), "figures"),
+    (("bootstrap = 200", 'bootstrap = "200"'), "analysis.bootstrap"),
+    (('normalize = "none"', 'normalize = "none"\nalpha = "0.05"'), "analysis.alpha"),
+    (('normalize = "none"', 'normalize = "none"\ncovariates = "depth"'), "analysis.covariates"),
+    (("epochs = 1", 'epochs = "1"'), "recipe.epochs"),
+    (("epochs = 1", "epochs = 1\nlr = true"), "recipe.lr"),
 ])
 def test_bad_study_file_gets_one_line(tmp_path, cli, change, key):
     assert change[0] in STUDY, f"the case {change} no longer applies to the test's study file"
@@ -132,14 +137,15 @@ def test_study_file_not_toml_or_missing(tmp_path, cli):
     assert r.returncode == 2 and "no study file" in r.stderr
 
 
-DERIVED = STUDY + """
+DERIVED = STUDY.replace('permutations = 100', 'permutations = 100\ncovariates = ["depth"]').replace(
+    '"trends"]', '"trends", "replicates"]') + """
 [replicates]
 models = 2
 seeds = [1]
 
 [fidelity]
-spaces = ["regnetx"]
-models = 2
+spaces = ["anynetx_c", "regnetx"]
+models = 4
 recipe = { epochs = 2 }
 """
 
@@ -154,7 +160,7 @@ def test_replicates_and_fidelity_train_the_same_models_again(tmp_path, cli):
     assert r.returncode == 0, r.stderr
     out = tmp_path / "tiny"
     rep, fid = out / "replicates" / "seed-1" / "anynetx_c", out / "fidelity" / "regnetx"
-    assert _ids(out / "anynetx_c") == [0, 1, 2, 3] and _ids(rep) == [0, 1] and _ids(fid) == [0, 1]
+    assert _ids(out / "anynetx_c") == [0, 1, 2, 3] and _ids(rep) == [0, 1] and _ids(fid) == [0, 1, 2, 3]
     parent = pd.read_parquet(out / "anynetx_c" / "samples.parquet").set_index("model_id")
     mine = pd.read_parquet(rep / "samples.parquet").set_index("model_id")
     assert mine.flops.to_dict() == parent.flops.loc[[0, 1]].to_dict()
@@ -164,6 +170,19 @@ def test_replicates_and_fidelity_train_the_same_models_again(tmp_path, cli):
     assert rows[1]["error_min"] != first[1]["error_min"] or rows[1]["curve"] != first[1]["curve"]
     assert {r["epochs"] for r in read_results(fid / "results").rows} == {2}
     assert {r["epochs"] for r in read_results(out / "regnetx" / "results").rows} == {1}
+    # The report measures noise, fidelity and covariate-adjusted effects, each by the study's rule.
+    r = cli("study", "report", str(f))
+    assert r.returncode == 0, r.stderr
+    md = (out / "FINDINGS.md").read_text()
+    noise = md.split("## Noise")[1].split("##")[0]
+    assert "| anynetx_c | 2 x 2 |" in noise and "| regnetx | 2 x 2 |" in noise
+    assert "| a RegNet space beats AnyNetX_C | anynetx_c -> regnetx |" in noise
+    fidelity = md.split("## Fidelity")[1].split("##")[0]
+    assert "| anynetx_c | 4 |" in fidelity and "| anynetx_c -> regnetx | " in fidelity
+    assert "plain, short | plain, long" in fidelity
+    assert "| anynetx_c -> regnetx | +" in md.split("## Why the spaces differ")[1] or \
+        "| anynetx_c -> regnetx | -" in md.split("## Why the spaces differ")[1]
+    assert (out / "replicates.png").exists()
     # Growing the replicates trains the next model only; shrinking them is refused by key.
     f.write_text(DERIVED.replace("models = 2\nseeds", "models = 3\nseeds"))
     before = {p.name for p in (rep / "results").glob("*.parquet")}

@@ -119,3 +119,31 @@ def edf_lines_figure(doc: dict, title: str):
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=7)
     return fig
+
+
+def replicate_edfs_plot(tables: dict[str, np.ndarray], path: str | Path) -> list[Path]:
+    """One panel per space: the EDF of its replicated models under each seed (thin) and
+    their average over seeds (thick; the NDS paper's appendix, Fig. 14 style)."""
+    from dsd.analysis.noise import averaged_edf
+
+    names = list(tables)
+    cols = min(4, len(names))
+    rows = (len(names) + cols - 1) // cols
+    fig, axes = figure(3.0 * cols, 2.6 * rows + 0.4)
+    fig.clf()
+    allx = np.concatenate([np.ravel(t) for t in tables.values()])
+    grid = np.linspace(np.floor(allx.min()), np.ceil(allx.max()), 301)
+    for i, name in enumerate(names):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        per_seed, avg = averaged_edf(tables[name], grid)
+        for j, f in enumerate(per_seed):
+            ax.step(grid, f, where="post", color=COLORS[j % len(COLORS)], linewidth=0.8, alpha=0.7,
+                    label=f"seed {j}" if j else "published seed")
+        ax.step(grid, avg, where="post", color="black", linewidth=1.8, label="average over seeds")
+        ax.set(title=f"{name} ({len(tables[name])} models)", xlabel="error (%)", ylim=(0, 1),
+               ylabel="cumulative prob." if i % cols == 0 else None)
+        ax.grid(alpha=0.3)
+        if i == 0:
+            ax.legend(fontsize=6, loc="lower right")
+    fig.suptitle("the same models trained with each seed: EDFs per seed and their average")
+    return save(fig, path, rect=(0, 0, 1, 0.95))

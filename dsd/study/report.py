@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from rich.table import Table
 
-from dsd.analysis.plots import edf_lines_figure, edf_plot, save
+from dsd.analysis.plots import edf_lines_figure, edf_plot, replicate_edfs_plot, save
 from dsd.analysis.runs import MIN_MODELS, compare
 from dsd.errors import DsdError
 from dsd.study.findings import (
@@ -23,6 +23,13 @@ from dsd.study.findings import (
     fmt_p,
     run_counts,
 )
+from dsd.study.robustness import (
+    STABILITY_PERMUTATIONS,
+    FidelityCheck,
+    Replication,
+    fidelity,
+    replication,
+)
 from dsd.study.spec import Study
 
 
@@ -31,6 +38,9 @@ def write_study_report(st: Study) -> StudyReport:
     ready = [s for s in st.spaces
              if counts[st.label(s)] and counts[st.label(s)]["counts"]["ok"] >= MIN_MODELS]
     rows, notes = comparison_rows(st)
+    prim = st.analysis.normalize
+    rep = replication(st, {k: r["verdict"] for k, r in enumerate(rows) if prim in r})
+    fid = fidelity(st)
     files: list[Path] = []
     figures: dict[str, list[Path]] = {}
     if "edfs" in st.figures:
@@ -51,6 +61,8 @@ def write_study_report(st: Study) -> StudyReport:
         figures["min_of_k"] = min_of_k_plot(doc, st.out / "min-of-k.png")
     if "trends" in st.figures:
         figures["trends"] = _trends(st, ready)
+    if "replicates" in st.figures and rep and rep.tables:
+        figures["replicates"] = replicate_edfs_plot(rep.tables, st.out / "replicates.png")
     for paths in figures.values():
         files += paths
     partial = _partial(st, counts)
@@ -59,7 +71,8 @@ def write_study_report(st: Study) -> StudyReport:
         files.append(report)
     st.out.mkdir(parents=True, exist_ok=True)
     md = st.out / "FINDINGS.md"
-    md.write_text(findings_markdown(st, rows, counts, figures, partial, notes))
+    md.write_text(findings_markdown(st, rows, counts, figures, partial, notes)
+                  + robustness_markdown(st, rows, rep, fid))
     files.append(md)
     return StudyReport(_rich_table(st, rows, partial), files, partial, rows)
 
@@ -197,6 +210,110 @@ def findings_markdown(st: Study, rows: list[dict], counts: dict, figures: dict, 
               "- A finding that does not reproduce here is a result about this data set, "
               "recipe and complexity regime, not a claim about the paper's ImageNet setting."]
     return "\n".join(lines) + "\n"
+
+
+def robustness_markdown(st: Study, rows: list[dict], rep: Replication | None,
+                        fid: FidelityCheck | None) -> str:
+    """FINDINGS.md's sections on noise, fidelity and covariates (empty when undeclared)."""
+    lines: list[str] = []
+    if rep:
+        lines += _noise_lines(st, rows, rep)
+    if fid:
+        lines += _fidelity_lines(st, fid)
+    if st.analysis.covariates:
+        lines += _covariate_lines(st, rows)
+    return "\n".join(["", *lines]) + "\n" if lines else ""
+
+
+def _noise_lines(st: Study, rows: list[dict], rep: Replication) -> list[str]:
+    seeds = ", ".join(str(x) for x in (st.seed, *st.replicates.seeds))
+    lines = ["## Noise: the same models trained with other seeds", "",
+             f"The first {st.replicates.models} models of every space, trained with seeds "
+             f"{seeds} (the first is the published one); noise SD is the spread of one model's "
+             "error over seeds, between-model SD the spread of the models' own errors, ICC "
+             "the share of one error's variance that belongs to the model (one-way random "
+             "effects, 95% F interval). Points of error.", "",
+             "| space | models x seeds | noise SD | between-model SD | ICC (95% CI) | "
+             "mean abs. change vs published |",
+             "|---|---|---|---|---|---|"]
+    for name, nz in rep.noise.items():
+        lines.append(f"| {name} | {nz.models} x {nz.replicates} | {nz.noise_sd:.2f} | "
+                     f"{nz.between_sd:.2f} | {nz.icc:.2f} ({nz.icc_ci[0]:.2f}..{nz.icc_ci[1]:.2f}) | "
+                     f"{nz.mean_abs_change:.2f} |")
+    lines += ["", f"Verdict stability: the share of {rep.resamples} resampled studies (each "
+              "replicated model's error drawn at random from its seeds, the others as "
+              "published; the same rule: Holm over the findings, the declared window, "
+              f"{STABILITY_PERMUTATIONS} permutations) that reach the published verdict.", "",
+              "| finding | a -> b | published verdict | same verdict under replicate noise |",
+              "|---|---|---|---|"]
+    for k, share in rep.stability.items():
+        r = rows[k]
+        lines.append(f"| {r['finding']} | {r['a']} -> {r['b']} | {r['verdict']} | {share:.0%} |")
+    return lines + [""]
+
+
+def _fidelity_lines(st: Study, fid: FidelityCheck) -> list[str]:
+    extra = ", ".join(f"{k} {v}" for k, v in st.fidelity.recipe.items() if st.recipe.get(k) != v)
+    lines = ["## Fidelity: the same models at a longer budget", "",
+             f"The first {st.fidelity.models} models of {', '.join(st.fidelity.spaces)} trained "
+             f"again with {extra or 'the fidelity recipe'} (the study's recipe otherwise), "
+             "paired by model id. Rank agreement with Fisher-z 95% intervals:", "",
+             "| space | models at both budgets | Spearman (95% CI) | Kendall (95% CI) | "
+             "mean error short / long |",
+             "|---|---|---|---|---|"]
+    for name, n in fid.models.items():
+        a = fid.agreement.get(name)
+        if a is None:
+            lines.append(f"| {name} | {n} | | | |")
+            continue
+        lines.append(f"| {name} | {n} | {a.spearman:.2f} ({a.spearman_ci[0]:.2f}..{a.spearman_ci[1]:.2f}) "
+                     f"| {a.kendall:.2f} ({a.kendall_ci[0]:.2f}..{a.kendall_ci[1]:.2f}) | "
+                     f"{a.mean_short:.2f} / {a.mean_long:.2f} |")
+    if fid.verdicts:
+        prim = st.analysis.normalize
+        keys = list(dict.fromkeys([prim, "none"]))
+        head = [f"{'plain' if k == 'none' else k}, {b}" for k in keys for b in ("short", "long")]
+        lines += ["", "Each comparison on the same models at both budgets (the study's rule; Holm "
+                  "over these comparisons; D and Holm p in brackets):", "",
+                  "| a -> b | " + " | ".join(head) + " |", "|---|" + "---|" * len(head)]
+        for k, v in fid.verdicts.items():
+            c = st.comparisons[k]
+            cells = [_verdict_cell(v.get((n, b))) for n in keys for b in ("short", "long")]
+            lines.append(f"| {c.a} -> {c.b} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def _verdict_cell(v) -> str:
+    if v is None:
+        return ""
+    verdict, d, p = v
+    return verdict if d != d else f"{verdict} (D {d:.2f}, p {p:.2g})"
+
+
+def _covariate_lines(st: Study, rows: list[dict]) -> list[str]:
+    from dsd.analysis.adjust import adjust_runs
+
+    covs = list(st.analysis.covariates)
+    lines = ["## Why the spaces differ: effects at equal covariates", "",
+             f"b minus a in points of {st.analysis.metric}, the models in the study window, raw "
+             f"and adjusted for {', '.join(f'`{c}`' for c in covs)} (least squares, HC2 "
+             "standard errors, 95% t intervals). Observational: a covariate that takes the "
+             "effect toward zero may carry the difference; an experiment that varies it tests "
+             "that.", "",
+             "| a -> b | raw (95% CI, t) | adjusted (95% CI, t) | " +
+             " | ".join(f"per unit of `{c}`" for c in covs) + " |",
+             "|---|---|---|" + "---|" * len(covs)]
+    fmt = lambda e: f"{e.estimate:+.2f} ({e.ci[0]:+.2f}..{e.ci[1]:+.2f}, t {e.t:.1f})"  # noqa: E731
+    for r in rows:
+        try:
+            res = adjust_runs(st.run_dir(r["a"]), st.run_dir(r["b"]), covs, st.analysis.metric,
+                              flops=st.flops)
+        except DsdError as e:
+            lines.append(f"| {r['a']} -> {r['b']} | {e} | |" + " |" * len(covs))
+            continue
+        lines.append(f"| {r['a']} -> {r['b']} | {fmt(res.raw)} | {fmt(res.adjusted)} | " +
+                     " | ".join(fmt(res.slopes[c]) for c in covs) + " |")
+    return lines + [""]
 
 
 def _cost(run_dir: Path) -> dict:

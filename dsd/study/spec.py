@@ -20,13 +20,14 @@ TOP_KEYS = {"name", "description", "out", "dataset", "data_dir", "n", "seed", "f
             "recipe", "analysis", "comparisons", "figures", "replicates", "fidelity"}
 REPLICATE_KEYS = {"models", "seeds"}
 FIDELITY_KEYS = {"spaces", "models", "recipe"}
-ANALYSIS_KEYS = {"normalize", "bins", "alpha", "bootstrap", "permutations", "seed", "metric"}
+ANALYSIS_KEYS = {"normalize", "bins", "alpha", "bootstrap", "permutations", "seed", "metric",
+                 "covariates"}
 COMPARISON_KEYS = {"a", "b", "finding", "expect"}
 EXPECT = {
     "better": "b's errors are lower than a's",
     "no_worse": "b's errors are not higher than a's",
 }
-FIGURES = ("edfs", "edfs_normalized", "comparisons", "min_of_k", "trends")
+FIGURES = ("edfs", "edfs_normalized", "comparisons", "min_of_k", "trends", "replicates")
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Analysis:
     permutations: int = 2_000
     seed: int = 0
     metric: str = "error_min"
+    covariates: tuple[str, ...] = ()   # expressions of a model's columns (dsd edf adjust)
 
 
 @dataclass(frozen=True)
@@ -241,6 +243,7 @@ def _recipe(r: dict, dataset: str, p: Path, key: str = "recipe") -> dict:
     unknown = sorted(set(r) - names)
     if unknown:
         raise _fail(p, f"{key}.{unknown[0]}", f"not a recipe field; fields are {', '.join(sorted(names))}")
+    _check_types(r, Recipe, p, f"{key}.")
     try:
         with_overrides(default_recipe(dataset), **r)
     except (DsdError, TypeError) as e:
@@ -253,7 +256,12 @@ def _analysis(a: dict, p: Path) -> Analysis:
     if unknown:
         raise _fail(p, f"analysis.{unknown[0]}",
                     f"unknown key; allowed are {', '.join(sorted(ANALYSIS_KEYS))}")
-    out = Analysis(**a)
+    _check_types(a, Analysis, p, "analysis.")
+    covs = a.get("covariates", [])
+    if not all(isinstance(c, str) and c.strip() for c in covs):
+        raise _fail(p, "analysis.covariates", "a list of expressions of a model's columns, e.g. "
+                    "[\"depth\", \"(d3 + d4) / depth\"]")
+    out = Analysis(**dict(a, covariates=tuple(covs)))
     if out.normalize not in ("none", "flops", "params", "acts"):
         raise _fail(p, "analysis.normalize", "use none, flops, params or acts")
     if not 0 < out.alpha < 1:
@@ -261,6 +269,21 @@ def _analysis(a: dict, p: Path) -> Analysis:
     if out.bins < 1 or out.bootstrap < 10 or out.permutations < 10:
         raise _fail(p, "analysis", "need bins >= 1, bootstrap >= 10, permutations >= 10")
     return out
+
+
+_TYPES = {"int": (int, "an integer"), "float": ((int, float), "a number"), "bool": (bool, "true or false"),
+          "str": (str, "a string")}
+
+
+def _check_types(t: dict, cls, p: Path, prefix: str) -> None:
+    """Each key's value against the dataclass field's type, naming the key when it is not."""
+    for f in fields(cls):
+        if f.name not in t:
+            continue
+        v, kind = t[f.name], str(f.type).split("[")[0].split(" |")[0]
+        typ, name = _TYPES.get(kind, (list, "a list"))
+        if not isinstance(v, typ) or (isinstance(v, bool) and kind != "bool"):
+            raise _fail(p, prefix + f.name, f"expected {name}, got {v!r}")
 
 
 def _comparisons(items: list, labels: list[str], p: Path) -> tuple[Comparison, ...]:
