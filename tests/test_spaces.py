@@ -8,8 +8,8 @@ from dsd.errors import DsdError
 from dsd.space import spec as spaces
 
 BUILTIN = ["anynetx_a", "anynetx_b", "anynetx_c", "anynetx_d", "anynetx_e", "nds_resnet",
-           "nds_resnext_a", "regnet_res_basic", "regnet_vanilla", "regnetx", "regnetx_initial",
-           "regnety"]
+           "nds_resnext_a", "nds_resnext_b", "nds_vanilla", "regnet_res_basic", "regnet_vanilla",
+           "regnetx", "regnetx_initial", "regnety"]
 
 
 def test_builtins_resolve_their_chain():
@@ -157,3 +157,19 @@ def test_cli_lists_and_shows(cli):
     assert r.returncode == 0 and all(n in r.stdout for n in BUILTIN)
     r = cli("spaces", "show", "anynetx_e")
     assert r.returncode == 0 and "nondecreasing" in r.stdout
+
+
+def test_iccv_2019_spaces_have_the_papers_configuration_counts(cli):
+    """The ICCV 2019 paper's design-space table (Section 3): Vanilla and ResNet 1,259,712,
+    ResNeXt-A 11,390,625, ResNeXt-B 52,734,375; exact integers through --json."""
+    import json
+
+    r = cli("spaces", "list", "--json")
+    assert r.returncode == 0, r.stderr
+    counts = {s["name"]: s["configurations"] for s in json.loads(r.stdout)}
+    assert {k: counts[k] for k in ("nds_vanilla", "nds_resnet", "nds_resnext_a", "nds_resnext_b")} == {
+        "nds_vanilla": 1_259_712, "nds_resnet": 1_259_712, "nds_resnext_a": 11_390_625,
+        "nds_resnext_b": 52_734_375}
+    assert counts["anynetx_a"] == 1_846_757_322_198_614_016  # exact, not 1.8e+18
+    one = json.loads(cli("spaces", "show", "nds_resnext_b", "--json").stdout)
+    assert one["params"]["groups"]["values"] == 5 and one["blocks"] == ["x"] and one["strides"] == [1, 2, 2]

@@ -2,55 +2,56 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 from rich.table import Table
 
-from dsd.cli.app import app, console
+from dsd.cli.app import app, console, print_json
 from dsd.space import spec as spaces
 
 spaces_app = typer.Typer(help="List and show the declared design spaces.", no_args_is_help=True)
 app.add_typer(spaces_app, name="spaces")
 
 
-def _all_files() -> list[Path]:
-    local = sorted(Path("spaces").glob("*.toml")) if Path("spaces").is_dir() else []
-    builtin = sorted(spaces.builtin_dir().glob("*.toml"))
-    names = {p.stem for p in local}
-    return local + [p for p in builtin if p.stem not in names]
+JsonOpt = typer.Option(False, "--json", help="Print JSON (exact integer counts) instead of a table.")
 
 
 @spaces_app.command("list")
-def list_spaces() -> None:
+def list_spaces(as_json: bool = JsonOpt) -> None:
     """All spaces: built-in ones and ./spaces/*.toml.
 
-    Example: dsd spaces list
+    Example: dsd spaces list --json
     """
+    found = [spaces.load(str(p)) for p in spaces.all_files()]
+    if as_json:
+        print_json([spaces.describe(s) for s in found])
+        return
     t = Table(title="design spaces")
     for col in ("name", "generator", "block", "stages", "shared", "constraints",
                 "configurations", "default flops"):
         t.add_column(col, no_wrap=col == "name")
-    for path in _all_files():
-        s = spaces.load(str(path))
+    for s in found:
         shared = ", ".join(k for k, p in s.params.items()
                            if p.shared and s.generator == "anynet" and k not in spaces.SCALAR_PARAMS)
         cons = ", ".join(f"{k} {v}" for k, v in s.constraints.items())
         block = "/".join(s.blocks).upper() if s.blocks else s.block.upper()
         t.add_row(s.name, s.generator, block, "/".join(map(str, s.stage_counts)), shared or "-", cons or "-",
-                  f"{spaces.configurations(s):.1e}", s.flops or "-")
+                  f"{spaces.configurations(s):,}", s.flops or "-")
     console.print(t)
     console.print("`dsd spaces show NAME` describes one; add your own as ./spaces/NAME.toml "
                   "or pass a path.")
 
 
 @spaces_app.command("show")
-def show(name: str = typer.Argument(..., help="A space name or a path to a .toml file.")) -> None:
+def show(name: str = typer.Argument(..., help="A space name or a path to a .toml file."),
+         as_json: bool = JsonOpt) -> None:
     """One space: its parameters, how each is drawn, its constraints.
 
     Example: dsd spaces show anynetx_e
     """
     s = spaces.load(name)
+    if as_json:
+        print_json(spaces.describe(s))
+        return
     console.print(f"[bold]{s.name}[/]  ({s.source})")
     if s.description:
         console.print(s.description)
@@ -84,4 +85,4 @@ def show(name: str = typer.Argument(..., help="A space name or a path to a .toml
     console.print(t)
     for k, v in s.constraints.items():
         console.print(f"constraint: {k} {v} across stages (rejection, not sorting)")
-    console.print(f"configurations before constraints: {spaces.configurations(s):.2e}")
+    console.print(f"configurations before constraints: {spaces.configurations(s):,}")

@@ -92,18 +92,49 @@ def from_table(table: dict, source: str) -> Space:
     return _validate(dict(table), Path(source))
 
 
-def configurations(space: Space) -> float:
-    """Number of distinct drawn configurations, before constraints and windows."""
-    total = 0.0
+def with_overrides(space: Space, **keys) -> Space:
+    """The space with top-level keys replaced (a study's strides, say), validated again;
+    the run's manifest then records the replaced table, so its networks rebuild as drawn."""
+    return from_table(dict(space.table, **{k: v for k, v in keys.items() if v is not None}),
+                      space.source)
+
+
+def configurations(space: Space) -> int:
+    """Number of distinct drawn configurations, before constraints and windows (exact)."""
+    total = 0
     for stages in space.stage_counts:  # a network of s stages draws s values per stage param
-        part = 1.0
+        part = 1
         for p in space.params.values():
             if p.same_as or p.name == "stages":
                 continue
             reps = 1 if (p.shared or space.generator == "regnet") else stages
-            part *= float(p.dist.count()) ** reps
+            part *= int(p.dist.count()) ** reps
         total += part
     return total
+
+
+def describe(space: Space) -> dict:
+    """What `dsd spaces list/show --json` print: the space as data, counts exact."""
+    kw = space.shape_kwargs()
+    return {"name": space.name, "description": space.description, "source": space.source,
+            "generator": space.generator, "blocks": list(space.blocks or (space.block,)),
+            "stages": list(space.stage_counts), "stem": list(space.stems or (space.stem,)),
+            "stem_width": space.stem_width, "strides": list(kw["strides"]),
+            "kernels": list(kw["ks"]), "act": list(space.acts or (space.act,)),
+            "se_ratio": space.se_ratio, "default_flops": space.flops,
+            "shared": [k for k, p in space.params.items()
+                       if p.shared and space.generator == "anynet" and k not in SCALAR_PARAMS],
+            "constraints": dict(space.constraints),
+            "params": {k: {"distribution": "same as " + p.same_as if p.same_as else p.dist.describe(),
+                           "values": p.dist.count()} for k, p in space.params.items()},
+            "configurations": configurations(space)}
+
+
+def all_files() -> list[Path]:
+    """Every space `dsd spaces list` shows: ./spaces/*.toml, then the built-in ones."""
+    local = sorted(Path("spaces").glob("*.toml")) if Path("spaces").is_dir() else []
+    names = {p.stem for p in local}
+    return local + [p for p in sorted(builtin_dir().glob("*.toml")) if p.stem not in names]
 
 
 def builtin_dir() -> Path:
