@@ -70,6 +70,23 @@ def write_result(results_dir: Path, row: dict) -> Path:
     return final
 
 
+def write_rows(results_dir: Path, rows: list[dict], stem: str) -> Path:
+    """Many result rows (an import) as one table `{stem}.parquet`, written hidden and renamed;
+    row i carries the shard name `{stem}#i`, as a foreign file's rows are named on reading."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    final = results_dir / f"{stem}.parquet"
+    if final.exists():
+        raise FileExistsError(final)
+    now = dt.datetime.now(dt.UTC)
+    rows = [dict({"worker": worker_name(), "finished_at": now}, **r, shard=f"{stem}#{i}")
+            for i, r in enumerate(rows)]
+    table = pa.table({f.name: [r.get(f.name) for r in rows] for f in SCHEMA}, schema=SCHEMA)
+    tmp = results_dir / f".{stem}.tmp"
+    pq.write_table(table, tmp)
+    os.replace(tmp, final)
+    return final
+
+
 @dataclass
 class Results:
     table: pa.Table = field(default_factory=lambda: SCHEMA.empty_table())

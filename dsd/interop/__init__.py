@@ -1,0 +1,1 @@
+"""Results in and models out: other tools' formats."""
