@@ -210,3 +210,32 @@ def test_bad_derived_sections_get_one_line(tmp_path, cli, section, key):
     r = cli("study", "run", str(f))
     line = r.stderr.strip()
     assert r.returncode == 2 and len(line.splitlines()) == 1 and f"'{key}'" in line, line
+
+
+def test_study_shape_declares_strides_and_resolution_and_warns_of_empty_bins(tmp_path, cli):
+    """[shape]: every space sampled with the study's strides at its resolution (images are
+    resized on the device); a changed shape is refused by key; a window a space cannot
+    fill is named before any training."""
+    from dsd.store.run import Run
+
+    text = STUDY.replace("[recipe]", "[shape]\nresolution = 12\nstrides = [2, 2, 1, 1]\n\n[recipe]")
+    text = text.replace('normalize = "none"', 'normalize = "flops"\nbins = 4').replace(
+        'flops = "100K:300K"', 'flops = "1M:3M"')
+    f = _study(tmp_path, text)
+    r = cli("study", "run", str(f), "--workers", "1", "--no-report", "--limit", "1")
+    assert r.returncode == 0, r.stderr
+    for s in ("anynetx_c", "regnetx"):
+        run = Run(tmp_path / "tiny" / s)
+        assert run.shape().resolution == 12
+        arch = run.arch(run.samples().iloc[0])
+        assert arch.strides == (2, 2, 1, 1)
+    out = tmp_path / "tiny"
+    trained = [r for s in ("anynetx_c", "regnetx") for r in read_results(out / s / "results").rows]
+    assert [r["status"] for r in trained] == ["ok"]  # --limit 1: one model, trained at 12 px
+    f.write_text(text.replace("strides = [2, 2, 1, 1]", "strides = [2, 2, 2, 2]"))
+    r = cli("study", "run", str(f), "--no-report")
+    assert r.returncode == 2 and "strides: run has [2, 2, 1, 1]" in r.stderr, r.stderr
+    f.write_text(text.replace('flops = "1M:3M"', 'flops = "1M:3G"')
+                 .replace('name = "tiny"', 'name = "w"\nout = "wide"'))
+    r = cli("study", "run", str(f), "--no-report", "--limit", "1")
+    assert "no model in flops bin" in r.stderr, r.stderr

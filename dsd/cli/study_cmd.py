@@ -48,6 +48,8 @@ def run_cmd(
         console.print(f"sampled {st.n} models of {s} into {st.run_dir(s)}")
     for out in S.derive_missing(st):
         console.print(f"derived {out} (the same models, trained again)")
+    for gap in S.window_gaps(st):
+        err_console.print(f"warning: {gap}", markup=False, highlight=False, soft_wrap=True)
     cfgs = S.configs(st, device, limit, threads, step, streams)
     n_workers = resolve_workers(workers, cfgs[0].device, threads)
     ui = BatchDisplay(None, n_workers, multi=True)

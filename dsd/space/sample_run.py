@@ -27,17 +27,18 @@ class SampleReport:
     total: int
 
 
-def sample_new(space_name: str, n: int, out: Path, shape: Shape, windows: dict[str, str | None],
-               seed: int = 0, dataset: str | None = None,
+def sample_new(space_name: str | spaces.Space, n: int, out: Path, shape: Shape,
+               windows: dict[str, str | None], seed: int = 0, dataset: str | None = None,
                progress: Callable[[int, int, int], None] | None = None,
                max_candidates: int = 200_000_000) -> SampleReport:
-    """Sample n models into a new run directory `out` (which must not hold a run yet)."""
+    """Sample n models of a space (a name, a path or a loaded Space) into a new run directory
+    `out` (which must not hold a run yet)."""
     if n < 1:
         raise DsdError(f"--n must be at least 1, got {n}")
     if (out / "samples.parquet").exists() or (out / "run.toml").exists():
         raise DsdError(f"{out} already holds a run; add models with --extend, or choose "
                        "another directory with --out")
-    space = spaces.load(space_name)
+    space = spaces.load(space_name) if isinstance(space_name, str) else space_name
     wins = dict(windows)
     if wins.get("flops") is None and space.flops:
         wins["flops"] = space.flops

@@ -17,8 +17,9 @@ from dsd.data.recipe import Recipe
 from dsd.errors import DsdError
 
 TOP_KEYS = {"name", "description", "out", "dataset", "data_dir", "n", "seed", "flops", "spaces",
-            "recipe", "analysis", "comparisons", "figures", "replicates", "fidelity"}
+            "recipe", "analysis", "comparisons", "figures", "replicates", "fidelity", "shape"}
 REPLICATE_KEYS = {"models", "seeds"}
+SHAPE_KEYS = {"resolution", "stem_stride", "strides"}
 FIDELITY_KEYS = {"spaces", "models", "recipe"}
 ANALYSIS_KEYS = {"normalize", "bins", "alpha", "bootstrap", "permutations", "seed", "metric",
                  "covariates"}
@@ -48,6 +49,16 @@ class Analysis:
     seed: int = 0
     metric: str = "error_min"
     covariates: tuple[str, ...] = ()   # expressions of a model's columns (dsd edf adjust)
+
+
+@dataclass(frozen=True)
+class NetShape:
+    """The network's shape for every space of a study, so that its spaces fit its images:
+    images resized on the device to `resolution`, the stem's stride, per-stage strides."""
+
+    resolution: int | None = None
+    stem_stride: int | None = None
+    strides: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +97,26 @@ class Study:
     figures: tuple[str, ...] = field(default=FIGURES)
     replicates: Replicates | None = None
     fidelity: Fidelity | None = None
+    shape: NetShape = field(default_factory=NetShape)
+
+    def input_shape(self):
+        """The data set's shape with the study's resolution and stem stride."""
+        from dataclasses import replace as _replace
+
+        from dsd.data.registry import dataset_shape
+
+        base = dataset_shape(self.dataset)
+        return _replace(base, **{k: v for k, v in (("resolution", self.shape.resolution),
+                                                   ("stem_stride", self.shape.stem_stride)) if v})
+
+    def space(self, space: str):
+        """The space as the study samples it (its strides replaced by the study's)."""
+        from dsd.space import spec as spaces
+
+        s = spaces.load(self.space_ref(space))
+        if self.shape.strides:
+            s = spaces.with_overrides(s, strides=list(self.shape.strides))
+        return s
 
     def label(self, space: str) -> str:
         """The run directory name of a space: its file stem (a name is its own stem)."""
@@ -188,7 +219,21 @@ def _validate(t: dict, p: Path) -> Study:
     )
     seed = study.seed
     return replace(study, replicates=_replicates(t.get("replicates"), n, seed, p),
-                   fidelity=_fidelity(t.get("fidelity"), n, labels, dataset, study.recipe, p))
+                   fidelity=_fidelity(t.get("fidelity"), n, labels, dataset, study.recipe, p),
+                   shape=_shape(t.get("shape"), p))
+
+
+def _shape(t, p: Path) -> NetShape:
+    if _section(t, "shape", SHAPE_KEYS, p) is None:
+        return NetShape()
+    _check_types(t, NetShape, p, "shape.")
+    strides = t.get("strides")
+    if strides is not None and (not strides or not all(isinstance(x, int) and x >= 1 for x in strides)):
+        raise _fail(p, "shape.strides", "a list of per-stage strides, each at least 1, e.g. [2, 2, 1, 1]")
+    for k in ("resolution", "stem_stride"):
+        if t.get(k) is not None and t[k] < 1:
+            raise _fail(p, f"shape.{k}", "must be at least 1")
+    return NetShape(t.get("resolution"), t.get("stem_stride"), tuple(strides) if strides else None)
 
 
 def _section(t, name: str, keys: set[str], p: Path) -> dict | None:
@@ -329,7 +374,6 @@ def _check_spaces(names: list[str], p: Path) -> None:
 
 def sample_missing(study: Study, progress=None) -> list[str]:
     """Sample every space that has no run directory yet; check the others match the file."""
-    from dsd.data.registry import dataset_shape
     from dsd.space.sample_run import sample_new
     from dsd.store.run import Run
 
@@ -340,10 +384,35 @@ def sample_missing(study: Study, progress=None) -> list[str]:
         if run.samples_path.exists():
             _check_run(study, s, run.manifest())
             continue
-        sample_new(study.space_ref(s), study.n, out, dataset_shape(study.dataset),
+        sample_new(study.space(s), study.n, out, study.input_shape(),
                    {"flops": study.flops}, study.seed, study.dataset, progress=progress)
         made.append(s)
     return made
+
+
+def window_gaps(study: Study) -> list[str]:
+    """Before any training: each sampled space whose models leave a complexity bin of the
+    study window empty (its comparisons would not be computable in the window)."""
+    import numpy as np
+
+    from dsd.sizes import parse_window
+    from dsd.store.run import Run
+
+    if study.analysis.normalize != "flops":
+        return []
+    lo, hi = parse_window(study.flops)
+    out = []
+    for s in study.spaces:
+        run = Run(study.run_dir(s))
+        if not run.samples_path.exists():
+            continue
+        counts, edges = np.histogram(run.samples(["flops"]).flops, bins=study.analysis.bins, range=(lo, hi))
+        empty = [f"{edges[j]:.3g}..{edges[j + 1]:.3g}" for j in np.nonzero(counts == 0)[0]]
+        if empty:
+            out.append(f"{study.label(s)} has no model in flops bin(s) {', '.join(empty)} of the window "
+                       f"{study.flops}: its comparisons will not be computable; widen the window or use "
+                       "fewer bins before training")
+    return out
 
 
 def derive_missing(study: Study) -> list[Path]:
@@ -356,8 +425,15 @@ def derive_missing(study: Study) -> list[Path]:
 
 
 def _check_run(study: Study, space: str, m: dict) -> None:
-    want = {"n": study.n, "seed": study.seed, "flops": study.flops, "dataset": study.dataset}
-    got = {"n": m.get("n"), "seed": m.get("seed"), "flops": m.get("flops"), "dataset": m.get("dataset")}
+    from dsd.space.spec import from_table
+
+    shape = study.input_shape()
+    want = {"n": study.n, "seed": study.seed, "flops": study.flops, "dataset": study.dataset,
+            "resolution": shape.resolution, "stem_stride": shape.stem_stride,
+            "strides": list(study.space(space).shape_kwargs()["strides"])}
+    got = {"n": m.get("n"), "seed": m.get("seed"), "flops": m.get("flops"), "dataset": m.get("dataset"),
+           "resolution": m.get("resolution"), "stem_stride": m.get("stem_stride"),
+           "strides": list(from_table(m["space"], "run.toml").shape_kwargs()["strides"])}
     diff = [f"{k}: run has {got[k]!r}, study file says {want[k]!r}" for k in want if got[k] != want[k]]
     if diff:
         raise DsdError(f"{study.run_dir(space)} was sampled under other settings ({'; '.join(diff)}); "
