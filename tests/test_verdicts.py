@@ -17,6 +17,9 @@ def test_verdict_rules_read_the_holm_p():
     assert judge("better", 0.07, True, 0.05)[0] == "not resolved at this n"
     assert judge("no_worse", 0.001, False, 0.05)[0] == "not reproduced"
     assert judge("no_worse", 0.001, True, 0.05)[0] == "reproduced"
+    assert judge("open", 0.01, False, 0.05)[0] == "differs: a is better"
+    assert judge("open", 0.01, True, 0.05)[0] == "differs: b is better"
+    assert judge("open", 0.2, True, 0.05)[0] == "no difference detected at this n"
     verdict, why = judge("no_worse", 0.4, False, 0.05, d80=0.29)
     assert verdict == "consistent" and "D of 0.29" in why and "80% power" in why
 

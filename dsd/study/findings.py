@@ -12,6 +12,8 @@ the study's comparisons, so that the family's chance of any false verdict stays 
             reproduced (b is even better); otherwise -> consistent: no loss detected,
             which is not proof of none, so the verdict states the true D that this n
             detects with 80% power (dsd.analysis.power).
+  open      no direction could be sourced: p_Holm < alpha -> differs (b or a better);
+            otherwise -> no difference detected at this n.
 
 A space with no model in some bin of the declared window makes the comparison "not
 computable in this window": a verdict never reads a range chosen from the data.
@@ -75,6 +77,10 @@ def judge(expect: str, p_holm: float, b_ahead: bool, alpha: float,
     sig = p_holm < alpha
     at = f"Holm p {p_holm:.2g} < {alpha}"
     power = "" if d80 is None else f"; a true D of {d80:.2f} (location shift) is detected with 80% power"
+    if expect == "open":
+        if sig:
+            return ("differs: b is better" if b_ahead else "differs: a is better"), f"({at})"
+        return "no difference detected at this n", f"Holm p {p_holm:.2g}{power}"
     if expect == "better":
         if sig and b_ahead:
             return "reproduced", f"b is better ({at})"

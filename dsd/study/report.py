@@ -129,6 +129,10 @@ def _trends(st: Study, ready: list[str]) -> list[Path]:
     return trends_plot(doc, st.out / "trends.png")
 
 
+def _predicts(expect: str) -> str:
+    return "no direction (open)" if expect == "open" else f"b {expect.replace('_', ' ')}"
+
+
 def _holm_text(m: dict) -> str:
     """The Holm p; a bound where the raw p it comes from is a permutation floor."""
     bound = fmt_p(m["p"], m["method"]).startswith("≤")
@@ -161,7 +165,7 @@ def findings_markdown(st: Study, rows: list[dict], counts: dict, figures: dict, 
                 f"{'b' if m['b_ahead'] else 'a'}" if m else " | | | ")
         plain = (f"{p['d']:.3f} | {fmt_p(p['p'], p['method'])} | {p['median_a']:.2f} / "
                  f"{p['median_b']:.2f}" if p else " | | ")
-        lines.append(f"| {r['finding']} | {r['a']} -> {r['b']} | b {r['expect'].replace('_', ' ')} | "
+        lines.append(f"| {r['finding']} | {r['a']} -> {r['b']} | {_predicts(r['expect'])} | "
                      f"{main} | {plain} | **{r['verdict']}**: {r['reason']} |")
     disagree = [r for r in rows if r.get("verdict_plain") and r["verdict_plain"] != r["verdict"]]
     for r in disagree:

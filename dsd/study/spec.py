@@ -27,6 +27,7 @@ COMPARISON_KEYS = {"a", "b", "finding", "expect"}
 EXPECT = {
     "better": "b's errors are lower than a's",
     "no_worse": "b's errors are not higher than a's",
+    "open": "no direction is sourced; the study measures which, if either, is better",
 }
 FIGURES = ("edfs", "edfs_normalized", "comparisons", "min_of_k", "trends", "replicates")
 
