@@ -76,10 +76,22 @@ def test_two_space_study_end_to_end(tmp_path, cli):
     assert r.returncode == 0, r.stderr
     assert {p.name for p in (out / "anynetx_c" / "results").glob("*.parquet")} == before
     assert _ids(out / "regnetx") == [0, 1, 2, 3]
-    # A study file that no longer matches its runs is refused, not silently mixed.
-    f.write_text(STUDY.replace("n = 4", "n = 5"))
-    r = cli("study", "run", str(f))
-    assert r.returncode == 2 and "sampled under other settings" in r.stderr
+    # Raising n grows every run with the same stream and trains only the new models.
+    before = {s: {p.name for p in (out / s / "results").glob("*.parquet")} for s in ("anynetx_c", "regnetx")}
+    f.write_text(STUDY.replace("n = 4", "n = 6"))
+    r = cli("study", "run", str(f), "--workers", "1", "--no-report")
+    assert r.returncode == 0 and "extended anynetx_c from 4 to 6 models" in r.stdout, r.stderr
+    for s in ("anynetx_c", "regnetx"):
+        assert _ids(out / s) == list(range(6))
+        assert before[s] <= {p.name for p in (out / s / "results").glob("*.parquet")}
+        assert len(read_results(out / s / "results").rows) == 6  # 4 kept + 2 new, none twice
+    # Lowering n, or changing the window, is refused by key, not silently mixed.
+    grown = STUDY.replace("n = 4", "n = 6")
+    for change, key in ((("n = 6", "n = 5"), "n: run has 6"), (('flops = "100K:300K"', 'flops = "100K:400K"'),
+                                                               "flops: run has")):
+        f.write_text(grown.replace(*change))
+        r = cli("study", "run", str(f))
+        assert r.returncode == 2 and key in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
 def test_study_killed_then_rerun_trains_every_model_once(tmp_path):

@@ -43,9 +43,8 @@ def run_cmd(
     if limit is not None and limit < 1:
         raise DsdError("--limit must be at least 1")
     st = S.load(file)
-    made = S.sample_missing(st)
-    for s in made:
-        console.print(f"sampled {st.n} models of {s} into {st.run_dir(s)}")
+    for line in S.sample_missing(st):
+        console.print(line)
     for out in S.derive_missing(st):
         console.print(f"derived {out} (the same models, trained again)")
     for gap in S.window_gaps(st):

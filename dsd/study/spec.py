@@ -374,8 +374,10 @@ def _check_spaces(names: list[str], p: Path) -> None:
 
 
 def sample_missing(study: Study, progress=None) -> list[str]:
-    """Sample every space that has no run directory yet; check the others match the file."""
-    from dsd.space.sample_run import sample_new
+    """Sample every space that has no run directory yet, and extend those the study file now
+    asks more models of (the same random stream, as `dsd sample --extend`); refuse, naming
+    the key, a run sampled under other settings. Returns what it wrote, as lines."""
+    from dsd.space.sample_run import sample_extend, sample_new
     from dsd.store.run import Run
 
     made = []
@@ -383,11 +385,14 @@ def sample_missing(study: Study, progress=None) -> list[str]:
         out = study.run_dir(s)
         run = Run(out)
         if run.samples_path.exists():
-            _check_run(study, s, run.manifest())
+            have = _check_run(study, s, run.manifest())
+            if have < study.n:
+                sample_extend(out, study.n - have, progress=progress)
+                made.append(f"extended {study.label(s)} from {have} to {study.n} models in {out}")
             continue
         sample_new(study.space(s), study.n, out, study.input_shape(),
                    {"flops": study.flops}, study.seed, study.dataset, progress=progress)
-        made.append(s)
+        made.append(f"sampled {study.n} models of {study.label(s)} into {out}")
     return made
 
 
@@ -425,20 +430,33 @@ def derive_missing(study: Study) -> list[Path]:
             if ensure_derived(Run(study.run_dir(s)), out, models, purpose, seed)]
 
 
-def _check_run(study: Study, space: str, m: dict) -> None:
+def _check_run(study: Study, space: str, m: dict) -> int:
+    """The run's model count, after checking it was sampled as the study file says: the same
+    space, window, seed, data set and shape, and no more models than `n`."""
     from dsd.space.spec import from_table
 
-    shape = study.input_shape()
-    want = {"n": study.n, "seed": study.seed, "flops": study.flops, "dataset": study.dataset,
+    shape, sampled = study.input_shape(), from_table(m["space"], "run.toml")
+    want = {"seed": study.seed, "flops": study.flops, "dataset": study.dataset,
             "resolution": shape.resolution, "stem_stride": shape.stem_stride,
-            "strides": list(study.space(space).shape_kwargs()["strides"])}
-    got = {"n": m.get("n"), "seed": m.get("seed"), "flops": m.get("flops"), "dataset": m.get("dataset"),
+            "strides": list(study.space(space).shape_kwargs()["strides"]),
+            "space": _space_key(study.space(space).table)}
+    got = {"seed": m.get("seed"), "flops": m.get("flops"), "dataset": m.get("dataset"),
            "resolution": m.get("resolution"), "stem_stride": m.get("stem_stride"),
-           "strides": list(from_table(m["space"], "run.toml").shape_kwargs()["strides"])}
-    diff = [f"{k}: run has {got[k]!r}, study file says {want[k]!r}" for k in want if got[k] != want[k]]
+           "strides": list(sampled.shape_kwargs()["strides"]), "space": _space_key(m["space"])}
+    diff = [f"{k}: run has {got[k]!r}, study file says {want[k]!r}" if k != "space" else
+            f"space: {study.label(space)}'s declaration changed since the run was sampled"
+            for k in want if got[k] != want[k]]
+    have = int(m.get("n", 0))
+    if have > study.n:
+        diff.append(f"n: run has {have}, study file says {study.n} (a study grows, never shrinks)")
     if diff:
         raise DsdError(f"{study.run_dir(space)} was sampled under other settings ({'; '.join(diff)}); "
-                       "restore the study file, or delete that run directory to sample it again")
+                       "restore the study file, or move that run directory away to sample it again")
+    return have
+
+
+def _space_key(table: dict) -> dict:
+    return {k: v for k, v in table.items() if k not in ("name", "description")}
 
 
 def configs(study: Study, device: str = "auto", limit: int | None = None, threads: int | None = None,
