@@ -198,3 +198,28 @@ def test_a_file_whose_rows_share_a_shard_name_is_refused_by_name(tmp_path):
     assert res.table.column("model_id").to_pylist() == [9]
     ((path, why),) = res.corrupt
     assert path.name == "export.parquet" and "4 of its 5 rows" in why and "shard" in why
+
+
+def test_a_damaged_shard_is_reported_until_its_model_is_trained_again(tmp_path):
+    out = tmp_path / "results"
+    bad = write_result(out, {"model_id": 3, "status": "ok", "error_min": 1.0, "curve": [1.0]})
+    write_result(out, {"model_id": 4, "status": "ok", "error_min": 2.0, "curve": [1.0]})
+    bad.write_bytes(bad.read_bytes()[:100])
+    res = read_results(out)
+    assert [p.name for p, _ in res.corrupt] == [bad.name]
+    assert res.table.column("model_id").to_pylist() == [4]
+    write_result(out, {"model_id": 3, "status": "ok", "error_min": 1.5, "curve": [1.5]})
+    res = read_results(out)
+    assert not res.corrupt and sorted(res.table.column("model_id").to_pylist()) == [3, 4]
+    assert (out / f"_damaged-{bad.name}").exists() and not bad.exists()  # kept, out of every read
+
+
+def test_runs_whose_models_barely_trained_are_flagged():
+    import pandas as pd
+
+    from dsd.analysis.runs import near_chance
+
+    ok = lambda e: pd.DataFrame({"error": e, "status": ["ok"] * len(e)})  # noqa: E731
+    assert near_chance(ok([20.0, 25.0, 30.0]), 90.0) == []
+    w = near_chance(ok([54.0, 70.0, 88.0]), 90.0)
+    assert len(w) == 2 and "barely trained" in w[0] and "1 of 3" in w[1]

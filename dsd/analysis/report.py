@@ -270,8 +270,10 @@ def _normalised_section(paths: list[str], opt: Options) -> str:
         pairs = _table([{"a": p["a"], "b": p["b"], "KS D": p["ks_d"], "p-value": p["p_value"],
                          "method": p["p_method"]} for p in doc["pairs"]])
         return ("<h3>Normalised by flops</h3><p>Each model weighted so every flops bin counts the "
-                f"same in every run ({bins} bins on the shared range): differences in the runs' "
-                f"complexity spread no longer count.</p><div class='fig'>{_svg(edf_figure(doc))}</div>"
+                f"same in every run ({bins} bins on the runs' shared range, 500 permutations): "
+                "differences in the runs' complexity spread no longer count. Exploratory: the bins "
+                "and range are chosen to fit these runs, so this is no verdict.</p>"
+                f"<div class='fig'>{_svg(edf_figure(doc))}</div>"
                 + pairs)
     return "<p>Normalised EDFs: not computable (some flops bin holds no model of a run).</p>"
 
@@ -307,7 +309,9 @@ def _fit_section(runs: list[RunErrors], top: int) -> str:
 
 
 def build_report(paths: list[str], out: str | Path, opt: Options | None = None,
-                 preface: str = "", fit_top: int = 0) -> Path:
+                 preface: str = "", fit_top: int = 0, normalised: bool = True) -> Path:
+    """The HTML report of some runs. `normalised=False` leaves out the exploratory
+    flops-normalised section (a study's own preface carries its declared analysis)."""
     if fit_top < 0:
         raise ParamError("fit_top", "must be 0 (no fit section) or more")
     opt = opt or Options()  # the CLI's resamples: the report's bands equal `edf compare`'s
@@ -320,6 +324,10 @@ def build_report(paths: list[str], out: str | Path, opt: Options | None = None,
         items = "".join(f"<li>{html.escape(d)}</li>" for d in doc["differences"])
         parts.append("<p style='color:#b00'><b>Warning: the runs were trained under different "
                      f"conditions</b>; the comparison measures these too:</p><ul>{items}</ul>")
+    warnings = [f"{r['name']}: {w}" for r in doc["runs"] for w in r["warnings"]]
+    if warnings:
+        items = "".join(f"<li>{html.escape(w)}</li>" for w in warnings)
+        parts.append(f"<p style='color:#b00'><b>Warnings</b></p><ul>{items}</ul>")
     parts.insert(1, _header(runs, doc))
     parts.append(f"<h2>{SECTIONS[0]}</h2>")
     parts.append(f"<div class='fig'>{_svg(edf_figure(doc))}</div>")
@@ -329,7 +337,8 @@ def build_report(paths: list[str], out: str | Path, opt: Options | None = None,
                           **{k: v for k, v in r["counts"].items()}} for r in doc["runs"]]))
     parts.append(_table([{"a": p["a"], "b": p["b"], "KS D": p["ks_d"], "p-value": p["p_value"],
                           "at error": p["argmax_error"], "method": p["p_method"]} for p in doc["pairs"]]))
-    parts.append(_normalised_section(paths, opt))
+    if normalised:
+        parts.append(_normalised_section(paths, opt))
     parts.append(f"<h2>{SECTIONS[1]}</h2>")
     for r in runs:
         svg, rows = _params_figure(r)

@@ -66,6 +66,7 @@ def run_errors(path: str | Path, metric: str = "error_min", failed: str = "as-ch
     counts["too_short"] = short
     if short:
         warnings.append(f"{short} ok models have fewer than {k} epochs and are left out")
+    warnings += near_chance(table, chance)
     return RunErrors(run.name if run.name != "." else str(path), run.path,
                      table, counts, chance, warnings)
 
@@ -95,6 +96,29 @@ def _used(final: pd.DataFrame, samples: pd.DataFrame, kind: str, k: int | None, 
     table["status"] = final.status.to_numpy()[keep]
     table["curve"] = curves.to_numpy()[keep]
     return table, int(short.sum())
+
+
+NEAR_CHANCE = 5.0  # points of error: a model this close to chance has learnt next to nothing
+
+
+def near_chance(table: pd.DataFrame, chance: float) -> list[str]:
+    """A warning when a run's models barely trained: their median error above half of
+    chance, or models within NEAR_CHANCE points of it. Verdicts on such models compare
+    training failures, not design spaces."""
+    if table.empty:
+        return []
+    e = table.error[table.status == "ok"].to_numpy(dtype=float)
+    if not len(e):
+        return []
+    close = int((e >= chance - NEAR_CHANCE).sum())
+    out = []
+    if np.median(e) > chance / 2:
+        out.append(f"models barely trained: median error {np.median(e):.1f}% against chance "
+                   f"{chance:.0f}%; train longer or on more images before reading verdicts")
+    if close:
+        out.append(f"{close} of {len(e)} ok models are within {NEAR_CHANCE:g} points of chance "
+                   f"({chance:.0f}%)")
+    return out
 
 
 @dataclass

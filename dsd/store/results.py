@@ -178,6 +178,7 @@ def _read(results_dir: Path, compact: bool, compact_at: int, schema: pa.Schema) 
             read_shards.append(path)
     out.pending = len(read_shards)
     out.table = _dedupe(pa.concat_tables(tables) if tables else schema.empty_table())
+    _settle_damaged_shards(results_dir, out, compact)
     if schema == SCHEMA and compact and (len(read_shards) >= compact_at
                                          or len(read_compacted) > 1 or damaged):
         try:
@@ -185,6 +186,24 @@ def _read(results_dir: Path, compact: bool, compact_at: int, schema: pa.Schema) 
         except OSError:
             pass  # a read-only or full file system: reading still works, only slower
     return out
+
+
+def _settle_damaged_shards(results_dir: Path, out: Results, move: bool) -> None:
+    """A damaged shard of a model that has a final row elsewhere (it was trained again) is
+    no longer news: it leaves the warnings, and a compacting reader moves it aside."""
+    if not out.corrupt or not out.table.num_rows:
+        return
+    status = out.table.column("status").to_pylist()
+    done = {m for m, st in zip(out.table.column("model_id").to_pylist(), status) if st in FINAL}
+    keep = []
+    for path, why in out.corrupt:
+        m = _SHARD_NAME.match(path.name)
+        if m and path.parent == results_dir and int(m.group(0)[:-1]) in done:
+            if move:
+                _quietly(os.replace, path, results_dir / f"_damaged-{path.name}")
+            continue
+        keep.append((path, why))
+    out.corrupt = keep
 
 
 def _read_file(path: Path, out: Results, schema: pa.Schema = SCHEMA,

@@ -193,6 +193,10 @@ def findings_markdown(st: Study, rows: list[dict], counts: dict, figures: dict, 
             if png:
                 lines.append(f"- {name}: [{png[0].relative_to(st.out).as_posix()}]"
                              f"({png[0].relative_to(st.out).as_posix()})")
+    warned = dict.fromkeys(f"{r['name']}: {w}" for row in rows for key in ("none", prim)
+                           for r in row.get(key, {}).get("doc", {}).get("runs", []) for w in r["warnings"])
+    if warned:
+        lines += ["", "## Warnings", ""] + [f"- {w}" for w in warned]
     if notes:
         lines += ["", "## Not computed", ""] + [f"- {n}" for n in notes]
     lines += ["", "## How to read the verdicts", "",
@@ -364,10 +368,21 @@ def _html_report(st: Study, ready: list[str], rows: list[dict], partial: str) ->
                      f"<td style='text-align:left'><b>{html.escape(r['verdict'])}</b>: "
                      f"{html.escape(r['reason'])}</td></tr>")
     status = f"<p><b>Partial study</b>: {html.escape(partial)}</p>" if partial else ""
-    preface = (f"<h2>Findings</h2>{status}<table><tr><th>finding</th><th>a &rarr; b</th>"
+    preface = (f"<h2>Findings</h2>{status}<p>Verdicts read the study's declared analysis: "
+               f"{html.escape(_declared(st))}. The sections below describe the runs (plain EDFs, "
+               "parameters, widths, curves); FINDINGS.md holds the normalised figures.</p>"
+               "<table><tr><th>finding</th><th>a &rarr; b</th>"
                f"<th>D ({prim})</th><th>p</th><th>p (Holm)</th><th>verdict</th></tr>{''.join(cells)}</table>")
     return build_report([str(st.run_dir(s)) for s in ready], st.out / "report.html",
-                        _options(st, "none"), preface=preface)
+                        _options(st, "none"), preface=preface, normalised=False)
+
+
+def _declared(st: Study) -> str:
+    a = st.analysis
+    how = ("plain EDFs" if a.normalize == "none"
+           else f"{a.normalize}-normalised EDFs, {a.bins} bins over {st.flops}")
+    return (f"{how}, KS with {a.permutations} permutations, Holm over {len(st.comparisons)} "
+            f"findings at alpha {a.alpha}")
 
 
 def _rich_table(st: Study, rows: list[dict], partial: str) -> Table:
