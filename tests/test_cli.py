@@ -159,3 +159,24 @@ def test_import_dsd_is_light_and_exposes_the_api():
             "assert set(names) <= set(dir(dsd))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
+
+
+def test_ctrl_c_during_sample_says_so_and_writes_nothing(tmp_path):
+    """A sample of two million models, interrupted long before it ends."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+
+    out = tmp_path / "never"
+    p = subprocess.Popen([sys.executable, "-m", "dsd", "sample", "--space", "anynetx_a", "--n", "2000000",
+                          "--flops", "360M:400M", "--out", str(out)], cwd=ROOT, text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    time.sleep(6)  # past the imports, into sampling
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130 and "interrupted: nothing was written" in err, err
+    assert not out.exists() or not any(out.iterdir())

@@ -36,7 +36,9 @@ def test_dry_run_script(tmp_path, cli):
                  "#SBATCH --account=vision", "#SBATCH --signal=USR2@90",
                  f"#SBATCH --output={run.resolve()}/logs/%A_%a_0_log.out"):
         assert line in out, line
-    assert "-m submitit.core._submit" in out and "srun" in out
+    assert "-m submitit.core._submit" in out and "srun" in out and "wckey" not in out
+    r = cli("sweep", "launch", str(run), "--dry-run", "--wckey", "vision-dsd", "--epochs", "2")
+    assert "#SBATCH --wckey=vision-dsd" in r.stdout, r.stdout + r.stderr
     assert not (run / "sweep.json").exists() and not (run / "train.toml").exists()  # wrote nothing
 
 

@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from dsd.cli.app import app, console
+from dsd.cli.app import app, console, err_console
 from dsd.cli.options import ChannelsOpt, ClassesOpt, DatasetOpt, ResolutionOpt, StrideOpt, resolve_shape
 from dsd.errors import DsdError
 from dsd.sizes import format_size
@@ -37,6 +37,20 @@ def sample_cmd(
 
     Example: dsd sample --space anynetx_e --n 500 --flops 360M:400M --out runs/e
     """
+    try:
+        rep = _sample(space, n, flops, params, acts, seed, out, extend, dataset, resolution,
+                      in_channels, num_classes, stem_stride, max_candidates)
+    except KeyboardInterrupt:
+        err_console.print("interrupted: nothing was written (a run is written only when sampling "
+                          "ends); rerun the command to sample again")
+        raise typer.Exit(130) from None
+    print_summary(rep)
+    if rep.note:
+        console.print(f"[yellow]note:[/] {rep.note}")
+
+
+def _sample(space, n, flops, params, acts, seed, out, extend, dataset, resolution, in_channels,
+            num_classes, stem_stride, max_candidates) -> SampleReport:
     with _progress() as prog:
         task = prog.add_task("sampling", total=n)
 
@@ -54,7 +68,7 @@ def sample_cmd(
             out = out or Path("runs") / Path(space).stem
             rep = sample_new(space, n, out, shape, {"flops": flops, "params": params, "acts": acts},
                              seed, dataset, progress=tick, max_candidates=max_candidates)
-    print_summary(rep)
+    return rep
 
 
 def _progress() -> Progress:

@@ -34,6 +34,8 @@ def launch_cmd(
                                     "that reaches it is requeued and resumes."),
     slurm_arg: list[str] = typer.Option(None, "--slurm-arg", help="Extra sbatch option key=value "
                                         "(repeatable), e.g. account=vision."),
+    wckey: str = typer.Option(None, "--wckey", help="Slurm workload characterization key (default: "
+                              "none, no --wckey line; submitit would pass 'submitit')."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the sbatch script; submit nothing."),
     limit: int = typer.Option(None, "--limit", help="Submit at most K models per run."),
     train: dict | None = None,
@@ -48,7 +50,7 @@ def launch_cmd(
     from dsd.train.setup import prepare
 
     res = Resources(executor, partition, gpus_per_task, cpus_per_task, mem_gb, parallel,
-                    models_per_task, timeout_min, parse_slurm_args(slurm_arg))
+                    models_per_task, timeout_min, parse_slurm_args(slurm_arg), wckey)
     req = train_request(train, limit=limit)
     for run in runs:
         # The data set is read on the task's node, not on this (login) node.

@@ -56,7 +56,7 @@ class SlurmExecutor:
         params = {"job_name": f"dsd-{run.name}", "time": int(res.timeout_min),
                   "cpus_per_task": res.cpus_per_task, "mem": _mem(res.mem_gb),
                   "array_parallelism": res.parallel, "ntasks_per_node": 1, "nodes": 1,
-                  "stderr_to_stdout": True}
+                  "stderr_to_stdout": True, "wckey": res.wckey or None}  # None: no --wckey line
         if res.partition:
             params["partition"] = res.partition
         if res.gpus_per_task:

@@ -32,6 +32,7 @@ class Resources:
     models_per_task: int = 1
     timeout_min: int = 60
     slurm_args: dict[str, str] = field(default_factory=dict)
+    wckey: str | None = None  # submitit's default "submitit" is rejected by some clusters
 
     def __post_init__(self) -> None:
         get_executor(self.executor)

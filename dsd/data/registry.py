@@ -25,6 +25,9 @@ class DatasetSpec:
     load: Callable[[str | None], loaders.ImageData | loaders.FolderData]
     where: str
     fixed_shape: bool = True  # False: the classes come from the files (an image folder)
+    # The flops window a model of this data set's shape is sampled in when none is given:
+    # the spaces' own defaults (the papers' 360M:400M) are meant for 224 px ImageNet.
+    flops: str | None = None
 
 
 def stem_stride_for(resolution: int) -> int:
@@ -43,17 +46,18 @@ register(DatasetSpec(
     "fashion-mnist", Shape(in_channels=1, resolution=28, num_classes=10, stem_stride=1),
     Recipe("fashion-mnist", epochs=10, batch_size=128, lr=0.1, wd=5e-4, crop_pad=2,
            mean=(0.286,), std=(0.353,)),
-    loaders.load_fashion_mnist, "/usr/share/datasets/fashion-mnist (Debian package), or --data-dir"))
+    loaders.load_fashion_mnist, "/usr/share/datasets/fashion-mnist (Debian package), or --data-dir",
+    flops="1M:3M"))
 register(DatasetSpec(
     "cifar10", Shape(in_channels=3, resolution=32, num_classes=10, stem_stride=1),
     Recipe("cifar10", epochs=10, batch_size=128, lr=0.1, wd=5e-4, crop_pad=4,
            mean=(0.491, 0.482, 0.447), std=(0.247, 0.243, 0.262)),
-    loaders.load_cifar10, "--data-dir holding cifar-10-batches-py"))
+    loaders.load_cifar10, "--data-dir holding cifar-10-batches-py", flops="2M:6M"))
 register(DatasetSpec(
     "digits", Shape(in_channels=1, resolution=8, num_classes=10, stem_stride=1),
     Recipe("digits", epochs=10, batch_size=32, lr=0.05, wd=5e-4, augment="none", crop_pad=0,
            mean=(0.305,), std=(0.376,), zero_init_final_gamma=True, precise_bn=1024),
-    lambda data_dir: loaders.load_digits(), "scikit-learn"))
+    lambda data_dir: loaders.load_digits(), "scikit-learn", flops="100K:300K"))
 register(DatasetSpec(
     "imagenet-folder", Shape(in_channels=3, resolution=224, num_classes=1000, stem_stride=2),
     Recipe("imagenet-folder", epochs=10, batch_size=128, lr=0.05, wd=5e-5, augment="inception",

@@ -25,6 +25,7 @@ class SampleReport:
     result: SampleResult
     seconds: float
     total: int
+    note: str = ""   # a default the sampler chose, said aloud
 
 
 def sample_new(space_name: str | spaces.Space, n: int, out: Path, shape: Shape,
@@ -39,9 +40,9 @@ def sample_new(space_name: str | spaces.Space, n: int, out: Path, shape: Shape,
         raise DsdError(f"{out} already holds a run; add models with --extend, or choose "
                        "another directory with --out")
     space = spaces.load(space_name) if isinstance(space_name, str) else space_name
-    wins = dict(windows)
-    if wins.get("flops") is None and space.flops:
-        wins["flops"] = space.flops
+    wins, note = dict(windows), ""
+    if not any(wins.values()) and space.flops:
+        wins["flops"], note = _default_window(space.flops, dataset)
     parsed = {k: parse_window(v) for k, v in wins.items()}
     t0 = time.perf_counter()
     res = sample(space, n, shape, parsed, seed, progress=progress, max_candidates=max_candidates)
@@ -51,7 +52,21 @@ def sample_new(space_name: str | spaces.Space, n: int, out: Path, shape: Shape,
     write_manifest(run, new_manifest(out.name, table, n, seed, shape,
                                      {k: v or "" for k, v in wins.items()}, dataset, res.position))
     write_atomic_parquet(samples_table(res.columns), run.samples_path)
-    return SampleReport(run, res, time.perf_counter() - t0, n)
+    return SampleReport(run, res, time.perf_counter() - t0, n, note)
+
+
+def _default_window(space_flops: str, dataset: str | None) -> tuple[str, str]:
+    """The space's default window, unless it is meant for another shape than the data
+    set's: then the data set's own (sampling 360M:400M models for 28 px images would train
+    ImageNet-sized networks on them)."""
+    from dsd.data.registry import DATASETS
+
+    spec = DATASETS.get(dataset or "")
+    if spec is None or spec.flops is None or spec.flops == space_flops:
+        return space_flops, ""
+    return spec.flops, (f"no window given: sampled at {dataset}'s default flops window {spec.flops} "
+                        f"(the space's own {space_flops} is meant for 224 px ImageNet); pass --flops "
+                        "to choose")
 
 
 def sample_extend(out: Path, n: int, progress=None,
