@@ -11,6 +11,7 @@ from dsd.model.arch import Shape, regnet_arch
 from dsd.model.complexity import complexity, complexity_batch
 from dsd.model.net import build, count_params
 from dsd.model.verify import verify_arch
+from dsd.model.zoo import PUBLISHED
 
 # Exact reference values (flops, params, acts) at 224 px, 1000 classes, as pycls counts them.
 REFERENCE = {
@@ -20,35 +21,6 @@ REFERENCE = {
                       ([1, 3, 6, 6], [48, 104, 208, 440])),
     "RegNetX-8.0GF": ((23, 80, 49.56, 2.88, 120, False), (7_995_133_416, 39_572_648, 14_059_688),
                       None),
-}
-
-# pycls MODEL_ZOO.md (Radosavovic et al. 2020): (d, w0, wa, wm, g) and the published
-# flops (B), params (M), acts (M), each rounded to one decimal.
-PUBLISHED = {
-    "RegNetX-200MF": ((13, 24, 36.44, 2.49, 8), (0.2, 2.7, 2.2)),
-    "RegNetX-400MF": ((22, 24, 24.48, 2.54, 16), (0.4, 5.2, 3.1)),
-    "RegNetX-600MF": ((16, 48, 36.97, 2.24, 24), (0.6, 6.2, 4.0)),
-    "RegNetX-800MF": ((16, 56, 35.73, 2.28, 16), (0.8, 7.3, 5.1)),
-    "RegNetX-1.6GF": ((18, 80, 34.01, 2.25, 24), (1.6, 9.2, 7.9)),
-    "RegNetX-3.2GF": ((25, 88, 26.31, 2.25, 48), (3.2, 15.3, 11.4)),
-    "RegNetX-4.0GF": ((23, 96, 38.65, 2.43, 40), (4.0, 22.1, 12.2)),
-    "RegNetX-6.4GF": ((17, 184, 60.83, 2.07, 56), (6.5, 26.2, 16.4)),
-    "RegNetX-8.0GF": ((23, 80, 49.56, 2.88, 120), (8.0, 39.6, 14.1)),
-    "RegNetX-12GF": ((19, 168, 73.36, 2.37, 112), (12.1, 46.1, 21.4)),
-    "RegNetX-16GF": ((22, 216, 55.59, 2.1, 128), (15.9, 54.3, 25.5)),
-    "RegNetX-32GF": ((23, 320, 69.86, 2.0, 168), (31.7, 107.8, 36.3)),
-    "RegNetY-200MF": ((13, 24, 36.44, 2.49, 8), (0.2, 3.2, 2.2)),
-    "RegNetY-400MF": ((16, 48, 27.89, 2.09, 8), (0.4, 4.3, 3.9)),
-    "RegNetY-600MF": ((15, 48, 32.54, 2.32, 16), (0.6, 6.1, 4.3)),
-    "RegNetY-800MF": ((14, 56, 38.84, 2.4, 16), (0.8, 6.3, 5.2)),
-    "RegNetY-1.6GF": ((27, 48, 20.71, 2.65, 24), (1.6, 11.2, 8.0)),
-    "RegNetY-3.2GF": ((21, 80, 42.63, 2.66, 24), (3.2, 19.4, 11.3)),
-    "RegNetY-4.0GF": ((22, 96, 31.41, 2.24, 64), (4.0, 20.6, 12.3)),
-    "RegNetY-6.4GF": ((25, 112, 33.22, 2.27, 72), (6.4, 30.6, 16.4)),
-    "RegNetY-8.0GF": ((17, 192, 76.82, 2.19, 56), (8.0, 39.2, 18.0)),
-    "RegNetY-12GF": ((19, 168, 73.36, 2.37, 112), (12.1, 51.8, 21.4)),
-    "RegNetY-16GF": ((18, 200, 106.23, 2.48, 112), (15.9, 83.6, 23.0)),
-    "RegNetY-32GF": ((20, 232, 115.89, 2.53, 232), (32.3, 145.0, 30.3)),
 }
 
 # torchvision's RegNets built from the same six numbers; three of them round widths

@@ -6,13 +6,13 @@ import json
 
 import numpy as np
 import pytest
-from test_complexity import PUBLISHED
 from test_edf import _fake_run
 
 from dsd.analysis.expr import evaluate_split
 from dsd.analysis.fit import block_widths, fit_widths, generate
 from dsd.errors import DsdError
 from dsd.model.arch import Shape, regnet_arch, regnet_block_widths
+from dsd.model.zoo import PUBLISHED
 from dsd.space import spec as spaces
 from dsd.space.sampler import sample
 

@@ -7,6 +7,7 @@ import sys
 # Importing the command modules registers their commands on `app`.
 from dsd.cli import (  # noqa: E402,F401,I001
     edf_cmd,
+    export_cmd,
     import_cmd,
     model_cmd,
     plan_cmd,

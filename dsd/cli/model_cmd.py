@@ -19,7 +19,7 @@ from dsd.cli.options import (
     resolve_shape,
 )
 from dsd.errors import DsdError
-from dsd.model.arch import Arch, anynet_arch, regnet_arch, stage_resolutions
+from dsd.model.arch import Arch, Shape, anynet_arch, regnet_arch, stage_resolutions
 from dsd.model.blocks import BLOCKS, STEMS
 from dsd.model.complexity import complexity
 from dsd.model.layers import ACTS
@@ -84,6 +84,16 @@ def anynet(
     Example: dsd model anynet --depths 1,2,7,12 --widths 32,64,160,384 --group-ws 16,16,16,16
     """
     shape = resolve_shape(dataset, resolution, in_channels, num_classes, stem_stride)
+    arch = anynet_from_flags(depths, widths, group_ws, bottlenecks, se, block, stem, stem_w, strides,
+                             kernel, act, se_ratio, shape)
+    _report(arch, as_json, verify)
+
+
+def anynet_from_flags(depths: str, widths: str, group_ws: str | None, bottlenecks: str | None,
+                      se: bool, block: str | None, stem: str, stem_w: int, strides: str | None,
+                      kernel: str | None, act: str, se_ratio: float, shape: Shape) -> Arch:
+    """The Arch of `dsd model anynet`'s flags, as typed (comma lists), checked flag by flag;
+    `dsd export anynet` parses the same flags through it."""
     ds, ws = int_list(depths, "--depths"), int_list(widths, "--widths")
     kind = block or ("y" if se else "x")
     if kind not in BLOCKS:
@@ -105,8 +115,7 @@ def anynet(
                            f"{','.join(map(str, vals))}")
     if stem_w < 1 or se_ratio < 0:
         raise DsdError("--stem-w must be at least 1 and --se-ratio at least 0")
-    _report(anynet_arch(ds, ws, bs, gs, se, shape, stem_w, kind, stem, ss, ks, act, se_ratio),
-            as_json, verify)
+    return anynet_arch(ds, ws, bs, gs, se, shape, stem_w, kind, stem, ss, ks, act, se_ratio)
 
 
 def _report(arch: Arch, as_json: bool, verify: bool) -> None:
