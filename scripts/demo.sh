@@ -10,7 +10,10 @@ DSD=${DSD:-.venv/bin/dsd}
 # Zeroing the last BN gamma of each block (pycls's ZERO_INIT_FINAL_GAMMA) keeps deep, narrow
 # models stable in a 3-epoch run; it is recorded in train.toml like every recipe field.
 TRAIN=(--epochs 3 --train-subset 10000 --test-subset 2000 --zero-init-final-gamma --workers 2)
-rm -rf "$OUT"
+if [ -e "$OUT" ]; then
+  echo "demo: removing the previous demo in $OUT (make demo DEMO=runs/other keeps it)"
+  rm -rf "$OUT"
+fi
 for space in anynetx_a regnetx; do
   $DSD sample --space "$space" --n "$N" --dataset fashion-mnist --flops 2M:6M --seed 0 --out "$OUT/$space"
   $DSD train-batch "$OUT/$space" "${TRAIN[@]}"

@@ -12,51 +12,62 @@ from dsd.cli.edf_cmd import FAILED, METRIC, SEED
 def plan_cmd(
     run_a: str = typer.Argument(..., help="Pilot run of the first space."),
     run_b: str = typer.Argument(..., help="Pilot run of the second space."),
-    power: float = typer.Option(0.8, "--power", help="Wanted power: the chance to detect the difference."),
-    alpha: float = typer.Option(0.05, "--alpha", help="Level of the KS test."),
-    reps: int = typer.Option(400, "--reps", help="Simulated studies per n."),
-    n_max: int = typer.Option(20_000, "--n-max", help="Give up above this n per space."),
+    d: float = typer.Option(None, "--d", help="The effect to plan for, as a KS distance between "
+                            "the spaces (e.g. 0.15)."),
+    shift: float = typer.Option(None, "--shift", help="The effect to plan for, as a shift in "
+                                "points of error (b - a), read as a D on the pooled pilots."),
+    power: float = typer.Option(0.8, "--power", help="Wanted power: the chance to detect the effect."),
+    alpha: float = typer.Option(0.05, "--alpha", help="Level of the KS test (for a family of "
+                                "comparisons, alpha / comparisons as Holm's strictest step)."),
+    boot: int = typer.Option(200, "--boot", help="Bootstrap resamples of the pilots for the interval."),
     metric: str = METRIC, failed: str = FAILED, seed: int = SEED,
     plot: str = typer.Option(None, "--plot", help="Power against n, and the n-vs-D curve (.png/.svg)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON document."),
 ) -> None:
-    """The n per space at which a KS test detects the pilots' difference with the given power.
+    """Models per space to detect a stated effect, with an interval from the pilots' noise.
 
-    Method: each pilot run's EDF stands for its space's error distribution; for a
-    candidate n, draw n errors from each (with replacement), run scipy's two-sample KS
-    test (the one `dsd edf compare` reports for plain EDFs) at --alpha, and repeat --reps
-    times: the share that rejects is the power at n. n doubles until the power reaches
-    --power, then a bisection narrows it to about 2%. Beside it, the ICCV 2019 Fig. 7
-    curve: the KS D between two samples of n models of one space (each pilot resampled
-    against itself), i.e. the D chance alone gives at each n. The pilots' own noise is not
-    propagated: with small pilots, treat n as an estimate.
+    The effect is --d (a KS distance) or --shift (points of error); without either, the
+    pilots' own shift (Hodges-Lehmann). n(D) comes from simulated KS tests of a location
+    shift; the interval bootstraps the pilots. The D observed between the pilots is shown
+    too: it is biased upward and would promise too few models.
 
-    Example: dsd plan runs/demo/anynetx_a runs/demo/regnetx --power 0.8 --plot runs/demo/plan.png
+    Example: dsd plan runs/demo/anynetx_a runs/demo/regnetx --shift 1.0 --plot runs/demo/plan.png
     """
     from dsd.analysis.plan import plan, plan_plot, validate
     from dsd.analysis.runs import Options, compare
 
-    validate(power, alpha, reps, n_max)
+    validate(power, alpha, boot, d, shift)
     doc0 = compare([run_a, run_b], Options(metric=metric, failed=failed, bootstrap=10,
                                            min_of_k_bootstrap=10))
     a, b = (_sample(r) for r in doc0["runs"])
-    doc = plan(a, b, power, alpha, reps, n_max, seed)
+    doc = plan(a, b, power, alpha, d, shift, boot, seed)
     doc["runs"] = [r["name"] for r in doc0["runs"]]
     if plot:
         doc["plot"] = [str(p) for p in plan_plot(doc, tuple(doc["runs"]), plot)]
     if as_json:
         print_json(doc)
         return
-    pilots = f"pilots: {doc['runs'][0]} (n={doc['pilot_n'][0]}) and {doc['runs'][1]} (n={doc['pilot_n'][1]})"
-    if doc["n"] is None:
-        console.print(f"{pilots}; observed KS D {doc['observed_d']:.3f}. Even {doc['n_max']:,} models "
-                      f"per space reach less than {power:.0%} power: the spaces look alike.")
-    else:
-        console.print(f"{pilots}; observed KS D {doc['observed_d']:.3f}. "
-                      f"[bold]{doc['n']} models per space[/] detect it with {power:.0%} power "
-                      f"at alpha {alpha} ({reps} simulated studies per n).")
+    console.print(_summary(doc, power, alpha))
     for p in doc.get("plot", []):
         console.print(f"plot: {p}")
+
+
+def _summary(doc: dict, power: float, alpha: float) -> str:
+    eff, (na, nb) = doc["effect"], doc["pilot_n"]
+    what = {"D": f"a stated D of {eff['d']:.3f}",
+            "shift": f"a stated shift of {eff['shift']:+.2f} points (D {eff['d']:.3f} on the pilots)",
+            "pilots' shift": f"the pilots' shift of {eff['shift']:+.2f} points (D {eff['d']:.3f})",
+            }[eff["kind"]]
+    n = f"[bold]{doc['n']} models per space[/]" if doc["n"] else "more models than can be simulated"
+    lines = [f"pilots: {doc['runs'][0]} (n={na}) and {doc['runs'][1]} (n={nb}). For {what}, {n} "
+             f"detect it with {power:.0%} power at alpha {alpha}."]
+    if doc["n_interval"]:
+        lo, hi = doc["n_interval"]
+        lines.append(f"The pilots' noise puts n between {lo} and {hi if hi else 'unbounded'} "
+                     f"({doc['interval']:.0%} of bootstrap resamples of the pilots).")
+    lines.append(f"The D observed between the pilots, {doc['observed_d']:.3f}, is biased upward "
+                 "(a supremum of noise): planning for it would be optimistic.")
+    return "\n".join(lines)
 
 
 def _sample(run_doc: dict):
