@@ -91,3 +91,28 @@ def test_population_agreement_of_re_trained_models():
     assert a.p == pytest.approx(ref.pvalue) and a.ci[0] < a.mean < a.ci[1]
     assert not agreement([2.0, 1.8, 1.9]).agrees          # a systematic shift
     assert not agreement([0.5, -0.4, 6.0, -5.5]).agrees   # one model far off
+
+
+def test_equivalence_bound_declares_no_worse_at_most_alpha_of_the_time_at_the_margin():
+    """b's errors truly 1 point worse (the margin): 'no worse' may be declared in at most
+    about alpha of 500 simulated pairs of 64 models (test-set granularity 0.05 points);
+    with b truly as good, it is declared most of the time under a 2-point margin."""
+    from dsd.analysis import edf as E
+    from dsd.analysis.equivalence import median_gap_upper
+
+    rng = np.random.default_rng(1)
+    grid = lambda x: np.round(x * 20) / 20  # noqa: E731
+    at_margin = equal = 0
+    for r in range(500):
+        a = E.plain(grid(rng.normal(35, 4, 64)))
+        at_margin += median_gap_upper(a, E.plain(grid(rng.normal(36, 4, 64))), 0.05, 2000, seed=r)[1] < 1.0
+        equal += median_gap_upper(a, E.plain(grid(rng.normal(35, 4, 64))), 0.05, 2000, seed=r)[1] < 2.0
+    assert at_margin / 500 <= 0.05 + 0.01 and equal / 500 > 0.5
+
+
+def test_no_worse_verdict_reads_the_bound_against_the_margin():
+    v, why = judge("no_worse", 0.6, False, 0.05, bound=(0.3, 0.8), margin=1.0)
+    assert v == "reproduced" and "+0.80" in why and "< 1" in why
+    v, why = judge("no_worse", 0.6, False, 0.05, bound=(0.3, 1.4), margin=1.0)
+    assert v == "consistent" and "not below the margin 1" in why
+    assert judge("no_worse", 0.001, False, 0.05, bound=(2.0, 2.5), margin=1.0)[0] == "not reproduced"

@@ -70,10 +70,11 @@ def holm(ps: list[float]) -> list[float]:
     return out
 
 
-def judge(expect: str, p_holm: float, b_ahead: bool, alpha: float,
-          d80: float | None = None) -> tuple[str, str]:
+def judge(expect: str, p_holm: float, b_ahead: bool, alpha: float, d80: float | None = None,
+          bound: tuple[float, float] | None = None, margin: float | None = None) -> tuple[str, str]:
     """(verdict, reason) for one comparison from its Holm-adjusted p; see the module doc.
-    `d80` is the true D this n detects with 80% power, stated when nothing is detected."""
+    `d80` is the true D this n detects with 80% power, stated when nothing is detected;
+    `bound` (median gap b - a, its upper bound) settles a no_worse finding against `margin`."""
     sig = p_holm < alpha
     at = f"Holm p {p_holm:.2g} < {alpha}"
     power = "" if d80 is None else f"; a true D of {d80:.2f} (location shift) is detected with 80% power"
@@ -91,7 +92,30 @@ def judge(expect: str, p_holm: float, b_ahead: bool, alpha: float,
         return "not reproduced", f"b is worse ({at})"
     if sig:
         return "reproduced", f"b is even better ({at})"
+    if bound is not None and margin is not None:
+        gap, upper = bound
+        if upper < margin:
+            return "reproduced", (f"no worse within the margin: b's median error is {gap:+.2f} points "
+                                  f"from a's, at most {upper:+.2f} (upper bound) < {margin:g}")
+        return "consistent", (f"no loss detected (Holm p {p_holm:.2g}), but the loss is bounded only "
+                              f"at {upper:+.2f} points, not below the margin {margin:g}")
     return "consistent", f"no loss detected (Holm p {p_holm:.2g}){power}"
+
+
+def no_worse_bound(st: Study, sa: E.Sample, sb: E.Sample, m: int) -> tuple[float, float] | None:
+    """(median gap b - a, its upper bound at 1 - alpha/m), when the study declares a margin."""
+    from dsd.analysis.equivalence import median_gap_upper
+
+    if st.analysis.margin is None:
+        return None
+    level = st.analysis.alpha / m
+    return median_gap_upper(sa, sb, level, n_boot=max(2000, int(40 / level)), seed=st.analysis.seed)
+
+
+def _sample(run_doc: dict) -> E.Sample:
+    bins = run_doc.get("bins")
+    return E.Sample(np.asarray(run_doc["errors"]), np.asarray(run_doc["weights"]),
+                    None if bins is None else np.asarray(bins), run_doc.get("n_bins", 0))
 
 
 def fmt_p(p: float, method: str = "") -> str:
@@ -174,8 +198,10 @@ def _verdicts(st: Study, rows: list[dict]) -> None:
         # Power at alpha / m, Holm's strictest step: what this n guarantees for any finding.
         main["d80"] = detectable_d(np.asarray(ra["weights"]), np.asarray(rb["weights"]),
                                    alpha / m, seed=st.analysis.seed)
+        bound = no_worse_bound(st, _sample(ra), _sample(rb), m) if r["expect"] == "no_worse" else None
+        main["median_gap_bound"] = bound
         r["verdict"], r["reason"] = judge(r["expect"], main["p_holm"], main["b_ahead"], alpha,
-                                          main["d80"])
+                                          main["d80"], bound, st.analysis.margin)
         if prim != "none" and "none" in r:
             plain = r["none"]
             r["verdict_plain"], _ = judge(r["expect"], plain["p_holm"], plain["b_ahead"], alpha)

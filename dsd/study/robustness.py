@@ -23,7 +23,7 @@ from dsd.analysis.noise import Noise, noise
 from dsd.analysis.runs import run_errors
 from dsd.errors import DsdError
 from dsd.sizes import parse_window
-from dsd.study.findings import holm, judge
+from dsd.study.findings import holm, judge, no_worse_bound
 from dsd.study.spec import Study
 
 STABILITY_RESAMPLES = 200
@@ -42,8 +42,9 @@ def errors_by_model(path, metric: str) -> pd.DataFrame:
 
 
 def test_pair(st: Study, a: pd.DataFrame, b: pd.DataFrame, normalize: str,
-              rng: np.random.Generator, permutations: int) -> tuple[float, float, bool]:
-    """(D, p, b ahead) of two spaces' errors under the study's test, in its window."""
+              rng: np.random.Generator, permutations: int) -> tuple:
+    """(D, p, b ahead, a's sample, b's sample) of two spaces' errors under the study's test,
+    in its window."""
     if normalize == "none":
         sa, sb = E.plain(a.error.to_numpy()), E.plain(b.error.to_numpy())
         p = E.ks_plain_pvalue(sa, sb)[0]
@@ -58,15 +59,20 @@ def test_pair(st: Study, a: pd.DataFrame, b: pd.DataFrame, normalize: str,
         p = E.ks_permutation_pvalue(sa, sb, permutations, rng)[0]
     d, at = E.ks_statistic(sa, sb)
     ahead = float(E.edf(sb, np.array([at]))[0] - E.edf(sa, np.array([at]))[0]) > 0
-    return d, p, ahead
+    return d, p, ahead, sa, sb
 
 
-def family_verdicts(st: Study, tests: dict[int, tuple[float, float, bool]]) -> dict[int, str]:
-    """Verdicts of the comparisons (by index) that could be tested, Holm over them."""
+def family_verdicts(st: Study, tests: dict[int, tuple]) -> dict[int, str]:
+    """Verdicts of the comparisons (by index) that could be tested, Holm over them, with the
+    equivalence bound for no_worse findings when the study declares a margin."""
     keys = sorted(tests)
     adjusted = holm([tests[k][1] for k in keys])
-    return {k: judge(st.comparisons[k].expect, p, tests[k][2], st.analysis.alpha)[0]
-            for k, p in zip(keys, adjusted)}
+    out = {}
+    for k, p in zip(keys, adjusted):
+        expect, (_, _, ahead, sa, sb) = st.comparisons[k].expect, tests[k]
+        bound = no_worse_bound(st, sa, sb, len(keys)) if expect == "no_worse" else None
+        out[k] = judge(expect, p, ahead, st.analysis.alpha, None, bound, st.analysis.margin)[0]
+    return out
 
 
 @dataclass

@@ -22,7 +22,7 @@ REPLICATE_KEYS = {"models", "seeds"}
 SHAPE_KEYS = {"resolution", "stem_stride", "strides"}
 FIDELITY_KEYS = {"spaces", "models", "recipe"}
 ANALYSIS_KEYS = {"normalize", "bins", "alpha", "bootstrap", "permutations", "seed", "metric",
-                 "covariates"}
+                 "covariates", "margin"}
 COMPARISON_KEYS = {"a", "b", "finding", "expect"}
 EXPECT = {
     "better": "b's errors are lower than a's",
@@ -50,6 +50,7 @@ class Analysis:
     seed: int = 0
     metric: str = "error_min"
     covariates: tuple[str, ...] = ()   # expressions of a model's columns (dsd edf adjust)
+    margin: float | None = None        # points: how much worse a no_worse finding may be
 
 
 @dataclass(frozen=True)
@@ -312,6 +313,8 @@ def _analysis(a: dict, p: Path) -> Analysis:
         raise _fail(p, "analysis.normalize", "use none, flops, params or acts")
     if not 0 < out.alpha < 1:
         raise _fail(p, "analysis.alpha", "a significance level between 0 and 1, e.g. 0.05")
+    if out.margin is not None and not out.margin > 0:
+        raise _fail(p, "analysis.margin", "points of error b may lose and still be no worse, e.g. 1.0")
     if out.bins < 1 or out.bootstrap < 10 or out.permutations < 10:
         raise _fail(p, "analysis", "need bins >= 1, bootstrap >= 10, permutations >= 10")
     return out
