@@ -172,8 +172,9 @@ def efit_plot(r: RunErrors, path: str | Path, measure: str = "abs") -> list[Path
     rho = float(stats.spearmanr(fits, err).statistic)
     what = "mean |log-ratio|" if measure == "abs" else "mean squared log-ratio"
     ax.set(xlabel=f"e_fit ({what} of the widths to their quantized linear fit)",
-           ylabel="error (%)", title=f"{r.name}: are good models closer to a RegNet? "
+           ylabel="error (%)", title=f"{r.name}: are good models closer to a RegNet?\n"
            f"(Spearman rho {rho:.2f})")
+    ax.title.set_fontsize(10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return save(fig, path)

@@ -127,7 +127,8 @@ def _params_figure(r: RunErrors) -> tuple[str, list[dict]]:
 def _widths_figure(r: RunErrors) -> str:
     fig, ax = figure(6.4, 3.6)
     t = r.table.sort_values("error")
-    for label, part, style in (("best", t.head(5), "-"), ("worst", t.tail(5), "--")):
+    k = min(5, len(t) // 2)  # at small n the best and worst five would share models
+    for label, part, style in (("best", t.head(k), "-"), ("worst", t.tail(k), "--")):
         for j, row in enumerate(part.itertuples()):
             blocks = np.repeat(list(row.ws), list(row.ds))
             ax.step(np.arange(len(blocks)), blocks, where="post", linestyle=style,
@@ -135,7 +136,8 @@ def _widths_figure(r: RunErrors) -> str:
                     label=f"{label} ({row.error:.1f}%)" if j == 0 else None)
     plain_log_axis(ax, "y", base=2)
     ax.set(xlabel="block index", ylabel="width", title=f"{r.name}: per-block widths, "
-           "5 best (solid) and 5 worst (dashed)")
+           f"{k} best (solid) and {k} worst (dashed)")
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.legend(fontsize=8)
     return _svg(fig)
 
@@ -163,6 +165,7 @@ def _rank_figure(runs: list[RunErrors]) -> tuple[str, dict[str, list[float]]]:
             ax.plot(np.arange(1, len(rho) + 1), rho, "o-", color=COLORS[i % len(COLORS)], label=r.name)
     ax.set(xlabel="epoch k", ylabel="Spearman rho with final error", ylim=(-0.1, 1.05),
            title="does the ranking after epoch k agree with the final one?")
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _svg(fig), rhos
@@ -214,7 +217,7 @@ def _models_table(r: RunErrors) -> str:
              "curve": " ".join(f"{e:.1f}" for e in m.curve)} for m in t.itertuples()]
     extra = (f" (the best {TABLE_ROWS:,} of {len(r.table):,}; every model: "
              f"<code>dsd.results('{html.escape(str(r.path))}')</code>)") if more > 0 else ""
-    return (f"<details><summary>{html.escape(r.name)}: {len(rows)} models, best first{extra}"
+    return (f"<details open><summary>{html.escape(r.name)}: {len(rows)} models, best first{extra}"
             f"</summary>{_table(rows)}</details>")
 
 
@@ -287,8 +290,19 @@ def _table(rows: list[dict]) -> str:
 
 
 def _fmt(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
+    """Plain numbers in tables: no scientific notation (a p-value below 0.0001 reads as
+    such); integers with separators."""
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, int | np.integer):
+        return f"{int(v):,}"
+    if isinstance(v, float | np.floating):
+        v = float(v)
+        if v != v:
+            return ""
+        if v != 0 and abs(v) < 1e-4:
+            return "&lt; 0.0001" if v > 0 else "&gt; -0.0001"
+        return f"{v:,.4f}".rstrip("0").rstrip(".") if abs(v) < 1 else f"{v:,.2f}"
     return html.escape(str(v))
 
 

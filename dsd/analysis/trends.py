@@ -102,6 +102,8 @@ def trends_plot(doc: dict, path: str | Path) -> list[Path]:
             plain_log_axis(ax, "x")
         elif xa.max() >= 1e5:  # flops, params: in millions, not with a 1e6 offset
             ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1e6:g}M"))
+        elif np.allclose(xa, np.round(xa)):  # depths, stage counts: whole ticks
+            ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_xlabel(param, fontsize=9)
         if k % cols == 0:
             ax.set_ylabel("error (%)", fontsize=9)
@@ -109,7 +111,7 @@ def trends_plot(doc: dict, path: str | Path) -> list[Path]:
         ax.grid(alpha=0.3)
     fig.legend(loc="lower center", fontsize=7, markerscale=2, ncol=min(len(runs), 7),
                bbox_to_anchor=(0.5, 0.0))
-    fig.suptitle("error against parameters: dots are models, lines binned medians; bars below: "
+    fig.suptitle("error against parameters: dots are models, lines binned medians;\nbars below: "
                  "each run's good range (where the best of a random 25% lands, exact; "
                  "tick: median)", fontsize=9)
-    return save(fig, path, rect=(0, 0.07, 1, 0.95))
+    return save(fig, path, rect=(0, 0.07, 1, 0.93))
