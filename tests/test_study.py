@@ -195,6 +195,13 @@ def test_replicates_and_fidelity_train_the_same_models_again(tmp_path, cli):
     assert "| anynetx_c -> regnetx | +" in md.split("## Why the spaces differ")[1] or \
         "| anynetx_c -> regnetx | -" in md.split("## Why the spaces differ")[1]
     assert (out / "replicates.png").exists()
+    # One page across studies, rebuilt by a command: each study's verdict, at the longer
+    # budget, under seed noise.
+    r = cli("study", "summary", str(f), "--out", str(tmp_path / "SUMMARY.md"))
+    assert r.returncode == 0, r.stderr
+    page = (tmp_path / "SUMMARY.md").read_text()
+    assert "same models, longer budget (short -> long)" in page and "same verdict under seed noise" in page
+    assert "| a RegNet space beats AnyNetX_C | anynetx_c -> regnetx |" in page and "dsd study summary" in page
     # Growing the replicates trains the next model only; shrinking them is refused by key.
     f.write_text(DERIVED.replace("models = 2\nseeds", "models = 3\nseeds"))
     before = {p.name for p in (rep / "results").glob("*.parquet")}

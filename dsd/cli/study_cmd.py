@@ -129,6 +129,31 @@ def verify_cmd(
         raise typer.Exit(1)
 
 
+@study_app.command("summary")
+def summary_cmd(
+    files: list[Path] = typer.Argument(..., help="Study files, e.g. studies/fashion-mnist.toml "
+                                       "studies/fashion-mnist-7px.toml."),
+    out: Path = typer.Option(None, "--out", help="Write the page here (markdown); default: print it."),
+) -> None:
+    """One page across studies: each finding's verdict per study, at the longer budget and
+    under seed noise, and whether it holds in all of them.
+
+    Example: dsd study summary studies/fashion-mnist.toml studies/fashion-mnist-7px.toml
+    --out studies/SUMMARY.md
+    """
+    from dsd.study import spec as S
+    from dsd.study.summary import summary_markdown
+
+    command = " ".join(["dsd study summary", *(f.as_posix() for f in files),
+                        *(["--out", out.as_posix()] if out else [])])
+    text = summary_markdown([S.load(f) for f in files], command)
+    if out is None:
+        console.print(text, markup=False, highlight=False)
+        return
+    out.write_text(text)
+    console.print(f"wrote {out}")
+
+
 def _report(st) -> None:
     from dsd.study.report import write_study_report
 
