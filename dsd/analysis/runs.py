@@ -22,6 +22,9 @@ from dsd.store.run import open_run
 
 MIN_MODELS = 3
 COMPLEXITY = ("flops", "params", "acts")
+# Result columns a metric may name directly; the _ema ones exist only where the trainer kept
+# a moving average of the weights (pycls sweeps), null elsewhere.
+METRICS = ("error_min", "error_last", "error_min_ema", "error_last_ema")
 
 
 @dataclass
@@ -35,11 +38,11 @@ class RunErrors:
 
 
 def parse_metric(metric: str) -> tuple[str, int | None]:
-    if metric in ("error_min", "error_last"):
+    if metric in METRICS:
         return metric, None
     m = re.fullmatch(r"error@(\d+)", metric)
     if not m or int(m.group(1)) < 1:
-        raise DsdError(f"--metric must be error_min, error_last or error@K (K >= 1), got {metric!r}")
+        raise DsdError(f"--metric must be {', '.join(METRICS)} or error@K (K >= 1), got {metric!r}")
     return "error@", int(m.group(1))
 
 
@@ -54,7 +57,8 @@ def run_errors(path: str | Path, metric: str = "error_min", failed: str = "as-ch
     wanted = None if columns is None else list(dict.fromkeys(["model_id", *columns]))
     samples = run.samples(wanted).set_index("model_id", drop=False)
     curves = ("curve",) if kind == "error@" or columns is None else ()
-    res = read_results(run.results_dir, columns=("error_min", "error_last", *curves))
+    chosen = (kind,) if kind in METRICS else ()  # an _ema column only when asked for
+    res = read_results(run.results_dir, columns=("error_min", "error_last", *chosen, *curves))
     final = res.final()
     num_classes = int(run.manifest().get("num_classes", 1000))
     chance = 100.0 * (1 - 1 / num_classes)
@@ -64,8 +68,13 @@ def run_errors(path: str | Path, metric: str = "error_min", failed: str = "as-ch
     warnings = [f"skipped damaged result file {p} ({why})" for p, why in res.corrupt]
     table, short = _used(final, samples, kind, k, failed, chance)
     counts["too_short"] = short
-    if short:
+    if short and kind == "error@":
         warnings.append(f"{short} ok models have fewer than {k} epochs and are left out")
+    elif short:
+        warnings.append(f"{short} ok models have no {metric} recorded and are left out")
+    if kind.endswith("_ema") and counts["ok"] and short == counts["ok"]:
+        raise DsdError(f"{path} records no {metric} (the errors of an EMA of the weights, kept "
+                       "by pycls sweeps that have test_ema_epoch); use --metric error_min")
     warnings += near_chance(table, chance)
     return RunErrors(run.name if run.name != "." else str(path), run.path,
                      table, counts, chance, warnings)
@@ -83,10 +92,9 @@ def _used(final: pd.DataFrame, samples: pd.DataFrame, kind: str, k: int | None, 
     ok = (final.status == "ok").to_numpy()
     if kind == "error@":
         err = curves.map(lambda c: c[k - 1] if len(c) >= k else np.nan).to_numpy(dtype=float)
-        short = ok & np.isnan(err)
     else:
         err = final[kind].to_numpy(dtype=float)
-        short = np.zeros(len(final), dtype=bool)
+    short = ok & np.isnan(err)  # too few epochs for error@K; no EMA recorded for *_ema
     diverged = (final.status == "diverged").to_numpy() & (failed == "as-chance")
     err = np.where(diverged, chance, err)
     keep = ((ok & ~short) | diverged) & final.model_id.isin(samples.index).to_numpy()
@@ -151,7 +159,8 @@ def compare(paths: list[str | Path], opt: Options, splits: list[str] | None = No
     for r in runs:
         if names.count(r.name) > 1:  # runs/x/a and runs/y/a: tell them apart
             r.name = str(r.path)
-    differ = [] if splits else differences([(r.name, open_run(r.path)) for r in runs])
+    # With one run (show, --split) only a run that mixes recipes in itself is flagged.
+    differ = differences([(r.name, open_run(r.path)) for r in runs])
     if differ and opt.strict:
         raise DsdError("--strict: the runs were not trained under the same conditions, so their "
                        "EDFs would compare more than the spaces: " + "; ".join(differ))
@@ -263,6 +272,7 @@ def _describe(r: RunErrors, s: E.Sample, dropped: int, grid, opt: Options, rng) 
             "sim_band": "simultaneous: exact KS quantile at floor(n_eff)",
             "dkw_lo": dkw[0].tolist(), "dkw_hi": dkw[1].tolist(), "warnings": r.warnings,
             "errors": s.errors.tolist(), "weights": s.weights.tolist(),
+            "bins": None if s.bins is None else s.bins.tolist(), "n_bins": s.n_bins,
             "min_of_k": min_of_k(s, opt.min_of_k_bootstrap, opt.ci, rng)}
 
 

@@ -12,7 +12,8 @@ edf_app = typer.Typer(help="Compare design spaces by their error EDFs.", no_args
 app.add_typer(edf_app, name="edf")
 
 METRIC = typer.Option("error_min", "--metric", help="error_min (best epoch, as the papers; "
-                      "optimistic), error_last, or error@K (after epoch K).")
+                      "optimistic), error_last, error@K (after epoch K), or error_min_ema / "
+                      "error_last_ema (the weights' moving average, where a pycls sweep kept one).")
 NORMALIZE = typer.Option("none", "--normalize", help="none, flops, params or acts: weight "
                          "models so each complexity bin counts the same (ICCV 2019).")
 BINS = typer.Option(10, "--bins", help="Complexity bins when normalising.")

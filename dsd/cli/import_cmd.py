@@ -1,4 +1,5 @@
-"""`dsd import nds FILE --out RUN`: another tool's models and results as a dsd run."""
+"""`dsd import nds FILE --out RUN`, `dsd import pycls-sweep SWEEP --out RUN`: another tool's
+models and results as a dsd run."""
 
 from __future__ import annotations
 
@@ -40,3 +41,41 @@ def nds_cmd(
     if r.recipes > 1:
         err_console.print(f"warning: the records were trained under {r.recipes} recipes (lr, wd, "
                           "epochs); each result row records its own, and an EDF of the run mixes them")
+
+
+@import_app.command("pycls-sweep")
+def pycls_sweep_cmd(
+    sweep: Path = typer.Argument(..., help="A pycls sweep: its sweep.json (tools/sweep_collect.py "
+                                 "writes it), or the sweep directory holding it."),
+    out: Path = typer.Option(..., "--out", help="The new run directory."),
+) -> None:
+    """A pycls sweep as a run: every anynet/regnet job's network with dsd's complexity checked
+    against pycls's, its test errors (and EMA errors), curve and recipe.
+
+    Example: dsd import pycls-sweep sweeps/cifar/regnetx --out runs/pycls/regnetx
+    """
+    from dsd.interop.pycls_sweep import import_pycls_sweep
+
+    r = import_pycls_sweep(sweep, out)
+    s = r.statuses
+    console.print(f"imported {r.jobs} jobs ({r.dataset}) into {r.run}: {s['ok']} ok, "
+                  f"{s['diverged']} diverged, {s['failed']} unfinished (failed)")
+    console.print(f"complexity recomputed: equal to pycls's for {r.checked - len(r.mismatches)} "
+                  f"of {r.checked} jobs")
+    for m in r.mismatches[:10]:
+        diffs = "; ".join(f"{k} pycls {a:,}, dsd {b:,}" for k, (a, b) in m.diffs.items())
+        err_console.print(f"job {m.index} ({m.name or 'no log name'}): {diffs}", markup=False)
+    if len(r.mismatches) > 10:
+        err_console.print(f"... and {len(r.mismatches) - 10} more")
+    if r.skipped:
+        err_console.print(f"skipped {len(r.skipped)} jobs:")
+    for i, why in r.skipped[:10]:
+        err_console.print(f"  job {i}: {why}", markup=False)
+    for i, what in r.notes[:10]:
+        err_console.print(f"job {i}: {what}", markup=False)
+    if len(r.notes) > 10:
+        err_console.print(f"... and {len(r.notes) - 10} more (each result row's message says why)")
+    if r.recipes > 1:
+        err_console.print(f"warning: the jobs were trained under {r.recipes} recipes (varying: "
+                          f"{', '.join(r.varying)}); each result row records its own, the run "
+                          "has no train.toml, and an EDF of the run mixes them", markup=False)

@@ -70,18 +70,25 @@ def from_dict(d: dict) -> Recipe:
     return Recipe(**kw)
 
 
+def write_for_run(run, recipe: Recipe) -> None:
+    """Write the run's train.toml unless it has one (which is then kept as it is)."""
+    path = run.train_path
+    if path.exists():
+        return
+    tmp = run.path / f".train.toml.{os.getpid()}.tmp"
+    tmp.write_text(tomlw.dumps(recipe.to_dict()))
+    try:
+        os.link(tmp, path)  # atomic create-if-absent: concurrent workers agree on one
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+
+
 def fix_for_run(run, recipe: Recipe) -> Recipe:
     """Write the run's train.toml if it has none; else insist the recipe is the same."""
     path, run_dir = run.train_path, run.path
-    if not path.exists():
-        tmp = run_dir / f".train.toml.{os.getpid()}.tmp"
-        tmp.write_text(tomlw.dumps(recipe.to_dict()))
-        try:
-            os.link(tmp, path)  # atomic create-if-absent: concurrent workers agree on one
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
+    write_for_run(run, recipe)
     try:
         fixed = from_dict(tomllib.loads(path.read_text()))
     except (tomllib.TOMLDecodeError, TypeError) as e:

@@ -332,11 +332,16 @@ def _pycls_recipe(doc: dict, r: Recipe) -> list[str]:
 
 
 def pycls_yaml_to_arch(text: str) -> Arch:
-    """The Arch of a pycls anynet or regnet config (pycls's defaults for keys it leaves out).
+    """The Arch of a pycls anynet or regnet config file's text (see `pycls_cfg_to_arch`)."""
+    return pycls_cfg_to_arch(_load_yaml(text))
+
+
+def pycls_cfg_to_arch(doc: dict) -> Arch:
+    """The Arch of a parsed pycls anynet or regnet config (pycls's defaults for keys it leaves
+    out): a YAML file's mapping, or the `cfg` a pycls log (and so a sweep.json) records.
 
     The Arch is dsd's canonical one: res_stem_cifar reads as dsd's simple stem at stride 1,
     and a bottleneck block with SE at ratio 0.25 as a y block."""
-    doc = _load_yaml(text)
     model = doc.get("MODEL") or {}
     kind = model.get("TYPE")
     if kind not in ("anynet", "regnet"):
