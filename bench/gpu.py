@@ -1,44 +1,53 @@
 """Many small models on one GPU: models per hour, dsd's paths against a pycls-style baseline.
 
-    python bench/gpu.py --data-dir FASHION_MNIST_DIR [--out DIR] [--small 64] [--big 16]
-                        [--concurrency 1,2,4,8,16] [--big-concurrency 1,2,4,8] [--mps]
-                        [--budget-s SECONDS] [--reference-models K]
+    python bench/gpu.py --data-dir FASHION_MNIST_DIR [--out DIR] [--small 16] [--big 8]
+                        [--concurrency 2,4,8,16] [--big-concurrency 2,4,8] [--mps]
+                        [--budget-s SECONDS]
 
 Two sections, each on models sampled once from `regnetx` and trained by every variant
 with the same recipe and seeds (3 epochs on 10,000 training images, batch 128, cosine
-schedule, evaluation on the whole test set after each epoch):
+schedule, no precise-BN, evaluation on the whole test set after each epoch). Every
+variant trains the same models, so the errors pair up model by model:
 
 - small: --small models at 2M:6M flops on Fashion-MNIST (28 px, 1 channel);
 - big: --big models at 200M:400M flops at CIFAR-10's shape (32 px, 3 channels), on
   Fashion-MNIST resized to 32 px and repeated to 3 channels, written in CIFAR-10's pickle
   format, so the errors mean something (no CIFAR-10 can be fetched where this runs).
 
-Variants, one after the other, each on a fresh copy of the sampled run:
+Before anything is timed, one tiny model goes through the baseline's and dsd's paths (the
+warm-up: CUDA's context, cuDNN's handles and first kernel loads would otherwise be
+charged to whichever variant ran first). Then the variants, one after the other, each on a
+fresh copy of the sampled run and with its global settings (cuDNN's benchmark mode, host
+threads) set explicitly and recorded:
+
 1. baseline: pycls-style: a torchvision-transform DataLoader (random crop + flip per image
    in worker processes, pinned memory, non-blocking copies), fp32, eager steps, one model
    at a time, in this file;
-2. dsd today: `run_batch`, 1 worker, eager steps (data resident on the GPU, bf16 autocast);
-3. dsd graph: the same with every step replayed from a CUDA graph;
-4. dsd graph with N worker processes sharing the GPU, and with one process stepping N
+2. dsd today: what `dsd train-batch --device cuda` does by default: `--workers auto` (4
+   worker processes on a GPU), eager steps (data resident on the GPU, bf16 autocast);
+3. dsd graph, 1 process: every step replayed from a CUDA graph. Always run: the time
+   budget estimates every later variant from its time per model;
+4. dsd graph, 1 process, with the study's recipe (precise-BN on): what the published
+   study's recipe costs; its errors are not the others' recipe, so it is never "best";
+5. dsd graph with N worker processes sharing the GPU, and with one process stepping N
    models in turn on N CUDA streams, for N in --concurrency; with --mps the process
    variants run again under NVIDIA MPS when its control daemon can be started.
 
 For each: wall time of the whole call (worker start-up, data loading and compile or
 capture included), models per hour, the median of the models' own training images/s, mean
-GPU utilisation (NVML, else nvidia-smi, sampled every 0.2 s), the median error and how the
-steps ran. With --budget-s, each section gets an equal share of the time left when it
-starts, and a variant whose estimate (the last one's time per model times its models) does
-not fit is skipped and named in the summary; processes and streams alternate at each N so
-that a cut run still compares them. --reference-models K trains only the first K models
-with the two slow references (the baseline and dsd today); models per hour are rates, so
-they still compare, and the KS test then compares the same K models. Then, per section:
-the best variant against the baseline and against dsd today, and a two-sample KS test of
-the errors of the best variant against the baseline's (same models, same seeds: the errors
-should not be told apart). Results go to OUT/gpu_bench.jsonl (one line per variant,
-written as it ends, so a run cut short keeps what it measured) and OUT/gpu_bench.md.
+GPU utilisation (NVML, else nvidia-smi, sampled every 0.2 s), the median error, how the
+steps ran, and its errors against the baseline's on the same models: the mean paired
+difference with its 95% CI, a paired t-test and a Wilcoxon signed-rank test. With
+--budget-s, each section gets an equal share of the time left when it starts; the first
+three variants always run, and a later one whose estimate (dsd graph, 1 process's time per
+model times the models) does not fit is skipped and named in the summary; processes and
+streams alternate at each N so that a cut run still compares them. Then, per section: the
+best variant against the baseline and against dsd today. Results go to
+OUT/gpu_bench.jsonl (one line per variant, written as it ends, so a run cut short keeps
+what it measured) and OUT/gpu_bench.md.
 
-`--cpu-dry-run` runs every code path on the CPU with tiny sizes (the test suite does, so
-the script is known to run before GPU time is spent on it); its numbers mean nothing.
+`--cpu-dry-run` runs every variant on the CPU with tiny sizes (the test suite does, so the
+script is known to run before GPU time is spent on it); its numbers mean nothing.
 """
 
 from __future__ import annotations
@@ -62,9 +71,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from rich.console import Console
-from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from gpu_report import headline, markdown, median, paired, summary, table  # noqa: E402, F401
 
 from dsd.data.loaders import load, subset  # noqa: E402
 from dsd.data.recipe import Recipe, with_overrides  # noqa: E402
@@ -74,10 +85,11 @@ from dsd.model.net import build  # noqa: E402
 from dsd.space.sample_run import sample_new  # noqa: E402
 from dsd.store.results import read_results  # noqa: E402
 from dsd.store.run import Run  # noqa: E402
-from dsd.train.batch import BatchConfig, model_seed, run_batch  # noqa: E402
+from dsd.train.batch import BatchConfig, model_seed, resolve_threads, resolve_workers, run_batch  # noqa: E402
 from dsd.train.loop import lr_at  # noqa: E402
 
 console = Console(width=160)
+BASELINE = "baseline (pycls-style)"
 
 
 @dataclass
@@ -104,6 +116,8 @@ class Outcome:
     errors: list[float] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)
     ids: list[int] = field(default_factory=list)   # the model behind each error
+    recipe: str = "bench"                          # or the study's, for the precise-BN variant
+    settings: dict = field(default_factory=dict)   # global settings it ran under
 
     @property
     def per_hour(self) -> float:
@@ -209,7 +223,7 @@ def baseline(sec: Section, device: torch.device, workers: int, limit: int | None
         rates.append(trained / t_train)
     del train, test  # its worker processes and pin-memory thread end before dsd's variants start
     gc.collect()
-    return Outcome(sec.name, "baseline (pycls-style)", len(ids), time.perf_counter() - t0,
+    return Outcome(sec.name, BASELINE, len(ids), time.perf_counter() - t0,
                    statistics.median(rates), None, errors, ["eager fp32"], ids)
 
 
@@ -231,13 +245,24 @@ def _sync(device: torch.device) -> None:
 
 # -- dsd's paths ---------------------------------------------------------------------------
 
-def dsd_variant(sec: Section, device: str, name: str, workers: int, step: str, streams: int,
-                work: Path, limit: int | None = None) -> Outcome:
-    run_dir = work / f"{sec.name}-{name.replace(' ', '_').replace(',', '')}"
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    workers: int
+    step: str
+    streams: int = 1
+    precise_bn: bool = False   # the study's recipe: precise-BN statistics before each evaluation
+    required: bool = False     # run whatever the budget says
+
+
+def dsd_variant(sec: Section, device: str, v: Variant, work: Path, limit: int | None = None) -> Outcome:
+    run_dir = work / f"{sec.dataset}-{v.name.replace(' ', '_').replace(',', '').replace(':', '')}"
     shutil.rmtree(run_dir, ignore_errors=True)
     shutil.copytree(sec.run, run_dir, ignore=shutil.ignore_patterns("results", "ckpt", "claims"))
-    cfg = BatchConfig(Run(run_dir), sec.recipe, data_dir=sec.data_dir or None, device=device, seed=0,
-                      step=step, streams=streams, threads=1 if device == "cpu" else None, limit=limit)
+    recipe = replace(sec.recipe, precise_bn=default_recipe(sec.dataset).precise_bn) if v.precise_bn \
+        else sec.recipe
+    cfg = BatchConfig(Run(run_dir), recipe, data_dir=sec.data_dir or None, device=device, seed=0,
+                      step=v.step, streams=v.streams, threads=dsd_threads(device), limit=limit)
     failures: list[str] = []
     t0 = time.perf_counter()
 
@@ -245,17 +270,56 @@ def dsd_variant(sec: Section, device: str, name: str, workers: int, step: str, s
         if ev["kind"] == "error":
             failures.append(ev["message"])
 
-    run_batch(cfg, workers, on_event)
+    run_batch(cfg, v.workers, on_event)
     wall = time.perf_counter() - t0
     final = read_results(run_dir / "results").final()
     bad = final[final.status != "ok"]
     if len(bad) or failures:
-        console.print(f"[red]{name}: {len(bad)} models not ok: {bad.message.tolist()[:3]} {failures[:3]}")
+        console.print(f"[red]{v.name}: {len(bad)} models not ok: {bad.message.tolist()[:3]} {failures[:3]}")
     ok = final[final.status == "ok"]
-    return Outcome(sec.name, name, len(final), wall,
+    return Outcome(sec.name, v.name, len(final), wall,
                    float(ok.images_per_second.median()) if len(ok) else float("nan"), None,
                    [float(e) for e in ok.error_min], sorted(set(final.step.dropna())),
-                   [int(i) for i in ok.model_id])
+                   [int(i) for i in ok.model_id],
+                   f"study (precise-BN {recipe.precise_bn})" if v.precise_bn else "bench")
+
+
+# -- global settings ----------------------------------------------------------------------
+
+HOST_THREADS = torch.get_num_threads()  # torch's own default here, before anything sets it
+
+
+def dsd_threads(device: str) -> int:
+    """What `dsd train-batch` gives each worker (one thread, or OMP_NUM_THREADS)."""
+    return 1 if device == "cpu" else resolve_threads(None)
+
+
+def apply_settings(name: str, device: str) -> dict:
+    """Set the process-wide settings a variant runs under, explicitly: an in-process variant
+    leaves its own behind (dsd's worker sets the thread count, dsd's loop turns cuDNN's
+    benchmark on), which would otherwise become the next variant's. The baseline gets
+    pycls's (cuDNN benchmark on, torch's default threads), dsd's variants dsd's."""
+    threads = HOST_THREADS if name == BASELINE else dsd_threads(device)
+    torch.set_num_threads(threads)
+    torch.backends.cudnn.benchmark = True
+    return {"cudnn.benchmark": True, "threads": threads}
+
+
+def warm_up(sec: Section, device: str, work: Path) -> float:
+    """One tiny model through the baseline's and dsd's graph path, untimed; its seconds."""
+    t0 = time.perf_counter()
+    r = sec.recipe
+    tiny = replace(sec, recipe=with_overrides(r, epochs=1, train_subset=min(r.train_subset or 10**9,
+                                                                             4 * r.batch_size)))
+    apply_settings(BASELINE, device)
+    baseline(tiny, torch.device(device), 0, limit=1)
+    apply_settings("warm-up", device)
+    dsd_variant(tiny, device, Variant("warm-up", 1, graph_mode(device)), work, limit=1)
+    return time.perf_counter() - t0
+
+
+def graph_mode(device: str) -> str:
+    return "graph" if device.startswith("cuda") else "eager"
 
 
 class Utilisation:
@@ -336,15 +400,6 @@ class Mps:
 
 # -- the run -------------------------------------------------------------------------------
 
-def ks(a: list[float], b: list[float]) -> tuple[float, float]:
-    from scipy.stats import ks_2samp
-
-    if len(a) < 2 or len(b) < 2:
-        return float("nan"), float("nan")
-    r = ks_2samp(a, b)
-    return float(r.statistic), float(r.pvalue)
-
-
 class Budget:
     """A wall-clock budget for the whole bench (0 or None: no limit). Each section gets an equal
     share of what is left when it starts, so a slow first section cannot starve the second;
@@ -365,118 +420,72 @@ class Budget:
         return self.section_end is None or self.clock() + estimate_s <= self.section_end
 
 
-def plan(concurrency: list[int], graph: str) -> list[tuple[str, int, str, int]]:
-    """dsd's variants in the order they run: (name, worker processes, step mode, streams).
-    Processes and streams alternate at each N, so a run cut short by its budget still
-    compares the two at the N it reached."""
-    out = [("dsd today (1 worker, eager)", 1, "eager", 1)]
-    for n in concurrency:
-        if n == 1:
-            out.append((f"dsd {graph}, 1 process", 1, graph, 1))
-            continue
-        out.append((f"dsd {graph}, {n} processes", n, graph, 1))
-        out.append((f"dsd {graph}, 1 process, {n} streams", 1, graph, n))
+def plan(concurrency: list[int], graph: str, today_workers: int) -> list[Variant]:
+    """dsd's variants in the order they run. The first two are required; the second is the
+    one later estimates are taken from. Processes and streams alternate at each N, so a run
+    cut short by its budget still compares the two at the N it reached."""
+    today = f"dsd today (auto: {today_workers} workers, eager)"
+    out = [Variant(today, today_workers, "eager", required=True),
+           Variant(f"dsd {graph}, 1 process", 1, graph, required=True),
+           Variant(f"dsd {graph}, 1 process, precise-BN (the study's recipe)", 1, graph, precise_bn=True)]
+    for n in (n for n in concurrency if n > 1):
+        out.append(Variant(f"dsd {graph}, {n} processes", n, graph))
+        out.append(Variant(f"dsd {graph}, 1 process, {n} streams", 1, graph, streams=n))
     return out
 
 
 def run_section(sec: Section, args, work: Path, device: str, log,
                 budget: Budget) -> tuple[list[Outcome], list[str]]:
     """Every variant of one section; returns what ran and the names skipped for the budget.
-    The baseline and dsd today always run: without them nothing can be compared."""
+    The baseline, dsd today and dsd graph on 1 process always run: without them nothing
+    can be compared or estimated."""
     outs: list[Outcome] = []
     skipped: list[str] = []
+    variants = plan(sec.concurrency, graph_mode(device), resolve_workers("auto", device))
+    reference = variants[1].name  # dsd graph, 1 process: later estimates are its time per model
 
-    def record(o: Outcome, util: Utilisation | None = None) -> None:
-        o.gpu_util = util.mean if util else None
+    def run(v: Variant) -> None:
+        if not v.required and not budget.fits(estimate(outs, reference, sec.models)):
+            skipped.append(v.name)
+            console.print(f"  {v.name}: not run, the time budget is spent")
+            return
+        settings = apply_settings(v.name, device)
+        with Utilisation(device) as u:
+            o = baseline(sec, torch.device(device), args.loader_workers) if v.name == BASELINE \
+                else dsd_variant(sec, device, v, work)
+        o.gpu_util, o.settings = u.mean, settings
         outs.append(o)
         log(o)
         console.print(f"  {o.variant}: {o.models} models in {o.wall_s:.1f} s, {o.per_hour:.0f}/h, "
-                      f"median error {_median(o.errors):.2f}%, steps {', '.join(o.steps)}")
-
-    def run(name: str, workers: int, step: str, streams: int, required: bool = False) -> None:
-        # the last variant's time per model estimates the next one's
-        last = outs[-1]
-        if not required and not budget.fits(last.wall_s / max(1, last.models) * sec.models):
-            skipped.append(name)
-            console.print(f"  {name}: not run, the time budget is spent")
-            return
-        with Utilisation(device) as u:
-            o = dsd_variant(sec, device, name, workers, step, streams, work, ref if required else None)
-        record(o, u)
+                      f"median error {median(o.errors):.2f}%, steps {', '.join(o.steps)}")
 
     budget.start_section()
-    ref = args.reference_models or None
-    dev = torch.device(device)
-    with Utilisation(device) as u:
-        o = baseline(sec, dev, args.loader_workers, ref)
-    record(o, u)
-    graph = "graph" if device.startswith("cuda") else "eager"
-    for i, variant in enumerate(plan(sec.concurrency, graph)):
-        run(*variant, required=i == 0)
+    console.print(f"  warm-up (not counted): {warm_up(sec, device, work):.1f} s")
+    run(Variant(BASELINE, 1, "eager", required=True))
+    for v in variants:
+        run(v)
     if args.mps:
-        mps = Mps(work)
-        why = mps.start()
-        if why:
-            console.print(f"  MPS not measured: {why}")
-        else:
-            try:
-                for n in [n for n in sec.concurrency if n > 1]:
-                    run(f"dsd {graph}, {n} processes, MPS", n, graph, 1)
-            finally:
-                mps.stop()
+        under_mps(work, [replace(v, name=f"{v.name}, MPS") for v in variants if v.workers > 1], run)
     return outs, skipped
 
 
-def _median(xs: list[float]) -> float:
-    return statistics.median(xs) if xs else float("nan")
+def estimate(outs: list[Outcome], reference: str, models: int) -> float:
+    """Seconds that `models` models should take: the reference variant's time per model."""
+    ref = next(o for o in outs if o.variant == reference)
+    return ref.wall_s / max(1, ref.models) * models
 
 
-def summary(outs: list[Outcome]) -> dict:
-    base, today = outs[0], outs[1]
-    best = max(outs[1:], key=lambda o: o.per_hour)
-    same = set(base.ids)  # the baseline's models: all of them unless --reference-models
-    best_errors = [e for i, e in zip(best.ids, best.errors) if i in same]
-    d, p = ks(best_errors, base.errors)
-    return {"section": base.section, "best": best.variant, "best_per_hour": best.per_hour,
-            "vs_baseline": best.per_hour / base.per_hour, "vs_today": best.per_hour / today.per_hour,
-            "ks_d": d, "ks_p": p, "median_error_best": _median(best_errors),
-            "median_error_baseline": _median(base.errors)}
-
-
-def table(outs: list[Outcome]) -> Table:
-    base = outs[0].per_hour
-    t = Table(title=f"{outs[0].section}: models per hour")
-    for c in ("variant", "models", "wall s", "models/h", "x baseline", "img/s per model",
-              "GPU util %", "median error %", "steps"):
-        t.add_column(c, justify="left" if c in ("variant", "steps") else "right")
-    for o in outs:
-        util = "n/a" if o.gpu_util is None else f"{o.gpu_util:.0f}"
-        t.add_row(o.variant, str(o.models), f"{o.wall_s:.1f}", f"{o.per_hour:.0f}",
-                  f"{o.per_hour / base:.2f}", f"{o.images_per_s:.0f}", util, f"{_median(o.errors):.2f}",
-                  ", ".join(o.steps))
-    return t
-
-
-def markdown(outs: list[Outcome], s: dict, skipped: list[str]) -> str:
-    base = outs[0].per_hour
-    lines = [f"### {s['section']}", "", "| variant | models | wall s | models/h | x baseline | "
-             "img/s per model | GPU util % | median error % | steps |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
-    for o in outs:
-        util = "n/a" if o.gpu_util is None else f"{o.gpu_util:.0f}"
-        lines.append(f"| {o.variant} | {o.models} | {o.wall_s:.1f} | {o.per_hour:.0f} | "
-                     f"{o.per_hour / base:.2f} | {o.images_per_s:.0f} | {util} | {_median(o.errors):.2f} | "
-                     f"{', '.join(o.steps)} |")
-    lines += ["", f"Best: {s['best']}, {s['vs_baseline']:.2f}x the baseline, {s['vs_today']:.2f}x dsd today; "
-              f"errors against the baseline's: KS D = {s['ks_d']:.3f}, p = {s['ks_p']:.3g} "
-              f"(medians {s['median_error_best']:.2f}% and {s['median_error_baseline']:.2f}%).", ""]
-    if outs[0].models < max(o.models for o in outs):
-        lines += [f"The baseline and dsd today trained only the first {outs[0].models} of "
-                  f"{max(o.models for o in outs)} models (--reference-models): models per hour are "
-                  "rates, and the KS test compares the same models.", ""]
-    if skipped:
-        lines += [f"Not run, the time budget spent: {'; '.join(skipped)}.", ""]
-    return "\n".join(lines)
+def under_mps(work: Path, variants: list[Variant], run) -> None:
+    mps = Mps(work)
+    why = mps.start()
+    if why:
+        console.print(f"  MPS not measured: {why}")
+        return
+    try:
+        for v in variants:
+            run(v)
+    finally:
+        mps.stop()
 
 
 def parse() -> argparse.Namespace:
@@ -484,22 +493,19 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist",
                     help="Fashion-MNIST folder (the four idx .gz files)")
     ap.add_argument("--out", default="bench-gpu-out")
-    ap.add_argument("--small", type=int, default=64)
-    ap.add_argument("--big", type=int, default=16)
+    ap.add_argument("--small", type=int, default=16)
+    ap.add_argument("--big", type=int, default=8)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--train-images", type=int, default=10000)
-    ap.add_argument("--concurrency", default="1,2,4,8,16")
-    ap.add_argument("--big-concurrency", default="1,2,4,8")
+    ap.add_argument("--concurrency", default="2,4,8,16")
+    ap.add_argument("--big-concurrency", default="2,4,8")
     ap.add_argument("--sections", default="small,big")
     ap.add_argument("--loader-workers", type=int, default=8, help="the baseline DataLoader's workers")
-    ap.add_argument("--reference-models", type=int, default=0,
-                    help="train only the first K models with the baseline and dsd today, the slow "
-                         "references (0: all); the other variants train all of them")
     ap.add_argument("--budget-s", type=float, default=0,
                     help="wall-clock budget in seconds, shared equally by the sections; a variant "
                          "that would not fit is skipped and named in the summary (0: none)")
     ap.add_argument("--mps", action="store_true", help="also run the process variants under NVIDIA MPS")
-    ap.add_argument("--cpu-dry-run", action="store_true", help="every code path, tiny, on the CPU")
+    ap.add_argument("--cpu-dry-run", action="store_true", help="every variant, tiny, on the CPU")
     return ap.parse_args()
 
 
@@ -509,7 +515,6 @@ def main() -> None:
     if device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("bench/gpu.py needs a CUDA device (or --cpu-dry-run)")
     if args.cpu_dry_run:
-        torch.set_num_threads(1)
         args.small, args.big, args.epochs, args.train_images = 2, 2, 1, 256
         args.concurrency = args.big_concurrency = "2"
         args.loader_workers = 1
@@ -529,16 +534,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="dsd-gpu-bench-") as tmp:
         work = Path(tmp)
-        sections = []
-        if "small" in args.sections:
-            sections.append(Section("small: regnetx 2M-6M flops, Fashion-MNIST 28 px", "fashion-mnist",
-                                    Shape(1, 28, 10, 1), "2M:6M" if device == "cuda" else "1M:3M",
-                                    args.small, _ints(args.concurrency), args.data_dir))
-        if "big" in args.sections:
-            cifar = cifar_shaped_from_fashion(args.data_dir, work / "cifar", args.train_images)
-            sections.append(Section("big: regnetx 200M-400M flops, 32 px x 3 channels", "cifar10",
-                                    Shape(3, 32, 10, 1), "200M:400M" if device == "cuda" else "1M:3M",
-                                    args.big, _ints(args.big_concurrency), str(cifar)))
+        sections = make_sections(args, device, work)
         budget = Budget(args.budget_s, len(sections))
         for sec in sections:
             sec.run = work / f"sampled-{sec.dataset}"
@@ -550,11 +546,25 @@ def main() -> None:
             outs, skipped = run_section(sec, args, work, device, log, budget)
             s = summary(outs)
             console.print(table(outs))
-            console.print(f"best: {s['best']}: {s['vs_baseline']:.2f}x the baseline, {s['vs_today']:.2f}x "
-                          f"dsd today; errors vs the baseline's: KS D {s['ks_d']:.3f}, p {s['ks_p']:.3g}")
+            console.print(headline(s))
             with md.open("a") as f:
                 f.write(markdown(outs, s, skipped) + "\n")
     console.print(f"wrote {jsonl} and {md}")
+
+
+def make_sections(args, device: str, work: Path) -> list[Section]:
+    cuda = device == "cuda"
+    sections = []
+    if "small" in args.sections:
+        sections.append(Section("small: regnetx 2M-6M flops, Fashion-MNIST 28 px", "fashion-mnist",
+                                Shape(1, 28, 10, 1), "2M:6M" if cuda else "1M:3M",
+                                args.small, _ints(args.concurrency), args.data_dir))
+    if "big" in args.sections:
+        cifar = cifar_shaped_from_fashion(args.data_dir, work / "cifar", args.train_images)
+        sections.append(Section("big: regnetx 200M-400M flops, 32 px x 3 channels", "cifar10",
+                                Shape(3, 32, 10, 1), "200M:400M" if cuda else "1M:3M",
+                                args.big, _ints(args.big_concurrency), str(cifar)))
+    return sections
 
 
 def _ints(text: str) -> list[int]:

@@ -19,6 +19,7 @@ from dsd.space.sample_run import sample_new
 from dsd.store.results import read_results
 from dsd.store.run import Run
 from dsd.train.batch import BatchConfig, run_batch
+from dsd.train.faults import CaptureLatch
 from dsd.train.loop import train_model
 from dsd.train.pipeline import make_pipeline
 from dsd.train.step import EagerStep, GraphStep, momentum_buffers, sgd_update_
@@ -236,7 +237,7 @@ def test_graph_capture_failure_goes_on_eagerly_and_says_so():
         raise RuntimeError("operation not permitted when stream is capturing\nmore detail")
 
     eager = EagerStep(a, oa, cpu)
-    graph = GraphStep(b, ob, cpu, capture=refuse, warm_up=lambda fn, device: fn())
+    graph = GraphStep(b, ob, cpu, capture=refuse, warm_up=lambda fn, device: fn(), latch=CaptureLatch())
     for x, y in _batches(6):
         eager(x, y, 0.02)
         graph(x, y, 0.02)
@@ -253,9 +254,16 @@ def test_out_of_memory_in_capture_is_left_to_the_worker():
     def oom(fn, device):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 1 GiB")
 
-    graph = GraphStep(b, ob, cpu, capture=oom, warm_up=lambda fn, device: fn())
+    latch = CaptureLatch()
+    graph = GraphStep(b, ob, cpu, capture=oom, warm_up=lambda fn, device: fn(), latch=latch)
     batches = _batches(4)
     for x, y in batches[:3]:
         graph(x, y, 0.02)
     with pytest.raises(torch.cuda.OutOfMemoryError):
         graph(*batches[3], 0.02)
+    # A failed capture all the same: the retry at half the batch, and every later model, run eagerly.
+    assert latch.reason == "OutOfMemoryError: CUDA out of memory. Tried to allocate 1 GiB"
+    retry = GraphStep(b, ob, cpu, capture=oom, warm_up=lambda fn, device: fn(), latch=latch)
+    for x, y in batches:
+        retry(x, y, 0.02)
+    assert retry.mode == latch.label and retry.replay is None

@@ -46,6 +46,10 @@ SCHEMA = pa.schema([
     ("message", pa.string()), ("seed", pa.int64()), ("batch_size", pa.int64()),
     ("threads", pa.int64()), ("dsd_version", pa.string()), ("git_commit", pa.string()),
     ("shard", pa.string()), ("step", pa.string()), ("platform", pa.string()),
+    # The errors of the weights' moving average, where the trainer kept one (pycls imports).
+    ("error_min_ema", pa.float64()), ("error_last_ema", pa.float64()),
+    # The arithmetic of training: "fp32" (CPU) or "bf16-autocast" (GPU); see dsd.train.step.
+    ("precision", pa.string()),
 ])
 
 

@@ -1,3 +1,4 @@
-"""Training: batches on the device (`pipeline`), one model's whole loop (`loop`), claims that
-let many workers share a run (`claims`), options checked into a `BatchConfig` (`setup`), and
-`train-batch` itself (`batch`)."""
+"""Training: batches on the device (`pipeline`), one model's whole loop (`loop`), its steps
+(`step`), models stepped in turn (`streams`), claims that let many workers share a run
+(`claims`), what a failure means for a worker (`faults`), options checked into a
+`BatchConfig` (`setup`), and `train-batch` itself (`batch`)."""

@@ -3,8 +3,10 @@
 Workers (this process, or N spawned processes sharing the device) walk the same list
 of models; a claim decides who trains which, so any number of workers, on any number of
 hosts, can point at one run directory. A crash or kill loses at most the model in flight.
-Failures are data: NaN loss -> diverged, CUDA out-of-memory -> oom (after one retry at
-half the batch), any other exception -> failed; the batch moves on.
+Failures are data: NaN loss -> diverged, out of memory (CUDA's, cuDNN's or cuBLAS's) ->
+oom (after one retry at half the batch), any other exception -> failed; the batch moves
+on. A lost device (a sticky CUDA error) is not the models' failure: the worker records
+the model in flight and stops, leaving the rest of its queue unclaimed (dsd.train.faults).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dsd.data.recipe import Recipe
 from dsd.errors import DsdError
 from dsd.store.results import model_done, write_result
 from dsd.store.run import Run
+from dsd.train import faults
 from dsd.train.claims import DEFAULT_LEASE, try_claim
 from dsd.train.streams import drive, step_in_turn
 
@@ -91,6 +94,7 @@ class Worker:
         self.emit, self.name = emit, name
         torch.set_num_threads(self.cfgs[0].threads or resolve_threads(None))
         self.device = torch.device(self.cfgs[0].device)
+        self.device_name = self._device_name()  # now: after a sticky error CUDA cannot tell
         self._contexts: dict[int, _RunContext] = {}
         self._pipes: dict[tuple, object] = {}
 
@@ -136,7 +140,14 @@ class Worker:
             if model_done(ctx.run.results_dir, mid, ctx.cfg.retry_failed):
                 done = True
                 return
-            row = yield from self.attempt(ctx, mid)
+            try:
+                row = yield from self.attempt(ctx, mid)
+            except faults.DeviceLost as lost:  # its row, then the worker stops
+                write_result(ctx.run.results_dir, lost.row)
+                done = True
+                self.emit({"kind": "done", "worker": self.name, "run": ctx.run.name, "model_id": mid,
+                           "status": "failed", "error": float("nan")})
+                raise
             write_result(ctx.run.results_dir, row)
             done = True
             ctx.run.ckpt(mid).unlink(missing_ok=True)
@@ -147,9 +158,8 @@ class Worker:
 
     def attempt(self, ctx: _RunContext, mid: int) -> Generator[None, None, dict]:
         """Train one model, yielding after each step; every outcome becomes a result row."""
-        import torch
-
         from dsd.train import loop
+        from dsd.train.step import planned_mode
 
         cfg = ctx.cfg
         arch = ctx.run.arch(ctx.samples.loc[mid])
@@ -174,38 +184,58 @@ class Worker:
                 res = yield from loop.train_steps(arch, ctx.pipe, cfg.recipe, self.device, seed, batch,
                                                   ckpt, progress, on_step, cfg.step)
                 break
-            except torch.cuda.OutOfMemoryError as e:
-                torch.cuda.empty_cache()
-                ckpt.unlink(missing_ok=True)
-                message = f"CUDA out of memory at batch {batch}: {str(e).splitlines()[0]}"
-                if attempt == 0:
-                    batch //= 2  # one retry at half the batch, recorded in batch_size
-                    continue
-                res = loop.TrainResult("oom", message=message, step=cfg.step)
             except KeyboardInterrupt:
                 raise
             except Exception as e:  # a failure is data: record it and move on
-                tb = traceback.format_exc(limit=3).strip().splitlines()[-1]
-                res = loop.TrainResult("failed", message=f"{type(e).__name__}: {e} ({tb})", step=cfg.step)
-                break
+                res = self._failure(e, cfg, mid, seed, batch)
+                if res is not None:
+                    break
+                message = f"out of memory at batch {batch}: {faults.first_line(e)}"
+                if attempt == 0:
+                    batch //= 2  # one retry at half the batch, recorded in batch_size
+                    continue
+                res = loop.TrainResult("oom", message=message, step=planned_mode(cfg.step))
         if message and res.status == "ok":
             retried = f"retried at batch {batch} after: {message}"
             res.message = f"{res.message}; {retried}" if res.message else retried
         return self._row(cfg, mid, res, seed, batch)
 
+    def _failure(self, e: Exception, cfg: BatchConfig, mid: int, seed: int, batch: int):
+        """A failed model's `failed` result; None for out of memory (the caller retries or
+        records `oom`); DeviceLost, carrying this model's row, when the device is gone."""
+        from dsd.train import loop
+        from dsd.train.step import planned_mode
+
+        probe = (lambda: faults.cuda_usable(self.device)) if self.device.type == "cuda" else None
+        kind = faults.classify(e, probe)
+        if kind == "sticky":
+            why = (f"the device became unusable (worker {self.name} stopped; its other models are "
+                   f"left for the next run): {faults.first_line(e)}")
+            res = loop.TrainResult("failed", message=why, step=planned_mode(cfg.step))
+            raise faults.DeviceLost(why, self._row(cfg, mid, res, seed, batch)) from e
+        if kind == "other":
+            tb = traceback.format_exc(limit=3).strip().splitlines()[-1]
+            return loop.TrainResult("failed", message=f"{type(e).__name__}: {e} ({tb})",
+                                    step=planned_mode(cfg.step))
+        faults.free_cached_memory(self.device)
+        cfg.run.ckpt(mid).unlink(missing_ok=True)
+        return None
+
     def _row(self, cfg: BatchConfig, mid: int, res, seed: int, batch: int) -> dict:
         import torch
 
         from dsd.provenance import stamp
+        from dsd.train.step import precision
 
         return {
             "model_id": mid, "status": res.status, "error_min": res.error_min,
             "error_last": res.error_last, "curve": res.curve, "train_loss": res.train_loss,
             "epochs": res.epochs, "seconds": res.seconds,
-            "images_per_second": res.images_per_second, "device": self._device_name(),
+            "images_per_second": res.images_per_second, "device": self.device_name,
             "dataset": cfg.recipe.dataset, "recipe": cfg.recipe.to_json(),
             "message": res.message, "seed": seed, "batch_size": batch,
-            "threads": torch.get_num_threads(), "step": res.step, **stamp(),
+            "threads": torch.get_num_threads(), "step": res.step, "precision": precision(self.device),
+            **stamp(),
         }
 
     def _device_name(self) -> str:
@@ -247,7 +277,7 @@ def child_main(cfgs: list[BatchConfig], items: list[Item], name: str, queue, sta
         Worker(cfgs, emit, name).work(items, budget)
     except KeyboardInterrupt:
         pass
-    except DsdError as e:
+    except (DsdError, faults.DeviceLost) as e:
         queue.put({"kind": "error", "worker": name, "message": str(e)})
     finally:
         queue.put({"kind": "exit", "worker": name, "pid": os.getpid(),
@@ -329,7 +359,10 @@ def run_batch(cfgs: BatchConfig | list[BatchConfig], workers: int, on_event: Emi
             started += 1
             return limit is None or started <= limit
 
-        Worker(cfgs, on_event).work(items, budget)
+        try:
+            Worker(cfgs, on_event).work(items, budget)
+        except faults.DeviceLost as e:
+            on_event({"kind": "error", "worker": "w0", "message": str(e)})
         return items
     _run_children(cfgs, workers, items, on_event)
     return items

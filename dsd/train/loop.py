@@ -29,6 +29,7 @@ from dsd.train.step import autocast, make_step
 from dsd.train.streams import drive
 
 CHECK_EVERY = 25  # steps between loss checks: each check waits for the device
+CUDNN_BENCHMARK = True  # fixed shapes: let cuDNN pick its fastest kernels (tests turn it off to compare bits)
 
 
 class Diverged(Exception):
@@ -86,7 +87,7 @@ def train_steps(arch: Arch, pipe, recipe: Recipe, device: torch.device, seed: in
     batch_size = batch_size or recipe.batch_size
     torch.manual_seed(seed)
     if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels
+        torch.backends.cudnn.benchmark = CUDNN_BENCHMARK
     model = build(arch, recipe.zero_init_final_gamma).to(device, memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
                           nesterov=recipe.nesterov, weight_decay=recipe.wd)
@@ -162,10 +163,11 @@ def _precise_bn(model, pipe, device, gen, batch_size, images) -> None:
     moms = [m.momentum for m in bns]
     for m in bns:
         m.reset_running_stats()
-        m.momentum = None  # cumulative moving average = exact mean over the batches seen
     model.train()
     seen = 0
-    for x, _ in pipe.train_batches(batch_size, gen):
+    for k, (x, _) in enumerate(pipe.train_batches(batch_size, gen)):
+        for m in bns:
+            m.momentum = cumulative_momentum(k)
         with autocast(device):
             model(x)
         seen += len(x)
@@ -173,6 +175,13 @@ def _precise_bn(model, pipe, device, gen, batch_size, images) -> None:
             break
     for m, mom in zip(bns, moms):
         m.momentum = mom
+
+
+def cumulative_momentum(k: int) -> float:
+    """The BN momentum for batch k (from 0) that makes the running statistics the exact mean
+    over batches 0..k. torch's momentum=None gives the same averages, but reads each layer's
+    batch counter back to the host, one device sync per BN layer per batch."""
+    return 1.0 / (k + 1)
 
 
 def _save(ckpt: Path | None, model, opt, gen, res: TrainResult, device: torch.device) -> None:

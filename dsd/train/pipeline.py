@@ -36,6 +36,7 @@ class TensorPipeline:
             raise DsdError(f"the recipe's mean has {len(recipe.mean)} values for {c} channels")
         self.mean = torch.tensor(recipe.mean, device=device).view(1, -1, 1, 1) * 255
         self.std = torch.tensor(recipe.std, device=device).view(1, -1, 1, 1) * 255
+        _settle(device)
 
     @property
     def n_train(self) -> int:
@@ -79,6 +80,13 @@ class TensorPipeline:
         if p > 0:
             x = _random_crop(x, p, gen)
         return x
+
+
+def _settle(device: torch.device) -> None:
+    """Wait once for the uploads above: models stepped in turn read these tensors from their
+    own streams (dsd.train.streams), which do not wait for this one by themselves."""
+    if device.type == "cuda":
+        torch.cuda.current_stream(device).synchronize()
 
 
 def _resident(x: np.ndarray, resolution: int, device: torch.device) -> torch.Tensor:

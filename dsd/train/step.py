@@ -5,9 +5,12 @@
   is captured in a CUDA graph once and replayed for every later batch; the batch is
   copied into static input buffers and the learning rate lives in a device tensor, so a
   replay launches one graph instead of hundreds of kernels. If capture fails, the model
-  carries on eagerly and the result row says why.
+  carries on eagerly and the result row says why; so do the process's later models
+  (dsd.train.faults.CaptureLatch).
 - `compile`: `torch.compile` on the model (opt-in; its compile time is part of the
-  training time that the row reports).
+  training time that the row reports). Each model compiles its own forward, so dynamo's
+  recompile limit, which counts per code object, is not spent by the models before it;
+  a model that hits it anyway is labelled partly eager.
 
 Graph and eager runs follow the same SGD (Nesterov momentum, weight decay on every
 parameter): `sgd_update_` is torch's update with the learning rate as a tensor, kept
@@ -22,15 +25,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dsd.train import faults
+from dsd.train.recompiles import LIMIT_HITS
+
 STEP_MODES = ("eager", "graph", "compile")
 WARMUP_STEPS = 3  # eager steps before capture: lazy initialisations (cuDNN's autotuner) happen here
 
 
-def autocast(device: torch.device):
+def autocast(device: torch.device, amp: bool = True):
     # bf16 autocast pays off on GPUs; on CPUs it is slower than fp32 for these convs. A
     # captured graph must not reuse autocast's cached casts across replays.
-    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda",
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp and device.type == "cuda",
                           cache_enabled=False)
+
+
+def precision(device: torch.device | str, amp: bool = True) -> str:
+    """The arithmetic a model trains in on `device`: the results' `precision` column."""
+    return "bf16-autocast" if amp and torch.device(device).type == "cuda" else "fp32"
 
 
 def check_mode(mode: str, device: torch.device | str) -> str:
@@ -45,14 +56,14 @@ def check_mode(mode: str, device: torch.device | str) -> str:
 class EagerStep:
     """PyTorch's own SGD, stepped from Python: the reference every other mode matches."""
 
-    def __init__(self, model: nn.Module, opt: torch.optim.SGD, device: torch.device):
-        self.model, self.opt, self.device = model, opt, device
+    def __init__(self, model: nn.Module, opt: torch.optim.SGD, device: torch.device, amp: bool = True):
+        self.model, self.opt, self.device, self.amp = model, opt, device, amp
         self.mode = "eager"
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> torch.Tensor:
         for group in self.opt.param_groups:
             group["lr"] = lr
-        with autocast(self.device):
+        with autocast(self.device, self.amp):
             loss = F.cross_entropy(self.model(x), y)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -60,10 +71,32 @@ class EagerStep:
         return loss.detach()
 
 
+def own_forward(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """`model(x)` behind a code object of its own. Dynamo caches compiled code per code
+    object and stops compiling one after `recompile_limit` (8) variants: compiling every
+    model's shared `forward` would leave the ninth model of a process eager, silently."""
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        return model(x)
+    forward.__code__ = forward.__code__.replace()  # a copy: a new identity, the same code
+    return forward
+
+
 class CompiledStep(EagerStep):
-    def __init__(self, model: nn.Module, opt: torch.optim.SGD, device: torch.device):
-        super().__init__(torch.compile(model), opt, device)
+    """EagerStep on a compiled forward; `mode` turns 'compile, partly eager (...)' when dynamo
+    reports a compile limit hit during one of this model's steps."""
+
+    def __init__(self, model: nn.Module, opt: torch.optim.SGD, device: torch.device, amp: bool = True,
+                 compiler: Callable = torch.compile):
+        super().__init__(compiler(own_forward(model)), opt, device, amp)
         self.mode = "compile"
+        LIMIT_HITS.install()
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> torch.Tensor:
+        seen = LIMIT_HITS.count
+        loss = super().__call__(x, y, lr)
+        if LIMIT_HITS.count != seen and self.mode == "compile":
+            self.mode = f"compile, partly eager ({LIMIT_HITS.last})"
+        return loss
 
 
 def cuda_capture(fn: Callable[[], torch.Tensor],
@@ -77,28 +110,46 @@ def cuda_capture(fn: Callable[[], torch.Tensor],
     return graph.replay, out
 
 
-def on_side_stream(fn: Callable[[], torch.Tensor], device: torch.device) -> torch.Tensor:
-    """Run `fn` on a fresh stream that follows the current one, and have the current one wait
-    for it: PyTorch's CUDA graph notes want the warm-up before capture off the capturing stream."""
-    side = torch.cuda.Stream(device)
-    side.wait_stream(torch.cuda.current_stream(device))
-    with torch.cuda.stream(side):
-        out = fn()
-    torch.cuda.current_stream(device).wait_stream(side)
-    return out
+class SideStream:
+    """Runs warm-up steps off the capturing stream, as PyTorch's CUDA graph notes want.
+
+    One stream per step object, made at its first use and taken from the high-priority
+    pool: torch hands out its 32 streams per priority round-robin, so a stream made per
+    warm-up would, at --streams of about 10 or more, be the very stream of another model in
+    flight. The returned tensor is marked as used by the stream that reads it, so its
+    memory is not handed out again on this stream while that read may still be pending.
+    """
+
+    def __init__(self, make_stream: Callable[[torch.device], object] | None = None):
+        self.make_stream = make_stream or (lambda device: torch.cuda.Stream(device, priority=-1))
+        self.stream = None
+
+    def __call__(self, fn: Callable[[], torch.Tensor], device: torch.device) -> torch.Tensor:
+        if self.stream is None:
+            self.stream = self.make_stream(device)
+        current = torch.cuda.current_stream(device)
+        self.stream.wait_stream(current)
+        with torch.cuda.stream(self.stream):
+            out = fn()
+        current.wait_stream(self.stream)
+        out.record_stream(current)
+        return out
 
 
 class GraphStep:
     """The whole step in one CUDA graph, replayed on static buffers.
 
-    `capture` and `warm_up` are the two CUDA-only seams (cuda_capture, on_side_stream); the
+    `capture` and `warm_up` are the two CUDA-only seams (cuda_capture, a SideStream); the
     tests put CPU stand-ins there to check everything else on a machine without a GPU.
+    `latch` is the process's record of a failed capture (dsd.train.faults.GRAPHS).
     """
 
     def __init__(self, model: nn.Module, opt: torch.optim.SGD, device: torch.device,
-                 capture=cuda_capture, warm_up=on_side_stream):
-        self.model, self.opt, self.device = model, opt, device
-        self.capture, self.warm_up = capture, warm_up
+                 capture=cuda_capture, warm_up=None, latch: faults.CaptureLatch | None = None,
+                 amp: bool = True):
+        self.model, self.opt, self.device, self.amp = model, opt, device, amp
+        self.capture, self.warm_up = capture, warm_up or SideStream()
+        self.latch = latch or faults.GRAPHS
         self.params = [p for g in opt.param_groups for p in g["params"]]
         (group,) = opt.param_groups
         self.momentum, self.wd, self.nesterov = group["momentum"], group["weight_decay"], group["nesterov"]
@@ -115,21 +166,27 @@ class GraphStep:
             self.y.copy_(y)
             self.replay()
             return self.loss
+        if not self.eager and self.latch.reason is not None:  # another model's capture failed
+            self.eager, self.mode = True, self.latch.label
         if self.eager:
             return self._step(x, y)
         if self.warm < WARMUP_STEPS:
             self.warm += 1
             return self.warm_up(lambda: self._step(x, y), self.device)
+        return self._capture(x, y)
+
+    def _capture(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         self.x, self.y = x.clone(), y.clone()
         for p in self.params:
             p.grad = None  # the graph allocates the gradients in its own pool
         try:
             self.replay, self.loss = self.capture(lambda: self._step(self.x, self.y), self.device)
-        except torch.cuda.OutOfMemoryError:
-            raise  # the worker's own path: one retry at half the batch
         except Exception as e:  # any op the capture refuses: carry on eagerly, and say so
-            self.eager = True
-            self.mode = f"eager (graph capture failed: {type(e).__name__}: {str(e).splitlines()[0][:160]})"
+            why = faults.first_line(e)
+            self.latch.trip(why)
+            self.eager, self.mode = True, f"eager (graph capture failed: {why})"
+            if faults.is_oom(e):
+                raise  # the worker's own path: one retry at half the batch (eagerly now)
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
             return self._step(x, y)
@@ -137,7 +194,7 @@ class GraphStep:
         return self.loss
 
     def _step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        with autocast(self.device):
+        with autocast(self.device, self.amp):
             loss = F.cross_entropy(self.model(x), y)
         for p in self.params:
             p.grad = None
@@ -185,3 +242,9 @@ def make_step(mode: str, model: nn.Module, opt: torch.optim.SGD, device: torch.d
     """The step object for `mode` (see check_mode); its `.mode` says what actually ran."""
     check_mode(mode, device)
     return {"eager": EagerStep, "graph": GraphStep, "compile": CompiledStep}[mode](model, opt, device)
+
+
+def planned_mode(mode: str) -> str:
+    """What a model asking for `mode` would run as in this process now: the step column of a
+    model that failed before its step object could say."""
+    return faults.GRAPHS.label if mode == "graph" and faults.GRAPHS.reason is not None else mode
