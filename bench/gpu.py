@@ -77,11 +77,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gpu_report import headline, markdown, median, paired, summary, table  # noqa: E402, F401
 
-from dsd.data.loaders import load, subset  # noqa: E402
+from dsd.data.loaders import subset  # noqa: E402
 from dsd.data.recipe import Recipe, with_overrides  # noqa: E402
-from dsd.data.registry import default_recipe  # noqa: E402
+from dsd.data.registry import (
+    default_recipe,  # noqa: E402
+    load,  # noqa: E402
+)
 from dsd.model.arch import Shape  # noqa: E402
 from dsd.model.net import build  # noqa: E402
+from dsd.space.rebuild import arch_of  # noqa: E402
 from dsd.space.sample_run import sample_new  # noqa: E402
 from dsd.store.results import read_results  # noqa: E402
 from dsd.store.run import Run  # noqa: E402
@@ -199,7 +203,7 @@ def baseline(sec: Section, device: torch.device, workers: int, limit: int | None
     errors, rates = [], []
     for mid in ids:
         torch.manual_seed(model_seed(0, mid))
-        model = build(run.arch(samples.loc[mid]), r.zero_init_final_gamma).to(device)
+        model = build(arch_of(run, samples.loc[mid]), r.zero_init_final_gamma).to(device)
         opt = torch.optim.SGD(model.parameters(), lr=r.lr, momentum=r.momentum, nesterov=r.nesterov,
                               weight_decay=r.wd)
         steps = len(train)

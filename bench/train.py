@@ -50,11 +50,13 @@ from rich.table import Table
 from torch import nn
 
 from dsd.data import loaders as data_mod
+from dsd.data import registry
 from dsd.data.recipe import Recipe, with_overrides
 from dsd.data.registry import default_recipe
 from dsd.model.arch import Arch, Shape, regnet_arch
 from dsd.model.complexity import complexity
 from dsd.model.net import build, count_params
+from dsd.space.rebuild import arch_of
 from dsd.store.run import Run
 
 TARGET_STEP_RATIO = 0.95
@@ -372,7 +374,7 @@ def bench_pipeline(train_subset: int, test_subset: int, repeats: int, workers: l
     from dsd.train.pipeline import make_pipeline
 
     device = torch.device("cpu")
-    data = data_mod.load("fashion-mnist")
+    data = registry.load("fashion-mnist")
     recipe = with_overrides(default_recipe("fashion-mnist"), epochs=1, train_subset=train_subset,
                             test_subset=test_subset, precise_bn=precise_bn)
     arch = regnet_arch(*FASHION_MODEL, shape=Shape(1, data.resolution, data.num_classes, 1))
@@ -584,7 +586,7 @@ def gpu_section(args: argparse.Namespace) -> None:
         sample_new(args.gpu_pipe_space, 1, tmp / "model", Shape(3, 32, 10, 1), {"flops": flops},
                    seed=0, dataset="cifar10")
         model = Run(tmp / "model")
-        arch = model.arch(model.samples().iloc[0])
+        arch = arch_of(model, model.samples().iloc[0])
         pipe_recipe = with_overrides(default_recipe("cifar10"),
                                      train_subset=(256 if tiny else args.gpu_pipe_train_subset) or None)
         b = bench_gpu_pipeline(cifar, arch, pipe_recipe, torch.device(device),

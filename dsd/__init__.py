@@ -5,7 +5,7 @@ The public API (`dsd.sample`, `dsd.train_batch`, `dsd.results`, `dsd.build_model
 `import dsd` stays light and torch-free.
 """
 
-__version__ = "0.1.0"
+from dsd.version import __version__  # noqa: F401  (dsd.__version__)
 
 _API = ("open_run", "sample", "train_batch", "results", "build_model", "compare")
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dsd.errors import DsdError
+from dsd.space.rebuild import arch_of
 from dsd.store.run import Run
 from dsd.store.run import open_run as _open_run
 
@@ -79,7 +80,7 @@ def build_model(run: Run | str | Path, model_id: int, zero_init_final_gamma: boo
     samples = r.samples().set_index("model_id", drop=False)
     if model_id not in samples.index:
         raise DsdError(f"{r.path} has no model {model_id} (ids 0..{len(samples) - 1})")
-    return build(r.arch(samples.loc[model_id]), zero_init_final_gamma)
+    return build(arch_of(r, samples.loc[model_id]), zero_init_final_gamma)
 
 
 def compare(runs: list[Run | str | Path], **options) -> dict:

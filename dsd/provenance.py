@@ -15,7 +15,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from dsd import __version__
+from dsd.version import __version__
 
 
 @functools.lru_cache(maxsize=1)

@@ -58,7 +58,7 @@ def imports(device: str) -> None:
         print(f"{p.name}: {p.total_memory / 2**30:.0f} GiB, {p.multi_processor_count} SMs, "
               f"capability {p.major}.{p.minor}")
     import dsd.cli  # noqa: F401  (the CLI and what it imports: typer, rich, pandas, pyarrow, scipy)
-    from dsd.data.loaders import load
+    from dsd.data.registry import load
     from dsd.train import batch, loop, step, streams  # noqa: F401
 
     for optional in ("fvcore", "submitit", "pynvml"):  # not needed to train; named if absent

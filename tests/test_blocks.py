@@ -18,6 +18,7 @@ from dsd.model.complexity import complexity
 from dsd.model.net import build, count_params
 from dsd.model.verify import check_counts, random_arch
 from dsd.space import spec as spaces
+from dsd.space.rebuild import arch_of
 from dsd.space.sample_run import sample_extend, sample_new
 from dsd.space.sampler import draw_block, sample
 from dsd.store.run import Run
@@ -128,7 +129,7 @@ def _rebuilt(run: Run, df) -> list:
     recorded, and a fresh count gives its flops, params and acts. (row, arch) pairs."""
     out = []
     for _, row in df.iterrows():
-        arch = run.arch(row)
+        arch = arch_of(run, row)
         assert count_params(build(arch, device="meta")) == row.params
         assert complexity(arch) == {k: row[k] for k in ("flops", "params", "acts")}
         out.append((row, arch))
@@ -183,7 +184,7 @@ def test_runs_without_block_names_still_read(tmp_path):
     run = Run(out)
     df = run.samples().drop(columns="block")
     df.to_parquet(run.samples_path)
-    arch = Run(out).arch(Run(out).samples().iloc[0])
+    arch = arch_of(Run(out), Run(out).samples().iloc[0])
     assert arch.block == "y" and arch.se
 
 

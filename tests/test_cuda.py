@@ -34,9 +34,8 @@ from test_graph_properties import (
     check_matches_eager,
 )
 
-from dsd.data.loaders import load
 from dsd.data.recipe import with_overrides
-from dsd.data.registry import default_recipe
+from dsd.data.registry import default_recipe, load
 from dsd.model.arch import Shape, anynet_arch
 from dsd.model.net import build
 from dsd.space.sample_run import sample_new

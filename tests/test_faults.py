@@ -21,11 +21,11 @@ from dsd.data.registry import default_recipe
 from dsd.model.arch import Shape, anynet_arch
 from dsd.model.net import build
 from dsd.space.sample_run import sample_new
+from dsd.store.claims import try_claim
 from dsd.store.results import read_results, write_result
 from dsd.store.run import Run
 from dsd.train import faults, step
 from dsd.train.batch import BatchConfig, run_batch
-from dsd.train.claims import try_claim
 from dsd.train.faults import CaptureLatch, classify
 
 DIGITS = Shape(1, 8, 10, 1)

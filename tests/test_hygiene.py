@@ -11,9 +11,8 @@ import pytest
 import torch
 from torch import nn
 
-from dsd.data.loaders import load
 from dsd.data.recipe import with_overrides
-from dsd.data.registry import default_recipe
+from dsd.data.registry import default_recipe, load
 from dsd.model.arch import Shape, anynet_arch
 from dsd.model.net import build
 from dsd.train import loop

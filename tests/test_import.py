@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from dsd.space.rebuild import arch_of
 from dsd.store.results import read_results
 from dsd.store.run import Run
 
@@ -50,7 +51,7 @@ def test_tutorial_records_import_with_their_exact_params(tmp_path, cli, space):
     assert final_rows.error_min.tolist() == pytest.approx([100 - best + s for s in (1, 2, 3)])
     assert final_rows.error_last.tolist() == pytest.approx([100 - final + s for s in (1, 2, 3)])
     assert set(final_rows.epochs) == {100} and final_rows.seed.tolist() == [1, 2, 3]
-    arch = run.arch(df.iloc[0])  # rebuilds as recorded
+    arch = arch_of(run, df.iloc[0])  # rebuilds as recorded
     assert arch.ws == tuple(net["ws"][1:]) and arch.strides == (1, 2, 2) and arch.stem_w == 16
     r = cli("edf", "show", str(out), "--bootstrap", "100")  # every analysis reads it
     assert r.returncode == 0, r.stderr

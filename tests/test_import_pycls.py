@@ -30,6 +30,7 @@ from dsd.model.arch import Arch, Shape, regnet_arch
 from dsd.model.complexity import complexity
 from dsd.model.net import build, count_params
 from dsd.model.zoo import PUBLISHED
+from dsd.space.rebuild import arch_of
 from dsd.store.results import read_results
 from dsd.store.run import Run
 
@@ -259,7 +260,7 @@ def test_every_good_job_has_pycls_complexity_and_rebuilds(cifar_run, sweeps):
     df = run.samples().sort_values("model_id")
     jobs = json.loads(sweeps["cifar"].read_text())
     for (truth, _), row, j in zip(nets, df.to_dict("records"), jobs):
-        assert run.arch(row) == truth  # Run.arch rebuilds the job's network exactly
+        assert arch_of(run, row) == truth  # the run rebuilds the job's network exactly
         assert (row["flops"], row["params"], row["acts"]) == tuple(complexity(truth).values())
         assert row["pycls_params"] == j["complexity"]["params"] == row["params"]
         assert row["pycls_acts"] == row["acts"] and row["block"] == truth.block

@@ -10,9 +10,8 @@ import torch
 import torch.nn.functional as F
 from conftest import run_cli, train_first_epoch_then_stop
 
-from dsd.data.loaders import load
 from dsd.data.recipe import with_overrides
-from dsd.data.registry import default_recipe
+from dsd.data.registry import default_recipe, load
 from dsd.model.arch import Shape, anynet_arch
 from dsd.model.net import build
 from dsd.space.sample_run import sample_new

@@ -11,6 +11,7 @@ import sys
 import pytest
 from conftest import ROOT, wait_for
 
+from dsd.space.rebuild import arch_of
 from dsd.store.results import read_results
 
 STUDY = """
@@ -246,7 +247,7 @@ def test_study_shape_declares_strides_and_resolution_and_warns_of_empty_bins(tmp
     for s in ("anynetx_c", "regnetx"):
         run = Run(tmp_path / "tiny" / s)
         assert run.shape().resolution == 12
-        arch = run.arch(run.samples().iloc[0])
+        arch = arch_of(run, run.samples().iloc[0])
         assert arch.strides == (2, 2, 1, 1)
     out = tmp_path / "tiny"
     trained = [r for s in ("anynetx_c", "regnetx") for r in read_results(out / s / "results").rows]

@@ -12,8 +12,8 @@ from conftest import wait_for
 
 from dsd.model.arch import Shape
 from dsd.space.sample_run import sample_new
+from dsd.store.claims import pid_alive
 from dsd.store.results import read_results
-from dsd.train.claims import pid_alive
 
 DIGITS = Shape(1, 8, 10, 1)
 

@@ -18,9 +18,9 @@ import pytest
 import torch
 from conftest import ROOT, train_first_epoch_then_stop, wait_for
 
-from dsd.data.loaders import load, load_cifar10
+from dsd.data.loaders import load_cifar10
 from dsd.data.recipe import with_overrides
-from dsd.data.registry import default_recipe
+from dsd.data.registry import default_recipe, load
 from dsd.errors import DsdError
 from dsd.model.arch import Shape, anynet_arch
 from dsd.space.sample_run import sample_new
@@ -286,7 +286,7 @@ def test_ctrl_c_stops_cleanly(tmp_path):
 
 
 def _claim_alive(info: Path) -> bool:
-    from dsd.train.claims import in_flight
+    from dsd.store.claims import in_flight
 
     return int(info.name) in in_flight(info.parent)
 
@@ -324,7 +324,7 @@ def test_claims_other_host_heartbeat_lease(tmp_path):
     one from this host whose owner died is taken over at once."""
     import json as js
 
-    from dsd.train.claims import try_claim
+    from dsd.store.claims import try_claim
 
     claims = tmp_path / "claims"
     claims.mkdir()

@@ -225,7 +225,7 @@ def _header(runs: list[RunErrors], doc: dict) -> str:
     """What was compared under which conditions, at what cost, and when."""
     import datetime as dt
 
-    from dsd import __version__
+    from dsd.version import __version__
 
     rows = []
     for r in runs:

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Protocol
 
 from dsd.errors import DsdError
+from dsd.store.claims import pid_alive
 from dsd.store.run import Run
-from dsd.train.claims import pid_alive
 
 
 class Executor(Protocol):

@@ -7,7 +7,6 @@ stays on disk and streams through a DataLoader.
 
 from __future__ import annotations
 
-import functools
 import gzip
 import pickle
 from dataclasses import dataclass
@@ -57,20 +56,6 @@ class FolderData:
     in_channels: int = 3
 
 
-def load(name: str, data_dir: str | None = None, download: bool = False) -> ImageData | FolderData:
-    """The data set, read once per process (train-batch checks it, then trains on it)."""
-    if download and name == "fashion-mnist" and data_dir:
-        _download_fashion(data_dir)
-    return _load(name, data_dir)
-
-
-@functools.lru_cache(maxsize=2)
-def _load(name: str, data_dir: str | None) -> ImageData | FolderData:
-    from dsd.data.registry import get
-
-    return get(name).load(data_dir)
-
-
 def subset(y: np.ndarray, k: int | None, seed: int) -> np.ndarray:
     """Indices of a seeded, stratified subset of k examples (all of them if k is None)."""
     if k is None or k >= len(y):
@@ -116,7 +101,7 @@ def load_fashion_mnist(data_dir: str | None = None) -> ImageData:
                    "--download with --data-dir to fetch it through torchvision")
 
 
-def _download_fashion(data_dir: str) -> None:
+def download_fashion(data_dir: str) -> None:
     from torchvision.datasets import FashionMNIST
 
     try:

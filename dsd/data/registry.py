@@ -8,6 +8,7 @@ and one entry here.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -78,3 +79,15 @@ def dataset_shape(name: str) -> Shape:
 
 def default_recipe(name: str) -> Recipe:
     return get(name).recipe
+
+
+def load(name: str, data_dir: str | None = None, download: bool = False):
+    """The data set, read once per process (train-batch checks it, then trains on it)."""
+    if download and name == "fashion-mnist" and data_dir:
+        loaders.download_fashion(data_dir)
+    return _load(name, data_dir)
+
+
+@functools.lru_cache(maxsize=2)
+def _load(name: str, data_dir: str | None):
+    return get(name).load(data_dir)

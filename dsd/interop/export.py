@@ -35,6 +35,7 @@ from dsd.model.arch import IMAGENET, Arch, Shape, regnet_arch
 from dsd.model.blocks import BLOCKS
 from dsd.model.complexity import complexity
 from dsd.model.zoo import RegNetParams, find, published
+from dsd.space.rebuild import arch_of
 from dsd.store.run import Run, open_run
 
 TARGETS = ("pycls", "torchvision", "timm", "onnx")
@@ -82,7 +83,7 @@ def from_run(run: Run | str | Path, model_id: int) -> Network:
         raise DsdError(f"{r.path} has no model {model_id} (ids {samples.index.min()}.."
                        f"{samples.index.max()})")
     row = samples.loc[model_id]
-    arch = r.arch(row)
+    arch = arch_of(r, row)
     return Network(arch, _row_regnet(row, arch), f"{r.path} model {model_id}")
 
 

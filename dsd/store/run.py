@@ -8,6 +8,7 @@ runs/NAME/
   claims/, ckpt/, logs/, sweep.json  working files of the trainers and sweeps
 
 `Run` knows every path of a run and parses run.toml once; nothing else builds them.
+Rebuilding a model's network from its row belongs to the space (`dsd.space.rebuild`).
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dsd import __version__, tomlw
+from dsd import tomlw
 from dsd.errors import DsdError
-from dsd.model.arch import Arch, Shape
+from dsd.model.arch import Shape
+from dsd.version import __version__
 
 SCALAR_TYPES = {"b": pa.float64(), "g": pa.int64(), "e": pa.float64(), "k": pa.int64(),
                 "se_ratio": pa.float64(), "stem_w": pa.int64(), "stages": pa.int64(),
@@ -41,7 +43,6 @@ class Run:
     def __post_init__(self) -> None:
         self.path = Path(self.path)
         self._manifest: dict | None = None
-        self._space = None
 
     @property
     def manifest_path(self) -> Path:
@@ -120,32 +121,6 @@ class Run:
         except Exception as e:  # pyarrow raises several types for a damaged file
             raise DsdError(f"{self.samples_path}: cannot read it ({type(e).__name__}: {e}); "
                            "it is damaged, sample the run again") from None
-
-    def arch(self, row) -> Arch:
-        from dsd.space.spec import from_table
-
-        if self._space is None:
-            self._space = from_table(self.manifest()["space"], str(self.manifest_path))
-        kw = self._space.shape_kwargs()
-        block = row.get("block") if hasattr(row, "get") else None
-        # Runs sampled before block names existed record only `se`.
-        kw["block"] = block if isinstance(block, str) else ("y" if bool(row["se"]) else "x")
-        get = row.get if hasattr(row, "get") else (lambda _k: None)
-        for col in ("act", "stem"):  # drawn per model, when the space does
-            if isinstance(get(col), str):
-                kw[col] = get(col)
-        for col, kind in (("es", float), ("ks", int), ("ss", int)):
-            v = get(col)
-            if v is not None and not isinstance(v, float):  # a float here is a missing value
-                kw["strides" if col == "ss" else col] = tuple(kind(x) for x in v)
-        for col, kind in (("se_ratio", float), ("stem_w", int)):
-            if col in self._space.params and get(col) is not None:
-                kw[col] = kind(get(col))
-        n = len(row["ds"])  # a drawn stage count: the space's per-stage lists cover the most
-        kw["strides"], kw["ks"] = tuple(kw["strides"][:n]), tuple(kw["ks"][:n])
-        return Arch(tuple(int(x) for x in row["ds"]), tuple(int(x) for x in row["ws"]),
-                    tuple(float(x) for x in row["bs"]), tuple(int(x) for x in row["gs"]),
-                    shape=self.shape(), **kw)
 
 
 def open_run(path: str | Path) -> Run:

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from dsd.data.recipe import read_for_run
+from dsd.store.claims import in_flight
 from dsd.store.results import read_results
 from dsd.store.run import Run
-from dsd.train.claims import in_flight
 
 
 def run_status(path: str | Path) -> dict:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dsd.data.recipe import read_for_run
+from dsd.space.rebuild import arch_of
 from dsd.store.results import read_results
 from dsd.store.run import Run
 from dsd.study.spec import Study
@@ -39,7 +40,7 @@ def retrain(st: Study, space: str, model_id: int, device: str = "cpu") -> dict:
 
     import torch
 
-    from dsd.data.loaders import load
+    from dsd.data.registry import load
     from dsd.train.loop import train_model
     from dsd.train.pipeline import make_pipeline
 
@@ -51,7 +52,7 @@ def retrain(st: Study, space: str, model_id: int, device: str = "cpu") -> dict:
     torch.set_num_threads(threads)
     dev = torch.device(device)
     pipe = make_pipeline(load(recipe.dataset, st.data_dir), recipe, dev, run.shape().resolution)
-    arch = run.arch(run.samples().set_index("model_id", drop=False).loc[model_id])
+    arch = arch_of(run, run.samples().set_index("model_id", drop=False).loc[model_id])
     t0 = time.perf_counter()
     res = train_model(arch, pipe, recipe, dev, int(row["seed"]), int(row["batch_size"]))
     return {"space": space, "model_id": model_id, "published": float(row["error_min"]),

@@ -21,10 +21,11 @@ from dataclasses import dataclass, replace
 
 from dsd.data.recipe import Recipe
 from dsd.errors import DsdError
+from dsd.space.rebuild import arch_of
+from dsd.store.claims import DEFAULT_LEASE, try_claim
 from dsd.store.results import model_done, write_result
 from dsd.store.run import Run
 from dsd.train import faults
-from dsd.train.claims import DEFAULT_LEASE, try_claim
 from dsd.train.streams import drive, step_in_turn
 
 Event = dict
@@ -100,14 +101,14 @@ class Worker:
 
     def context(self, i: int) -> _RunContext:
         if i not in self._contexts:
-            from dsd.data import loaders as data
+            from dsd.data.registry import load
             from dsd.train.pipeline import make_pipeline
 
             cfg = self.cfgs[i]
             run = cfg.run
             key = (cfg.recipe, cfg.data_dir, run.shape().resolution)
             if key not in self._pipes:
-                dataset = data.load(cfg.recipe.dataset, cfg.data_dir)
+                dataset = load(cfg.recipe.dataset, cfg.data_dir)
                 self._pipes[key] = make_pipeline(dataset, cfg.recipe, self.device, key[2])
             run.ckpt_dir.mkdir(exist_ok=True)
             self._contexts[i] = _RunContext(cfg, run, run.samples().set_index("model_id", drop=False),
@@ -162,7 +163,7 @@ class Worker:
         from dsd.train.step import planned_mode
 
         cfg = ctx.cfg
-        arch = ctx.run.arch(ctx.samples.loc[mid])
+        arch = arch_of(ctx.run, ctx.samples.loc[mid])
         seed = model_seed(cfg.seed, mid)
         batch = cfg.recipe.batch_size
         ckpt = ctx.run.ckpt(mid)

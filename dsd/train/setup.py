@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from dsd.data import loaders
 from dsd.data.recipe import check_for_run, fix_for_run, read_for_run, with_overrides
 from dsd.data.registry import DATASETS
 from dsd.data.registry import get as get_dataset
+from dsd.data.registry import load as load_dataset
 from dsd.errors import DsdError
 from dsd.store.derived import derivation
 from dsd.store.run import Run, open_run
@@ -106,7 +106,7 @@ def _check_step(step: str, device: str) -> None:
 def _check_shape(run: Run, dataset: str, req: TrainRequest, load_data: bool) -> None:
     spec = get_dataset(dataset)
     if load_data or not spec.fixed_shape:
-        data = loaders.load(dataset, req.data_dir, req.download)
+        data = load_dataset(dataset, req.data_dir, req.download)
         channels, classes = data.in_channels, data.num_classes
     else:
         channels, classes = spec.shape.in_channels, spec.shape.num_classes
