@@ -10,9 +10,15 @@ DEMO   ?= runs/demo
 
 .PHONY: install test lint demo study bench fashion-mnist gpu-data clean
 
+# TORCH_INDEX: a PyTorch wheel index to take torch and torchvision from first, e.g.
+# `make test TORCH_INDEX=https://download.pytorch.org/whl/cpu` for the CPU-only build
+# (about 1 GB in .venv instead of about 6 GB with the CUDA libraries PyPI's build brings).
+TORCH_INDEX ?=
+
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(if $(TORCH_INDEX),$(PY) -m pip install -q --index-url $(TORCH_INDEX) 'torch<=2.14.1' 'torchvision<=0.29.1')
 	$(PY) -m pip install -q -e '.[test]'
 	rm -f $(VENV)/.installed-*; touch $(STAMP)
 
