@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ast
 from collections import defaultdict
-from pathlib import Path
 
 from conftest import ROOT
 
