@@ -69,7 +69,10 @@ def results(run: Run | str | Path):
     final = read_results(r.results_dir).final()
     if final.empty:
         return samples
-    return samples.merge(final.reset_index(drop=True), on="model_id", how="left")
+    # A space that draws epochs per model has an `epochs` sample column too: the result's
+    # (the epochs trained) becomes epochs_trained there.
+    return samples.merge(final.reset_index(drop=True), on="model_id", how="left",
+                         suffixes=("", "_trained"))
 
 
 def build_model(run: Run | str | Path, model_id: int, zero_init_final_gamma: bool = False):

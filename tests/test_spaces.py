@@ -9,7 +9,7 @@ from dsd.space import spec as spaces
 
 BUILTIN = ["anynetx_a", "anynetx_b", "anynetx_c", "anynetx_d", "anynetx_e", "nds_resnet",
            "nds_resnext_a", "nds_resnext_b", "nds_vanilla", "regnet_res_basic", "regnet_vanilla",
-           "regnetx", "regnetx_initial", "regnety"]
+           "regnetx", "regnetx_initial", "regnetx_optim", "regnety"]
 
 
 def test_builtins_resolve_their_chain():

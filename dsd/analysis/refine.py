@@ -11,6 +11,7 @@ from dsd import tomlw
 from dsd.analysis.fit import MEASURES, Fit, block_widths, fit_widths
 from dsd.analysis.plots import COLORS, figure, plain_log_axis, save
 from dsd.analysis.runs import RunErrors
+from dsd.data.recipe_dims import drawn_fields
 from dsd.errors import DsdError, ParamError
 from dsd.space import spec as spaces
 
@@ -117,6 +118,8 @@ def space_from_fits(fits: list[tuple[dict, Fit]], r: RunErrors, name: str) -> di
         "g": {"dist": "choice", "values": gs},
         "b": {"dist": "choice", "values": bs},
     }
+    # Recipe fields the run drew per model stay drawn as they were: the fits are of widths.
+    table["params"].update({k: space["params"][k] for k in drawn_fields(space)})
     return table
 
 

@@ -19,6 +19,7 @@ from dsd.analysis import edf as E
 from dsd.analysis.plots import COLORS, edf_figure, figure, plain_log_axis
 from dsd.analysis.runs import Options, RunErrors, compare, run_errors
 from dsd.data.recipe import read_for_run
+from dsd.data.recipe_dims import DRAWABLE, drawn_fields, log_scaled
 from dsd.errors import ParamError
 from dsd.store.results import read_results
 from dsd.store.run import Run
@@ -54,9 +55,19 @@ def param_columns(table: pd.DataFrame) -> dict[str, np.ndarray]:
     for k in ("w0", "wa", "wm", "g", "b", "e", "k", "s", "stages", "groups"):
         if k in table and k not in out:
             out[k] = table[k].to_numpy(dtype=float)
+    for k in DRAWABLE:  # recipe fields the space draws per model
+        if k in table:
+            out[k] = table[k].to_numpy(dtype=float)
     for k in ("flops", "params", "acts"):
         out[k] = table[k].to_numpy(dtype=float)
     return out
+
+
+def _drawn(manifest: dict) -> str:
+    """What a run's recipe line adds when its space draws fields per model (their base
+    values in train.toml then train no model)."""
+    names = drawn_fields(manifest.get("space"))
+    return f"; drawn per model: {', '.join(names)}" if names else ""
 
 
 def _per_stage(col: pd.Series) -> np.ndarray:
@@ -107,7 +118,7 @@ def _params_figure(r: RunErrors) -> tuple[str, list[dict]]:
         # Many points become one embedded image: the file stays small, the axes stay vector.
         ax.scatter(vals[shown], err[shown], s=8 if len(shown) < 2000 else 2, alpha=0.6,
                    color="#1f77b4", rasterized=len(shown) > RASTER_AT, linewidths=0)
-        if np.nanmin(vals) > 0 and np.nanmax(vals) / np.nanmin(vals) > 10:
+        if np.nanmin(vals) > 0 and (log_scaled(name) or np.nanmax(vals) / np.nanmin(vals) > 10):
             plain_log_axis(ax, "x")
             ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide here
         else:
@@ -242,8 +253,8 @@ def _header(runs: list[RunErrors], doc: dict) -> str:
                      "budget": ", ".join(f"{k} {m[k]}" for k in ("flops", "params", "acts") if m.get(k))
                      or "none",
                      "recipe": (f"{recipe.epochs} epochs, lr {recipe.lr:g}, batch {recipe.batch_size}, "
-                                f"train {recipe.train_subset or 'all'}, test {recipe.test_subset or 'all'}")
-                     if recipe else "untrained",
+                                f"train {recipe.train_subset or 'all'}, test {recipe.test_subset or 'all'}"
+                                + _drawn(m)) if recipe else "untrained",
                      "compute": ", ".join(f"{v:.2f} {k}-h" for k, v in cost.items()) or "none"})
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     out = _table(rows) + f"<p>Generated {when} by dsd {__version__}; compute is the sum of each " \

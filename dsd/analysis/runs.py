@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from dsd.analysis import edf as E
-from dsd.analysis.conditions import differences
+from dsd.analysis.conditions import differences, drawn_notes
 from dsd.errors import DsdError
 from dsd.sizes import parse_window
 from dsd.store.results import read_results
@@ -160,7 +160,8 @@ def compare(paths: list[str | Path], opt: Options, splits: list[str] | None = No
         if names.count(r.name) > 1:  # runs/x/a and runs/y/a: tell them apart
             r.name = str(r.path)
     # With one run (show, --split) only a run that mixes recipes in itself is flagged.
-    differ = differences([(r.name, open_run(r.path)) for r in runs])
+    named = [(r.name, open_run(r.path)) for r in runs]
+    differ = differences(named)
     if differ and opt.strict:
         raise DsdError("--strict: the runs were not trained under the same conditions, so their "
                        "EDFs would compare more than the spaces: " + "; ".join(differ))
@@ -188,7 +189,7 @@ def compare(paths: list[str | Path], opt: Options, splits: list[str] | None = No
             "bins": opt.bins if opt.normalize != "none" else None,
             "range": rng_range, "ci": opt.ci, "bootstrap": opt.bootstrap, "seed": opt.seed,
             "failed": opt.failed, "grid": grid.tolist(), "runs": out_runs, "pairs": pairs,
-            "differences": differ}
+            "differences": differ, "notes": drawn_notes(named)}
 
 
 def split_runs(runs: list[RunErrors], splits: list[str]) -> list[RunErrors]:

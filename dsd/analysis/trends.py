@@ -2,7 +2,8 @@
 10-11, pycls's `plot_trends`), each with pycls's good range of the best model's value.
 
 `--param regnet` expands to the RegNet quantities the paper plots: depth, w0, wa, wm, g,
-b, and the flops, params and acts of the models.
+b, and the flops, params and acts of the models. Recipe fields a space draws per model
+(lr, wd, ...) are parameters too; lr and wd are plotted on a log axis.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 
 from dsd.analysis import edf as E
 from dsd.analysis.runs import RunErrors
+from dsd.data.recipe_dims import log_scaled
 from dsd.errors import DsdError, ParamError
 
 REGNET = ("depth", "w0", "wa", "wm", "g", "b", "flops", "params", "acts")
@@ -75,21 +77,23 @@ def trends_plot(doc: dict, path: str | Path) -> list[Path]:
     fig.clf()
     for k, param in enumerate(params):
         ax = fig.add_subplot(rows, cols, k + 1)
-        xs_all, errs = [], []
-        for i, run in enumerate(runs):
-            t = next(t for t in doc["trends"] if t["param"] == param and t["run"] == run)
+        ts = [next(t for t in doc["trends"] if t["param"] == param and t["run"] == run) for run in runs]
+        xa = np.concatenate([np.asarray(t["x"], dtype=float) for t in ts])
+        log = xa.min() > 0 and (log_scaled(param) or xa.max() / xa.min() > 20)
+        errs = []
+        for i, (run, t) in enumerate(zip(runs, ts)):
             x, e = np.asarray(t["x"], dtype=float), np.asarray(t["error"], dtype=float)
-            xs_all.append(x)
             errs.append(e)
             c = COLORS[i % len(COLORS)]
             ax.scatter(x, e, s=7, alpha=0.4, color=c, label=run if k == 0 else None)
-            centers = [(b["from"] + b["to"]) / 2 for b in t["bins"]]
+            # A bin's middle as the axis shows it: geometric on a log axis.
+            centers = [np.sqrt(b["from"] * b["to"]) if log else (b["from"] + b["to"]) / 2
+                       for b in t["bins"]]
             ax.plot(centers, [b["median"] for b in t["bins"]], "-", color=c, linewidth=1.5)
         e_all = np.concatenate(errs)
         lo_e, hi_e = float(e_all.min()), float(e_all.max())
         step = (hi_e - lo_e) * 0.05 or 1.0
-        for i, run in enumerate(runs):  # good ranges: one bar per run under the points
-            t = next(t for t in doc["trends"] if t["param"] == param and t["run"] == run)
+        for i, t in enumerate(ts):  # good ranges: one bar per run under the points
             lo, med, hi = t["good_range"]
             y = lo_e - step * (i + 1.5)
             ax.plot([lo, hi], [y, y], color=COLORS[i % len(COLORS)], linewidth=3, alpha=0.7,
@@ -97,8 +101,7 @@ def trends_plot(doc: dict, path: str | Path) -> list[Path]:
             ax.plot([med], [y], "|", color="k", markersize=6)
         ax.set_ylim(lo_e - step * (len(runs) + 2.5), hi_e + step)
         ax.set_yticks([v for v in ax.get_yticks() if lo_e - step <= v <= hi_e + step])  # not the bars
-        xa = np.concatenate(xs_all)
-        if xa.min() > 0 and xa.max() / xa.min() > 20:
+        if log:
             plain_log_axis(ax, "x")
         elif xa.max() >= 1e5:  # flops, params: in millions, not with a 1e6 offset
             ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1e6:g}M"))

@@ -39,7 +39,8 @@ def compare_cmd(
     split: list[str] = typer.Option(None, "--split", help="Compare the models of one run that "
                                     "satisfy EXPR with those that do not (repeat for several "
                                     "groups). EXPR: names ds ws gs bs d1.. w1.. b g depth w0 wa wm "
-                                    "se flops params acts error; + - * / < <= == and or not; "
+                                    "se flops params acts error, and lr wd ... where the space "
+                                    "draws them; + - * / < <= == and or not; "
                                     "xs[i], sum() min() max() len() mean() abs(); "
                                     "xs.all_equal() .nondecreasing() .nonincreasing(). "
                                     "E.g. 'wm >= 2.5', 'bs.all_equal()', 'sum(ds) > 20'."),
@@ -165,6 +166,8 @@ def print_tables(doc: dict) -> None:
                   f"The {doc['ci']:.0%} band +- covers each whole EDF at once (simultaneous, "
                   "exact KS at n_eff): few models give wide bands. The best's good range is "
                   "pycls's: the best error among a random 25% of the models (exact quantiles).")
+    for n in doc.get("notes", []):  # recipe fields drawn per model: on purpose, not a warning
+        console.print(f"note: {n}", markup=False, highlight=False, soft_wrap=True)
     for r in doc["runs"]:
         for w in r["warnings"]:
             err_console.print(f"warning ({r['name']}): {w}")

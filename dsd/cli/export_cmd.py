@@ -86,7 +86,7 @@ def _command(target: str):
         # The source flags by parameter name, to check which ones SOURCE reads.
         flags = {k: v for k, v in locals().items() if k in REGNET_FLAGS + ANYNET_FLAGS + SHAPE_FLAGS}
         net, run = _network(source, model_id, se, flags)
-        rec, whose = _recipe(run, dataset, epochs) if recipe or epochs is not None else (None, "")
+        rec, whose = _recipe(run, model_id, dataset, epochs) if recipe or epochs is not None else (None, "")
         done = export(target, net, out, rec)
         line = f"wrote {', '.join(map(str, done.paths))}: {done.form}, {done.params:,} params"
         if rec is not None:
@@ -156,15 +156,16 @@ def _refuse_unread(kind: str, source: str, model_id: int | None, se: bool, flags
         raise DsdError(f"--model-id: only with a run directory as SOURCE, not {source!r}")
 
 
-def _recipe(run: str | None, dataset: str | None, epochs: int | None):
-    """The recipe to write and whose it is, with --epochs applied."""
+def _recipe(run: str | None, model_id: int | None, dataset: str | None, epochs: int | None):
+    """The recipe to write and whose it is, with --epochs applied (a run's: the model's own,
+    where its space draws recipe fields per model)."""
     from dsd.data.recipe import with_overrides
     from dsd.data.registry import default_recipe
     from dsd.interop.export import run_recipe
     from dsd.store.run import Run
 
     if run is not None:
-        rec = run_recipe(run)
+        rec = run_recipe(run, model_id)
         whose = "the run's" if Run(run).train_path.exists() else \
             f"the {rec.dataset} default: the run has no train.toml yet"
     elif dataset is not None:

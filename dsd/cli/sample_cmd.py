@@ -11,6 +11,7 @@ from rich.table import Table
 
 from dsd.cli.app import app, console, err_console
 from dsd.cli.options import ChannelsOpt, ClassesOpt, DatasetOpt, ResolutionOpt, StrideOpt, resolve_shape
+from dsd.data.recipe_dims import DRAWABLE
 from dsd.errors import DsdError
 from dsd.sizes import format_size
 from dsd.space.sample_run import SampleReport, sample_extend, sample_new
@@ -106,9 +107,11 @@ def print_summary(rep: SampleReport) -> None:
         q.add_row(k, *[format_size(v) for v in qs])
     console.print(q)
     ex = Table(title="examples")
-    for col in ("id", "ds", "ws", "gs", "bs", "flops"):
+    recipe = [k for k in DRAWABLE if k in r.columns]  # drawn per model by the space
+    for col in ("id", "ds", "ws", "gs", "bs", "flops", *recipe):
         ex.add_column(col)
     for row in r.head(5):
         ex.add_row(str(row["model_id"]), str(row["ds"]), str(row["ws"]), str(row["gs"]),
-                   str([f"{b:g}" for b in row["bs"]]).replace("'", ""), format_size(row["flops"]))
+                   str([f"{b:g}" for b in row["bs"]]).replace("'", ""), format_size(row["flops"]),
+                   *(f"{row[k]:.4g}" for k in recipe))
     console.print(ex)

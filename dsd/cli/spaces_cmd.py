@@ -72,9 +72,11 @@ def show(name: str = typer.Argument(..., help="A space name or a path to a .toml
     t = Table()
     for col in ("parameter", "distribution", "values", "drawn"):
         t.add_column(col)
+    recipe = spaces.drawn_recipe(s)
     for p in s.params.values():
         drawn = "once (scalar)" if s.generator == "regnet" or p.name in spaces.SCALAR_PARAMS else (
             "once, copied to every stage" if p.shared else "per stage")
+        drawn = "once (recipe field)" if p.name in recipe else drawn
         if p.same_as:
             t.add_row(p.name, f"same as {p.same_as}", "-", "tied: takes the value drawn for " + p.same_as)
         elif p.name in ("block", "act", "stem"):
@@ -85,4 +87,7 @@ def show(name: str = typer.Argument(..., help="A space name or a path to a .toml
     console.print(t)
     for k, v in s.constraints.items():
         console.print(f"constraint: {k} {v} across stages (rejection, not sorting)")
+    if recipe:
+        console.print(f"recipe drawn per model: {', '.join(recipe)} (each replaces the run's "
+                      "train.toml value for that model; no effect on complexity)")
     console.print(f"configurations before constraints: {spaces.configurations(s):,}")

@@ -1,7 +1,9 @@
 """Training recipes: the papers' defaults per data set, every field overridable.
 
 One run trains under one recipe: the first train-batch writes it to train.toml and
-later ones must match it, so an EDF never mixes recipes.
+later ones must match it, so an EDF never mixes recipes. A space may draw some fields per
+model on purpose (`dsd.data.recipe_dims`): train.toml then holds the base recipe, and each
+model replaces those fields with its own.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import tomllib
 from dataclasses import asdict, dataclass, fields, replace
 
 from dsd import tomlw
+from dsd.data.recipe_dims import drawn_fields
 from dsd.errors import DsdError
 
 
@@ -86,17 +89,19 @@ def write_for_run(run, recipe: Recipe) -> None:
 
 
 def fix_for_run(run, recipe: Recipe) -> Recipe:
-    """Write the run's train.toml if it has none; else insist the recipe is the same."""
+    """Write the run's train.toml if it has none; else insist the recipe is the same, but
+    for the fields the run's space draws per model (each model replaces them anyway)."""
     path, run_dir = run.train_path, run.path
     write_for_run(run, recipe)
     try:
         fixed = from_dict(tomllib.loads(path.read_text()))
     except (tomllib.TOMLDecodeError, TypeError) as e:
         raise DsdError(f"{path}: unreadable ({e}); restore it or sample a new run") from None
-    if fixed != recipe:
-        diff = [f"{k}: run has {a!r}, asked {b!r}" for k, a, b in
-                ((f.name, getattr(fixed, f.name), getattr(recipe, f.name)) for f in fields(Recipe))
-                if a != b]
+    drawn = drawn_fields(run.manifest().get("space"))
+    diff = [f"{k}: run has {a!r}, asked {b!r}" for k, a, b in
+            ((f.name, getattr(fixed, f.name), getattr(recipe, f.name)) for f in fields(Recipe))
+            if a != b and k not in drawn]
+    if diff:
         raise DsdError(f"{run_dir} is trained under another recipe ({'; '.join(diff)}); one run, "
                        "one recipe: sample a new run directory for a new recipe, or drop the "
                        "differing options")

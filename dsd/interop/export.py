@@ -35,7 +35,7 @@ from dsd.model.arch import IMAGENET, Arch, Shape, regnet_arch
 from dsd.model.blocks import BLOCKS
 from dsd.model.complexity import complexity
 from dsd.model.zoo import RegNetParams, find, published
-from dsd.space.rebuild import arch_of
+from dsd.space.rebuild import arch_of, recipe_of
 from dsd.store.run import Run, open_run
 
 TARGETS = ("pycls", "torchvision", "timm", "onnx")
@@ -87,18 +87,21 @@ def from_run(run: Run | str | Path, model_id: int) -> Network:
     return Network(arch, _row_regnet(row, arch), f"{r.path} model {model_id}")
 
 
-def run_recipe(run: Run | str | Path) -> Recipe:
+def run_recipe(run: Run | str | Path, model_id: int | None = None) -> Recipe:
     """The recipe a run trains under: its train.toml, or before its first train-batch its data
-    set's default (which train-batch would fix unless told otherwise)."""
+    set's default (which train-batch would fix unless told otherwise); with `model_id`, that
+    model's own, where the run's space draws recipe fields per model."""
     r = run if isinstance(run, Run) else open_run(run)
     rec = read_for_run(r)
-    if rec is not None:
+    if rec is None:
+        dataset = r.manifest().get("dataset")
+        if not dataset:
+            raise DsdError(f"{r.path} has no recipe yet (train.toml) nor a data set to take the "
+                           "default recipe of")
+        rec = default_recipe(dataset)
+    if model_id is None:
         return rec
-    dataset = r.manifest().get("dataset")
-    if not dataset:
-        raise DsdError(f"{r.path} has no recipe yet (train.toml) nor a data set to take the "
-                       "default recipe of")
-    return default_recipe(dataset)
+    return recipe_of(r, rec, r.samples().set_index("model_id", drop=False).loc[model_id])
 
 
 def _row_regnet(row, arch: Arch) -> RegNetParams | None:

@@ -56,6 +56,19 @@ class Dist:
             return min(self.values), max(self.values)
         return self.low, self.high
 
+    def reach(self) -> tuple[float, float]:
+        """The smallest and largest values a draw can give: quantisation can step past
+        `low` (uniform rounds down, log_uniform starts q' below it) and `high` (uniform's
+        last step). power2_or_log: its declared bounds."""
+        q = self.q
+        if self.kind == "uniform":
+            top = np.ceil(self.high / q + 1 - 1e-9) - 1  # floor(f / q) for f < high + q
+            return float(quantize(np.floor(self.low / q + 1e-9), q)), float(quantize(top, q))
+        if self.kind == "log_uniform":
+            start = (self.low - min(q, self.low / 2)) / q
+            return float(quantize(np.ceil(start), q)), float(quantize(np.ceil(self.high / q - 1e-9), q))
+        return self.support()
+
     def describe(self) -> str:
         if self.kind == "choice":
             return "choice {" + ", ".join(_fmt(v) for v in self.values) + "}"

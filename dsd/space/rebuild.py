@@ -1,5 +1,6 @@
 """A run's networks rebuilt from its rows: the space as the run's manifest records it,
-plus each row's own drawn numbers (per-stage lists, block, stem, strides, ...).
+plus each row's own drawn numbers (per-stage lists, block, stem, strides, ...); and the
+recipe each model trains under (the run's, with the fields its space draws replaced).
 
 The run directory (`dsd.store`) holds the rows; what they mean as networks is the
 space's business, so it lives here.
@@ -10,6 +11,9 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+from dsd.data.recipe import Recipe, with_overrides
+from dsd.data.recipe_dims import drawn_fields, model_values
+from dsd.errors import DsdError
 from dsd.model.arch import Arch
 from dsd.space.spec import Space, from_table
 from dsd.store.run import Run
@@ -17,7 +21,7 @@ from dsd.store.run import Run
 
 def arch_of(run: Run, row) -> Arch:
     """The network of one row of `run.samples()`."""
-    space = _space(str(run.manifest_path), run.manifest_path.stat().st_mtime_ns)
+    space = space_of(run)
     kw = space.shape_kwargs()
     block = row.get("block") if hasattr(row, "get") else None
     # Runs sampled before block names existed record only `se`.
@@ -38,6 +42,33 @@ def arch_of(run: Run, row) -> Arch:
     return Arch(tuple(int(x) for x in row["ds"]), tuple(int(x) for x in row["ws"]),
                 tuple(float(x) for x in row["bs"]), tuple(int(x) for x in row["gs"]),
                 shape=run.shape(), **kw)
+
+
+def recipe_of(run: Run, base: Recipe, row) -> Recipe:
+    """The recipe the model of `row` trains under: the run's base recipe (train.toml) with
+    the fields its space draws ([params.lr], ...) replaced by the row's own values."""
+    names = drawn_fields(run.manifest().get("space"))
+    if not names:
+        return base
+    missing = [k for k in names if not _present(row, k)]
+    if missing:
+        raise DsdError(f"{run.samples_path}: model {_id(row)} has no {', '.join(missing)} although "
+                       "the run's space draws it; sample the run again")
+    return with_overrides(base, **model_values(row, names))
+
+
+def _present(row, k: str) -> bool:
+    v = row.get(k) if hasattr(row, "get") else None
+    return v is not None and v == v  # NaN: a column the row lacks
+
+
+def _id(row) -> str:
+    return str(row.get("model_id", "?")) if hasattr(row, "get") else "?"
+
+
+def space_of(run: Run) -> Space:
+    """The run's space as its manifest records it (parsed once per manifest version)."""
+    return _space(str(run.manifest_path), run.manifest_path.stat().st_mtime_ns)
 
 
 @functools.lru_cache(maxsize=64)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dsd.data.recipe_dims import DRAWABLE
 from dsd.errors import DsdError
 from dsd.model.arch import Shape, adjust_compat_batch, regnet_block_widths, regnet_stage_index
 from dsd.model.blocks import BLOCKS, STEMS, get_block
@@ -22,6 +23,7 @@ from dsd.sizes import format_size, format_window
 from dsd.space.spec import Space
 
 BLOCK = 1 << 15
+RECIPE_STREAM = 1  # drawn recipe fields come from a generator of their own (seed, block, this)
 METRICS = ("flops", "params", "acts")
 Window = tuple[int | None, int | None] | None
 
@@ -137,12 +139,26 @@ def draw_block(space: Space, shape: Shape, seed: int, block: int, size: int = BL
         ss = raw["s"].astype(np.int64) if "s" in raw else None
         c = Candidates(np.arange(size), raw["d"].astype(np.int64), raw["w"], raw["b"],
                        raw["g"], scalars, {}, es, ks, ss).take(keep)
+    _draw_recipe(space, c, seed, block, size)
     ws, gs = adjust_compat_batch(c.ws, c.bs, c.gs.astype(np.int64))
     c.ws, c.gs = ws, gs
     if "stages" in c.scalars:
         _clear_absent_stages(c)
     c.cx = _count_groups(c, space, shape)
     return c
+
+
+def _draw_recipe(space: Space, c: Candidates, seed: int, block: int, size: int) -> None:
+    """The recipe fields the space draws, one value per candidate, into `c.scalars`. From a
+    stream of their own, in DRAWABLE's order: the networks drawn stay those of the space
+    without them, and reordering the file changes nothing."""
+    names = [k for k in DRAWABLE if k in space.params]
+    if not names:
+        return
+    rng = np.random.default_rng([seed, block, RECIPE_STREAM])
+    for k in names:
+        v = space.params[k].dist.draw(rng, (size,))[c.index]  # c.index: positions in the block
+        c.scalars[k] = v.astype(np.int64 if DRAWABLE[k].integer else np.float64)
 
 
 def _count_groups(c: Candidates, space: Space, shape: Shape) -> dict[str, np.ndarray]:
@@ -247,7 +263,9 @@ def in_windows(c: Candidates, windows: dict[str, Window]) -> np.ndarray:
 
 
 KEY_LISTS = ("ds", "ws", "gs", "bs", "es", "ks", "ss")   # per-stage columns that tell networks apart
-KEY_SCALARS = ("se_ratio", "stem_w", "block", "act", "stem")  # per-network ones
+# Per-network ones; a drawn recipe field tells models apart too (the same network under
+# another lr is another model).
+KEY_SCALARS = ("se_ratio", "stem_w", "block", "act", "stem", *DRAWABLE)
 
 
 def model_keys(cols: dict[str, np.ndarray]) -> np.ndarray:

@@ -4,16 +4,19 @@ A space file names its generator (`anynet`: per-stage d, w, b, g; `regnet`: the 
 RegNet numbers), its block type (x, or y with squeeze-excitation), its number of stages,
 how each parameter is drawn (per stage, or `shared`: drawn once and copied to every
 stage), ordering constraints (rejection conditions, never sorting), and optionally a
-default flops window. See spaces/README.md for the format.
+default flops window, and recipe fields drawn per model (`dsd.data.recipe_dims`). See
+spaces/README.md for the format.
 """
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 
+from dsd.data.recipe import Recipe
+from dsd.data.recipe_dims import DRAWABLE
 from dsd.errors import DsdError
 from dsd.model.layers import ACTS
 from dsd.space.distributions import KINDS, Dist
@@ -32,7 +35,8 @@ GROUP_COUNT = "groups"
 # Drawn when declared, else fixed by the space's own key (kernels, se_ratio, stem_width, stages).
 OPTIONAL_PARAMS = ("k", "s", "se_ratio", "stem_w", "stages")
 NETWORK_PARAMS = ("s", "stem_w", "stages")  # read by every block type
-SCALAR_PARAMS = ("se_ratio", "stem_w", "block", "stages", "act", "stem")  # one value per network
+# One value per network; recipe fields a space draws ([params.lr], ...) are scalars too.
+SCALAR_PARAMS = ("se_ratio", "stem_w", "block", "stages", "act", "stem", *DRAWABLE)
 PARAM_KEYS = {"dist", "low", "high", "q", "values", "shared", "same_as"}
 INTEGER_PARAMS = ("d", "depth", "w", "w0", "g", "groups", "s", "stem_w", "stages")
 ORDERINGS = ("nondecreasing", "nonincreasing")
@@ -124,10 +128,15 @@ def describe(space: Space) -> dict:
             "se_ratio": space.se_ratio, "default_flops": space.flops,
             "shared": [k for k, p in space.params.items()
                        if p.shared and space.generator == "anynet" and k not in SCALAR_PARAMS],
-            "constraints": dict(space.constraints),
+            "constraints": dict(space.constraints), "recipe": drawn_recipe(space),
             "params": {k: {"distribution": "same as " + p.same_as if p.same_as else p.dist.describe(),
                            "values": p.dist.count()} for k, p in space.params.items()},
             "configurations": configurations(space)}
+
+
+def drawn_recipe(space: Space) -> list[str]:
+    """The recipe fields the space draws per model ([params.lr], ...), in DRAWABLE's order."""
+    return [k for k in DRAWABLE if k in space.params]
 
 
 def all_files() -> list[Path]:
@@ -248,12 +257,14 @@ def _validate(t: dict, path: Path) -> Space:
     blocks = _drawn_names(pt.pop("block", None), "block", BLOCKS, gen, path) if named else ()
     acts = _drawn_names(pt.pop("act", None), "act", ACTS, gen, path) if named else ()
     stems = _drawn_names(pt.pop("stem", None), "stem", STEMS, gen, path) if named else ()
+    recipe = _recipe_params(pt, path) if named else {}
     block, act = blocks[0] if blocks else block, acts[0] if acts else act
     stem = stems[0] if stems else stem
     params = _params(pt, gen, blocks or (block,), path)
     for name, names in (("block", blocks), ("act", acts), ("stem", stems)):  # an index into names
         if names:
             params[name] = Param(name, Dist("choice", values=tuple(range(len(names)))), True)
+    params.update(recipe)
     # A drawn k, se_ratio or stem_w overrides the fixed key (a parent file may set it).
     if "se_ratio" in params and "y" in (blocks or (block,)):
         raise _fail(path, "params.se_ratio", "the y block fixes SE at 0.25; draw se_ratio with "
@@ -354,7 +365,8 @@ def _params(pt: dict, gen: str, blocks: tuple[str, ...], path: Path) -> dict[str
     for k in pt:
         if k not in need:
             raise _fail(path, f"params.{k}", f"unknown parameter for generator '{gen}'; "
-                        f"its parameters are {', '.join(need)}")
+                        f"its parameters are {', '.join(need)}, and the recipe fields it may "
+                        f"draw are {', '.join(DRAWABLE)}")
     missing = [k for k in need if k not in pt]
     if missing:
         raise _fail(path, f"params.{missing[0]}", "missing; every parameter of the generator "
@@ -362,6 +374,34 @@ def _params(pt: dict, gen: str, blocks: tuple[str, ...], path: Path) -> dict[str
     drawn = {k: _param(k, pt[k], gen, path) for k in need if not _tied(pt[k])}
     tied = {k: _tie(k, pt[k], drawn, path) for k in need if _tied(pt[k])}
     return {k: drawn.get(k) or tied[k] for k in need}
+
+
+def _recipe_params(pt: dict, path: Path) -> dict[str, Param]:
+    """[params.lr], [params.wd], ...: recipe fields drawn once per network (removed from
+    `pt`). They change how a network trains, never its shape or complexity, so any
+    generator may draw them; every value the distribution can give must suit the field."""
+    recipe_fields = {f.name for f in fields(Recipe) if f.name != "dataset"}
+    out = {}
+    for name in [k for k in pt if k in recipe_fields]:
+        key = f"params.{name}"
+        if name not in DRAWABLE:
+            raise _fail(path, key, f"the recipe field '{name}' is not drawn per model (a space may "
+                        f"draw {', '.join(DRAWABLE)}); set it for the whole run with train-batch")
+        t = pt.pop(name)
+        if isinstance(t, dict) and "same_as" in t:
+            raise _fail(path, key + ".same_as", "recipe fields are drawn on their own, not tied")
+        p = _param(name, t, "anynet", path)
+        rule = DRAWABLE[name]
+        if rule.integer and not p.dist.is_integer:
+            raise _fail(path, key + ".dist", f"'{name}' takes integer values: use integer bounds "
+                        "and q, or a choice of integers")
+        for bound, v in zip(("low", "high"), p.dist.reach()):
+            if not rule.ok(v):
+                where = key + (".values" if p.dist.kind == "choice" else f".{bound}")
+                raise _fail(path, where, f"'{name}' must be {rule.what}, but "
+                            f"{p.dist.describe()} can draw {v:g}")
+        out[name] = Param(name, p.dist, shared=True)
+    return out
 
 
 def _tied(t) -> bool:

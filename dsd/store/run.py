@@ -2,7 +2,8 @@
 
 runs/NAME/
   run.toml          manifest: the space as resolved, shape, windows, seed, stream position
-  samples.parquet   one row per model: ds, ws, gs, bs, se, drawn scalars, flops, params, acts
+  samples.parquet   one row per model: ds, ws, gs, bs, se, drawn scalars (recipe fields
+                    such as lr and wd included), flops, params, acts
   train.toml        the training recipe, fixed by the first train-batch
   results/*.parquet one file per finished training attempt (see dsd.store.results)
   claims/, ckpt/, logs/, sweep.json  working files of the trainers and sweeps
@@ -24,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dsd import tomlw
+from dsd.data.recipe_dims import DRAWABLE
 from dsd.errors import DsdError
 from dsd.model.arch import Shape
 from dsd.version import __version__
@@ -31,7 +33,8 @@ from dsd.version import __version__
 SCALAR_TYPES = {"b": pa.float64(), "g": pa.int64(), "e": pa.float64(), "k": pa.int64(),
                 "se_ratio": pa.float64(), "stem_w": pa.int64(), "stages": pa.int64(),
                 "groups": pa.int64(), "depth": pa.int64(),
-                "w0": pa.int64(), "wa": pa.float64(), "wm": pa.float64()}
+                "w0": pa.int64(), "wa": pa.float64(), "wm": pa.float64(),
+                **{k: pa.int64() if f.integer else pa.float64() for k, f in DRAWABLE.items()}}
 LIST_COLS = {"ds": pa.int64(), "ws": pa.int64(), "gs": pa.int64(), "bs": pa.float64(),
              "es": pa.float64(), "ks": pa.int64(), "ss": pa.int64()}
 

@@ -1,7 +1,8 @@
 """Re-train published models of a study with their recorded recipe and seed.
 
 Each result row records the seed, batch size, thread count, code version and platform
-it was trained with. Re-training under them on the same CPU model, threads and versions
+it was trained with, and its recipe is the run's with the fields its space draws per
+model (lr, wd, ...). Re-training under them on the same CPU model, threads and versions
 gives the error again bit for bit. Elsewhere (another CPU model, BLAS or oneDNN build, a
 GPU) the floating-point sums differ, a short training amplifies that, and a model's error
 moves by about as much as another training seed moves it (points, not digits, at the
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dsd.data.recipe import read_for_run
-from dsd.space.rebuild import arch_of
+from dsd.space.rebuild import arch_of, recipe_of
 from dsd.store.results import read_results
 from dsd.store.run import Run
 from dsd.study.spec import Study
@@ -46,13 +47,15 @@ def retrain(st: Study, space: str, model_id: int, device: str = "cpu") -> dict:
 
     run = Run(st.out / space)
     row = read_results(run.results_dir).final().loc[model_id]
-    recipe = read_for_run(run)
+    base = read_for_run(run)
     recorded = row.get("threads")
     threads = int(recorded) if recorded is not None and recorded == recorded else 1  # NaN: older rows
     torch.set_num_threads(threads)
     dev = torch.device(device)
-    pipe = make_pipeline(load(recipe.dataset, st.data_dir), recipe, dev, run.shape().resolution)
-    arch = arch_of(run, run.samples().set_index("model_id", drop=False).loc[model_id])
+    pipe = make_pipeline(load(base.dataset, st.data_dir), base, dev, run.shape().resolution)
+    sample = run.samples().set_index("model_id", drop=False).loc[model_id]
+    arch = arch_of(run, sample)
+    recipe = recipe_of(run, base, sample)  # the model's own drawn lr, wd, ... as it trained
     t0 = time.perf_counter()
     res = train_model(arch, pipe, recipe, dev, int(row["seed"]), int(row["batch_size"]))
     return {"space": space, "model_id": model_id, "published": float(row["error_min"]),

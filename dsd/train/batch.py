@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 from dsd.data.recipe import Recipe
 from dsd.errors import DsdError
-from dsd.space.rebuild import arch_of
+from dsd.space.rebuild import arch_of, recipe_of
 from dsd.store.claims import DEFAULT_LEASE, try_claim
 from dsd.store.results import model_done, write_result
 from dsd.store.run import Run
@@ -163,9 +163,11 @@ class Worker:
         from dsd.train.step import planned_mode
 
         cfg = ctx.cfg
-        arch = arch_of(ctx.run, ctx.samples.loc[mid])
+        row = ctx.samples.loc[mid]
+        arch = arch_of(ctx.run, row)
+        recipe = recipe_of(ctx.run, cfg.recipe, row)  # the run's, with the model's drawn fields
         seed = model_seed(cfg.seed, mid)
-        batch = cfg.recipe.batch_size
+        batch = recipe.batch_size
         ckpt = ctx.run.ckpt(mid)
         self.emit({"kind": "start", "worker": self.name, "run": ctx.run.name, "model_id": mid})
 
@@ -174,21 +176,21 @@ class Worker:
                        "epoch": epoch, "epochs": epochs, "ips": ips})
 
         def on_step(epoch: int, step: int, steps: int, ips: float) -> None:
-            left = (cfg.recipe.epochs - epoch + 1) * steps - step  # training steps of this model
+            left = (recipe.epochs - epoch + 1) * steps - step  # training steps of this model
             self.emit({"kind": "step", "worker": self.name, "run": ctx.run.name, "model_id": mid,
-                       "epoch": epoch, "epochs": cfg.recipe.epochs, "step": step, "steps": steps,
+                       "epoch": epoch, "epochs": recipe.epochs, "step": step, "steps": steps,
                        "ips": ips, "eta": left * batch / max(ips, 1e-9)})
 
         res, message = None, ""
         for attempt in range(2):
             try:
-                res = yield from loop.train_steps(arch, ctx.pipe, cfg.recipe, self.device, seed, batch,
+                res = yield from loop.train_steps(arch, ctx.pipe, recipe, self.device, seed, batch,
                                                   ckpt, progress, on_step, cfg.step)
                 break
             except KeyboardInterrupt:
                 raise
             except Exception as e:  # a failure is data: record it and move on
-                res = self._failure(e, cfg, mid, seed, batch)
+                res = self._failure(e, cfg, recipe, mid, seed, batch)
                 if res is not None:
                     break
                 message = f"out of memory at batch {batch}: {faults.first_line(e)}"
@@ -199,9 +201,9 @@ class Worker:
         if message and res.status == "ok":
             retried = f"retried at batch {batch} after: {message}"
             res.message = f"{res.message}; {retried}" if res.message else retried
-        return self._row(cfg, mid, res, seed, batch)
+        return self._row(recipe, mid, res, seed, batch)
 
-    def _failure(self, e: Exception, cfg: BatchConfig, mid: int, seed: int, batch: int):
+    def _failure(self, e: Exception, cfg: BatchConfig, recipe: Recipe, mid: int, seed: int, batch: int):
         """A failed model's `failed` result; None for out of memory (the caller retries or
         records `oom`); DeviceLost, carrying this model's row, when the device is gone."""
         from dsd.train import loop
@@ -213,7 +215,7 @@ class Worker:
             why = (f"the device became unusable (worker {self.name} stopped; its other models are "
                    f"left for the next run): {faults.first_line(e)}")
             res = loop.TrainResult("failed", message=why, step=planned_mode(cfg.step))
-            raise faults.DeviceLost(why, self._row(cfg, mid, res, seed, batch)) from e
+            raise faults.DeviceLost(why, self._row(recipe, mid, res, seed, batch)) from e
         if kind == "other":
             tb = traceback.format_exc(limit=3).strip().splitlines()[-1]
             return loop.TrainResult("failed", message=f"{type(e).__name__}: {e} ({tb})",
@@ -222,7 +224,8 @@ class Worker:
         cfg.run.ckpt(mid).unlink(missing_ok=True)
         return None
 
-    def _row(self, cfg: BatchConfig, mid: int, res, seed: int, batch: int) -> dict:
+    def _row(self, recipe: Recipe, mid: int, res, seed: int, batch: int) -> dict:
+        """The result row; `recipe` is the one the model trained under (drawn fields included)."""
         import torch
 
         from dsd.provenance import stamp
@@ -233,7 +236,7 @@ class Worker:
             "error_last": res.error_last, "curve": res.curve, "train_loss": res.train_loss,
             "epochs": res.epochs, "seconds": res.seconds,
             "images_per_second": res.images_per_second, "device": self.device_name,
-            "dataset": cfg.recipe.dataset, "recipe": cfg.recipe.to_json(),
+            "dataset": recipe.dataset, "recipe": recipe.to_json(),
             "message": res.message, "seed": seed, "batch_size": batch,
             "threads": torch.get_num_threads(), "step": res.step, "precision": precision(self.device),
             **stamp(),
