@@ -102,4 +102,180 @@ def compare(runs: list[Run | str | Path], **options) -> dict:
     return _compare([r.path if isinstance(r, Run) else r for r in runs], Options(**options))
 
 
-__all__ = ["open_run", "sample", "train_batch", "results", "build_model", "compare"]
+def show(run: Run | str | Path, **options) -> dict:
+    """`dsd edf show --json`: the EDF of one run with its bands and good range."""
+    return compare([run], **options)
+
+
+def status(run: Run | str | Path) -> dict:
+    """`dsd status --json`: counts of finished, failed and remaining models, from the files."""
+    from dsd.store.status import run_status
+
+    return run_status(run.path if isinstance(run, Run) else run)
+
+
+def adjust(run_a: str | Path, run_b: str | Path, covariates: list[str], **options):
+    """`dsd edf adjust`: b's effect on error, raw and at equal covariates."""
+    from dsd.analysis.adjust import adjust_runs
+
+    return adjust_runs(run_a, run_b, covariates, **options)
+
+
+def report(runs: list[str | Path], out: str | Path, **options) -> Path:
+    """`dsd report`: one self-contained HTML report of the runs; options as compare's."""
+    from dsd.analysis.report import build_report
+    from dsd.analysis.runs import Options
+
+    return build_report([str(r) for r in runs], out, Options(**options))
+
+
+def plan(run_a: str | Path, run_b: str | Path, **options) -> dict:
+    """`dsd plan --json`: models per space to detect a stated effect (d=, shift=, power=...)."""
+    from dsd.analysis.plan import plan_runs
+
+    return plan_runs(str(run_a), str(run_b), **options)
+
+
+def fit(run: str | Path, top: int = 20, **options) -> dict:
+    """`dsd fit --json`: quantized linear fits of the run's best models."""
+    from dsd.analysis.refine import fit_run
+
+    return fit_run(run, top, **options)
+
+
+def trend(runs: list[str | Path], params: list[str], **options) -> dict:
+    """`dsd trend --json`: error against parameters, with each run's good range."""
+    from dsd.analysis.trends import trend_runs
+
+    return trend_runs(runs, params, **options)
+
+
+def list_spaces() -> list[dict]:
+    """`dsd spaces list --json`: every built-in and ./spaces/*.toml space."""
+    from dsd.space import spec
+
+    return [spec.describe(spec.load(str(p))) for p in spec.all_files()]
+
+
+def show_space(name: str) -> dict:
+    """`dsd spaces show NAME --json`: one space's parameters, draws and constraints."""
+    from dsd.space import spec
+
+    return spec.describe(spec.load(name))
+
+
+def describe_model(arch) -> dict:
+    """`dsd model regnet|anynet --json`: an architecture's stages and exact complexity.
+    Build `arch` with dsd.model.arch.regnet_arch or anynet_arch."""
+    from dsd.model.complexity import complexity
+
+    return {"ds": list(arch.ds), "ws": list(arch.ws), "gs": list(arch.gs), "bs": list(arch.bs),
+            "block": arch.block, "se": arch.se, "stem": arch.stem, "stem_w": arch.stem_w,
+            "strides": list(arch.strides), "ks": list(arch.ks), "act": arch.act, **complexity(arch)}
+
+
+def check_models(n: int = 200, seed: int = 0, blocks: list[str] | None = None) -> list[dict]:
+    """`dsd model check`: analytic counts against built torch modules, per block and stem."""
+    from dsd.model.verify import check_all
+
+    return check_all(n, seed, blocks)
+
+
+def study_run(path: str | Path, workers: int = 1, **train) -> int:
+    """`dsd study run --no-report`: sample, derive and train what is missing; returns how
+    many models were trained. `train`: device, limit, threads, step, streams."""
+    from dsd.study import spec as S
+    from dsd.train.batch import run_batch
+
+    st = S.load(path)
+    S.sample_missing(st)
+    S.derive_missing(st)
+    return len(run_batch(S.configs(st, **train), workers, lambda event: None))
+
+
+def study_report(path: str | Path):
+    """`dsd study report`: figures, report.html and FINDINGS.md from what is trained."""
+    from dsd.study.report import write_study_report
+    from dsd.study.spec import load
+
+    return write_study_report(load(path))
+
+
+def study_verify(path: str | Path, models: int = 3, **options):
+    """`dsd study verify`: re-train published models and judge the differences."""
+    from dsd.study.verify import verify_study
+
+    return verify_study(path, models, **options)
+
+
+def study_summary(paths: list[str | Path]) -> str:
+    """`dsd study summary`: one markdown page of every finding's verdict across studies."""
+    from dsd.study.spec import load
+    from dsd.study.summary import summary_markdown
+
+    return summary_markdown([load(p) for p in paths],
+                            " ".join(["dsd study summary", *(str(p) for p in paths)]))
+
+
+def import_nds(path: str | Path, out: str | Path, dataset: str | None = None):
+    """`dsd import nds`: the ICCV 2019 paper's released models as a run."""
+    from dsd.interop.nds import import_nds as _import
+
+    return _import(path, out, dataset)
+
+
+def import_pycls_sweep(path: str | Path, out: str | Path):
+    """`dsd import pycls-sweep`: a pycls sweep's jobs and errors as a run."""
+    from dsd.interop.pycls_sweep import import_pycls_sweep as _import
+
+    return _import(path, out)
+
+
+def export(target: str, out: str | Path, *, run: Run | str | Path | None = None,
+           model_id: int | None = None, published: str | None = None, recipe=None):
+    """`dsd export pycls|torchvision|timm|onnx`: a sampled model (run, model_id) or a
+    published RegNet (published="RegNetX-400MF") for another tool."""
+    from dsd.interop.export import export as _export
+    from dsd.interop.export import from_published, from_run
+
+    if (run is None) == (published is None):
+        raise DsdError("export needs either run= and model_id=, or published=")
+    net = from_published(published) if published else from_run(run, model_id)
+    return _export(target, net, out, recipe)
+
+
+def sweep_cancel(run: Run | str | Path) -> list[str]:
+    """`dsd sweep cancel`: cancel the run's sweep tasks; finished models stay."""
+    from dsd.cluster.sweep import cancel
+
+    return cancel(run if isinstance(run, Run) else _open_run(run))
+
+
+def sweep_status(run: Run | str | Path) -> list[dict]:
+    """`dsd sweep status --json`: each submission with its tasks' states."""
+    from dsd.cluster.sweep import job_states, submissions
+
+    r = run if isinstance(run, Run) else _open_run(run)
+    return [{**sub, "states": job_states(r, sub)} for sub in submissions(r)]
+
+
+# Each command, the function of this module behind it. `sweep launch` is the one command
+# with no function here: it needs a cluster's executor settings, which live in its flags.
+COMMANDS = {
+    "sample": "sample", "train-batch": "train_batch", "status": "status",
+    "edf compare": "compare", "edf show": "show", "edf adjust": "adjust", "report": "report",
+    "plan": "plan", "fit": "fit", "trend": "trend", "spaces list": "list_spaces",
+    "spaces show": "show_space", "model regnet": "describe_model", "model anynet": "describe_model",
+    "model check": "check_models", "study run": "study_run", "study report": "study_report",
+    "study verify": "study_verify", "study summary": "study_summary", "import nds": "import_nds",
+    "import pycls-sweep": "import_pycls_sweep", "export pycls": "export",
+    "export torchvision": "export", "export timm": "export", "export onnx": "export",
+    "sweep status": "sweep_status", "sweep cancel": "sweep_cancel", "sweep launch": None,
+}
+
+
+__all__ = ["open_run", "sample", "train_batch", "results", "build_model", "compare", "show",
+           "status", "adjust", "report", "plan", "fit", "trend", "list_spaces", "show_space",
+           "describe_model",
+           "check_models", "study_run", "study_report", "study_verify", "study_summary",
+           "import_nds", "import_pycls_sweep", "export", "sweep_status", "sweep_cancel"]

@@ -160,6 +160,21 @@ def plan(a: E.Sample, b: E.Sample, power: float = 0.8, alpha: float = 0.05, d: f
             "null_d": _null_curve(a, b, ns, rng)}
 
 
+def plan_runs(run_a: str, run_b: str, power: float = 0.8, alpha: float = 0.05,
+              d: float | None = None, shift: float | None = None, boot: int = 200, seed: int = 0,
+              metric: str = "error_min", failed: str = "as-chance", plot: str | None = None) -> dict:
+    """`dsd plan`: `plan` on two pilot runs, read as `dsd edf compare` reads them."""
+    from dsd.analysis.runs import plain_samples
+
+    validate(power, alpha, boot, d, shift)
+    names, (a, b) = plain_samples([run_a, run_b], metric, failed)
+    doc = plan(a, b, power, alpha, d, shift, boot, seed)
+    doc["runs"] = names
+    if plot:
+        doc["plot"] = [str(p) for p in plan_plot(doc, tuple(names), plot)]
+    return doc
+
+
 def _whole(n: float) -> int | None:
     return None if not np.isfinite(n) else int(np.ceil(n))
 

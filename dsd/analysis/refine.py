@@ -36,6 +36,29 @@ def fit_rows(fits: list[tuple[dict, Fit]]) -> list[dict]:
             for row, f in fits]
 
 
+def fit_run(path: str | Path, top: int = 20, metric: str = "error_min", failed: str = "as-chance",
+            measure: str = "abs", plot: str | None = None, plot_efit: str | None = None,
+            to_space: str | None = None) -> dict:
+    """`dsd fit`: the quantized linear fits of a run's best models, their median e_fit, and
+    the plots and RegNet space asked for, as one JSON-ready document."""
+    from dsd.analysis.runs import run_errors
+
+    r = run_errors(path, metric, failed)
+    r.table = r.table[r.table.status == "ok"]  # diverged models have no error to learn from
+    fits = fit_top(r, top, measure)
+    rows = fit_rows(fits)
+    doc = {"run": str(r.path), "name": r.name, "metric": metric, "e_fit_measure": measure,
+           "models": rows, "e_fit_median": float(np.median([x["e_fit"] for x in rows]))}
+    if plot_efit:
+        doc["plot_efit"] = [str(p) for p in efit_plot(r, plot_efit, measure)]
+    if plot:
+        title = f"{r.name}: best models and their quantized linear fits"
+        doc["plot"] = [str(p) for p in fit_plot(fits, plot, title)]
+    if to_space:
+        doc["space"] = str(write_space(space_from_fits(fits, r, Path(to_space).stem), to_space))
+    return doc
+
+
 def fit_plot(fits: list[tuple[dict, Fit]], path: str | Path, title: str) -> list[Path]:
     """Per-block width against block index with the fit, as the paper's Fig. 8."""
     return save(fit_figure(fits, title), path)

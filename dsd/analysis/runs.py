@@ -153,12 +153,7 @@ def compare(paths: list[str | Path], opt: Options, splits: list[str] | None = No
     """
     _check(opt)
     # Without splits only the complexity columns are needed: read nothing else.
-    cols = None if splits else list(COMPLEXITY)
-    runs = [run_errors(p, opt.metric, opt.failed, cols) for p in paths]
-    names = [r.name for r in runs]
-    for r in runs:
-        if names.count(r.name) > 1:  # runs/x/a and runs/y/a: tell them apart
-            r.name = str(r.path)
+    runs = _load(paths, opt.metric, opt.failed, None if splits else list(COMPLEXITY))
     # With one run (show, --split) only a run that mixes recipes in itself is flagged.
     named = [(r.name, open_run(r.path)) for r in runs]
     differ = differences(named)
@@ -167,15 +162,7 @@ def compare(paths: list[str | Path], opt: Options, splits: list[str] | None = No
                        "EDFs would compare more than the spaces: " + "; ".join(differ))
     if splits:
         runs = split_runs(runs, splits)
-    for r in runs:
-        if len(r.table) < MIN_MODELS:
-            if splits:
-                raise DsdError(f"the group {r.name!r} of {r.path} holds {len(r.table)} usable "
-                               f"models; an EDF needs at least {MIN_MODELS}: loosen the rule "
-                               "or train more models")
-            raise DsdError(f"{r.path} has {len(r.table)} usable models (counts: "
-                           f"{_fmt_counts(r.counts)}); an EDF needs at least {MIN_MODELS}: train "
-                           "more with `dsd train-batch`")
+    _require_models(runs, bool(splits))
     samples, dropped, rng_range = _samples(runs, opt)
     all_err = np.concatenate([s.errors for s in samples])
     grid = np.linspace(np.floor(all_err.min()), np.ceil(all_err.max()), opt.grid_points)
@@ -190,6 +177,36 @@ def compare(paths: list[str | Path], opt: Options, splits: list[str] | None = No
             "range": rng_range, "ci": opt.ci, "bootstrap": opt.bootstrap, "seed": opt.seed,
             "failed": opt.failed, "grid": grid.tolist(), "runs": out_runs, "pairs": pairs,
             "differences": differ, "notes": drawn_notes(named)}
+
+
+def plain_samples(paths: list[str | Path], metric: str = "error_min",
+                  failed: str = "as-chance") -> tuple[list[str], list[E.Sample]]:
+    """The runs' names and plain error samples, read as `compare` reads them (the pilots
+    of `dsd plan`)."""
+    runs = _load(paths, metric, failed, list(COMPLEXITY))
+    _require_models(runs, False)
+    return [r.name for r in runs], [E.plain(r.table.error.to_numpy()) for r in runs]
+
+
+def _load(paths: list[str | Path], metric: str, failed: str, cols: list[str] | None) -> list[RunErrors]:
+    runs = [run_errors(p, metric, failed, cols) for p in paths]
+    names = [r.name for r in runs]
+    for r in runs:
+        if names.count(r.name) > 1:  # runs/x/a and runs/y/a: tell them apart
+            r.name = str(r.path)
+    return runs
+
+
+def _require_models(runs: list[RunErrors], splits: bool) -> None:
+    for r in runs:
+        if len(r.table) < MIN_MODELS:
+            if splits:
+                raise DsdError(f"the group {r.name!r} of {r.path} holds {len(r.table)} usable "
+                               f"models; an EDF needs at least {MIN_MODELS}: loosen the rule "
+                               "or train more models")
+            raise DsdError(f"{r.path} has {len(r.table)} usable models (counts: "
+                           f"{_fmt_counts(r.counts)}); an EDF needs at least {MIN_MODELS}: train "
+                           "more with `dsd train-batch`")
 
 
 def split_runs(runs: list[RunErrors], splits: list[str]) -> list[RunErrors]:

@@ -62,6 +62,18 @@ def trends(runs: list[RunErrors], params: list[str], bins: int = 5) -> dict:
             "trends": [trend(r, p, bins) for p in params for r in runs]}
 
 
+def trend_runs(paths: list[str | Path], params: list[str], bins: int = 5,
+               metric: str = "error_min", failed: str = "as-chance",
+               plot: str | Path | None = None) -> dict:
+    """`dsd trend`: error against each parameter for each run, with the plot if asked for."""
+    from dsd.analysis.runs import run_errors
+
+    doc = trends([run_errors(p, metric, failed) for p in paths], params, bins)
+    if plot:
+        doc["plot"] = [str(p) for p in trends_plot(doc, plot)]
+    return doc
+
+
 def trends_plot(doc: dict, path: str | Path) -> list[Path]:
     """One panel per parameter; in each, every run's models and binned medians, and below
     them one bar per run for its good range (a stack of bars stays readable for seven runs,

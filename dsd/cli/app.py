@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
 import typer
 from rich.console import Console
+
+from dsd import jsonw
 
 app = typer.Typer(
     name="dsd",
@@ -46,21 +47,5 @@ err_console = _console(stderr=True)
 
 
 def print_json(obj) -> None:
-    """One JSON document on stdout and nothing else there: indented when small; compact
-    when large (per-model arrays of big runs), which json encodes in C, 10x faster."""
-    text = json.dumps(obj, default=_default)
-    if len(text) < 100_000:
-        text = json.dumps(obj, indent=2, default=_default)
-    sys.stdout.write(text + "\n")
-
-
-def _default(o):
-    import numpy as np
-
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+    """One JSON document on stdout and nothing else there."""
+    sys.stdout.write(jsonw.dumps(obj) + "\n")

@@ -176,35 +176,20 @@ def check(
 
     Example: dsd model check --n 20 --block res_basic
     """
-    import numpy as np
     from rich.progress import Progress
 
-    from dsd.model.arch import Shape
-    from dsd.model.verify import check_counts, random_arch
+    from dsd.model.verify import CHECK_SHAPES, check_all
 
-    blocks = block or list(BLOCKS)
-    unknown = [b for b in blocks if b not in BLOCKS]
-    if unknown or n < 1:
-        raise DsdError(f"--block: unknown block {unknown[0]!r}; use {', '.join(BLOCKS)}" if unknown
-                       else "--n must be at least 1")
-    shapes = {"32 px, 10 classes": Shape(3, 32, 10, 1), "224 px, 1000 classes": Shape()}
-    rng = np.random.default_rng(seed)
+    total = len(block or BLOCKS) * len(STEMS) * len(CHECK_SHAPES) * n
+    with Progress(console=console, transient=True, disable=not console.is_terminal) as prog:
+        task = prog.add_task("building and counting", total=max(total, 1))
+        rows = check_all(n, seed, block, advance=lambda: prog.advance(task))
     t = Table(title=f"{n} random architectures per row: analytic count equals the torch module's")
     for col in ("block", "stem", "shape", "params", "flops", "acts"):
         t.add_column(col, justify="right" if col in ("params", "flops", "acts") else "left")
-    failed = False
-    with Progress(console=console, transient=True, disable=not console.is_terminal) as prog:
-        task = prog.add_task("building and counting", total=len(blocks) * len(STEMS) * 2 * n)
-        for b in blocks:
-            for s in STEMS:
-                for label, shape in shapes.items():
-                    ok = {"params": 0, "flops": 0, "acts": 0}
-                    for _ in range(n):
-                        for k, v in check_counts(random_arch(rng, b, s, shape)).items():
-                            ok[k] += v
-                        prog.advance(task)
-                    failed |= min(ok.values()) < n
-                    t.add_row(b, s, label, *(f"{ok[k]}/{n}" for k in ("params", "flops", "acts")))
+    for r in rows:
+        t.add_row(r["block"], r["stem"], r["shape"], *(f"{r[k]}/{n}" for k in ("params", "flops", "acts")))
     console.print(t)
+    failed = any(min(r["params"], r["flops"], r["acts"]) < n for r in rows)
     if failed:
         sys.exit(1)

@@ -33,17 +33,9 @@ def plan_cmd(
 
     Example: dsd plan runs/demo/anynetx_a runs/demo/regnetx --shift 1.0 --plot runs/demo/plan.png
     """
-    from dsd.analysis.plan import plan, plan_plot, validate
-    from dsd.analysis.runs import Options, compare
+    from dsd.analysis.plan import plan_runs
 
-    validate(power, alpha, boot, d, shift)
-    doc0 = compare([run_a, run_b], Options(metric=metric, failed=failed, bootstrap=10,
-                                           min_of_k_bootstrap=10))
-    a, b = (_sample(r) for r in doc0["runs"])
-    doc = plan(a, b, power, alpha, d, shift, boot, seed)
-    doc["runs"] = [r["name"] for r in doc0["runs"]]
-    if plot:
-        doc["plot"] = [str(p) for p in plan_plot(doc, tuple(doc["runs"]), plot)]
+    doc = plan_runs(run_a, run_b, power, alpha, d, shift, boot, seed, metric, failed, plot)
     if as_json:
         print_json(doc)
         return
@@ -69,10 +61,3 @@ def _summary(doc: dict, power: float, alpha: float) -> str:
                  "(a supremum of noise): planning for it would be optimistic.")
     return "\n".join(lines)
 
-
-def _sample(run_doc: dict):
-    import numpy as np
-
-    from dsd.analysis.edf import Sample
-
-    return Sample(np.asarray(run_doc["errors"]), np.asarray(run_doc["weights"]))

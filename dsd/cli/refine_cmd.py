@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
 import typer
 from rich.table import Table
 
-from dsd.analysis.runs import run_errors
 from dsd.cli.app import app, console, print_json
 from dsd.cli.edf_cmd import FAILED, METRIC
 
@@ -34,29 +32,14 @@ def fit_cmd(
 
     Example: dsd fit runs/demo/anynetx_a --top 8 --plot runs/demo/fit.png --to-space runs/demo/refined.toml
     """
-    from dsd.analysis.refine import fit_plot, fit_rows, fit_top, space_from_fits, write_space
+    from dsd.analysis.refine import fit_run
 
-    r = run_errors(run, metric, failed)
-    r.table = r.table[r.table.status == "ok"]  # diverged models have no error to learn from
-    fits = fit_top(r, top, e_fit_measure)
-    rows = fit_rows(fits)
-    doc = {"run": str(r.path), "metric": metric, "e_fit_measure": e_fit_measure, "models": rows,
-           "e_fit_median": float(np.median([x["e_fit"] for x in rows]))}
-    if plot_efit:
-        from dsd.analysis.refine import efit_plot
-
-        doc["plot_efit"] = [str(p) for p in efit_plot(r, plot_efit, e_fit_measure)]
-    if plot:
-        doc["plot"] = [str(p) for p in fit_plot(fits, plot, f"{r.name}: best models and their "
-                                                "quantized linear fits")]
-    if to_space:
-        from pathlib import Path
-
-        doc["space"] = str(write_space(space_from_fits(fits, r, Path(to_space).stem), to_space))
+    doc = fit_run(run, top, metric, failed, e_fit_measure, plot, plot_efit, to_space)
+    rows = doc["models"]
     if as_json:
         print_json(doc)
         return
-    t = Table(title=f"quantized linear fits of the {len(rows)} best models of {r.name} ({metric})")
+    t = Table(title=f"quantized linear fits of the {len(rows)} best models of {doc['name']} ({metric})")
     for col in ("id", "error", "depths", "widths", "d", "w0", "wa", "wm", "e_fit"):
         t.add_column(col, justify="right")
     for x in rows:
@@ -88,12 +71,9 @@ def trend_cmd(
 
     Example: dsd trend studies/fashion-mnist/regnetx --param regnet --plot trend-regnet.png
     """
-    from dsd.analysis.trends import trends, trends_plot
+    from dsd.analysis.trends import trend_runs
 
-    rs = [run_errors(r, metric, failed) for r in runs]
-    doc = trends(rs, param, bins)
-    if plot:
-        doc["plot"] = [str(p) for p in trends_plot(doc, plot)]
+    doc = trend_runs(runs, param, bins, metric, failed, plot)
     if as_json:
         print_json(doc)
         return

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -102,9 +101,7 @@ def print_summary(rep: SampleReport) -> None:
     for p in ("min", "25%", "median", "75%", "max"):
         q.add_column(p, justify="right")
     for k in ("flops", "params", "acts"):
-        vals = r.columns[k]
-        qs = np.percentile(vals, [0, 25, 50, 75, 100])
-        q.add_row(k, *[format_size(v) for v in qs])
+        q.add_row(k, *[format_size(v) for v in r.quantiles(k)])
     console.print(q)
     ex = Table(title="examples")
     recipe = [k for k in DRAWABLE if k in r.columns]  # drawn per model by the space

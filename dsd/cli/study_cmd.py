@@ -98,29 +98,19 @@ def verify_cmd(
     """
     from rich.table import Table
 
-    from dsd.errors import ParamError
-    from dsd.study import spec as S
-    from dsd.study.verify import agreement, pick, retrain
-    from dsd.train.batch import resolve_device
+    from dsd.study.verify import verify_study
 
-    if models < 1:
-        raise ParamError("models", "must be at least 1")
-    st, dev = S.load(file), resolve_device(device)
-    chosen = pick(st, models, seed)
-    if not chosen:
-        raise DsdError(f"{file}: no trained model to verify yet; run `dsd study run {file}` first")
-    t = Table(title=f"{st.name}: published models re-trained on {dev}")
+    v = verify_study(file, models, seed, device, mean_tolerance, tolerance)
+    t = Table(title=f"{v.study}: published models re-trained on {v.device}")
     for col in ("space", "id", "published", "re-trained", "diff (pp)", "threads", "seconds"):
         t.add_column(col, justify="right")
-    rows = [retrain(st, space, mid, dev) for space, mid in chosen]
-    for r in rows:
+    for r in v.rows:
         t.add_row(r["space"], str(r["model_id"]), f"{r['published']:.2f}", f"{r['retrained']:.2f}",
                   f"{r['diff']:+.2f}", str(r["threads"]), f"{r['seconds']:.0f}")
     console.print(t)
-    differs = {k: v for r in rows for k, v in r["platform_differs"].items()}
-    for key, (then, now) in sorted(differs.items()):
+    for key, (then, now) in sorted(v.platform_differs.items()):
         console.print(f"platform differs: {key}: published {then}, here {now}")
-    a = agreement([r["diff"] for r in rows], mean_tolerance, tolerance)
+    a = v.agreement
     console.print(f"mean difference {a.mean:+.2f} pp over {a.k} models (95% CI {a.ci[0]:+.2f}.."
                   f"{a.ci[1]:+.2f}, paired t-test p {a.p:.2g}); largest {a.largest:.2f} pp "
                   f"(tolerances: mean {mean_tolerance}, any one model {tolerance})")

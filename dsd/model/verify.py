@@ -110,3 +110,36 @@ def check_counts(arch: Arch) -> dict[str, bool]:
     return {"params": v["params_torch"] == cx["params"],
             "flops": v["flops_fvcore_conv_linear"] + v["bias_adds"] == cx["flops"],
             "acts": acts == cx["acts"]}
+
+
+CHECK_SHAPES = {"32 px, 10 classes": (3, 32, 10, 1), "224 px, 1000 classes": (3, 224, 1000, 2)}
+
+
+def check_all(n: int, seed: int = 0, blocks: list[str] | None = None,
+              advance=lambda: None) -> list[dict]:
+    """`dsd model check`: for each block type, stem and shape, n random architectures, and
+    how many of them have each analytic count equal to the built module's. `advance` is
+    called once per architecture (a progress bar)."""
+    import numpy as np
+
+    from dsd.errors import DsdError
+    from dsd.model.arch import Shape
+    from dsd.model.blocks import BLOCKS, STEMS
+
+    blocks = blocks or list(BLOCKS)
+    unknown = [b for b in blocks if b not in BLOCKS]
+    if unknown or n < 1:
+        raise DsdError(f"--block: unknown block {unknown[0]!r}; use {', '.join(BLOCKS)}" if unknown
+                       else "--n must be at least 1")
+    rng = np.random.default_rng(seed)
+    rows = []
+    for b in blocks:
+        for s in STEMS:
+            for label, dims in CHECK_SHAPES.items():
+                ok = {"params": 0, "flops": 0, "acts": 0}
+                for _ in range(n):
+                    for k, v in check_counts(random_arch(rng, b, s, Shape(*dims))).items():
+                        ok[k] += v
+                    advance()
+                rows.append({"block": b, "stem": s, "shape": label, "n": n, **ok})
+    return rows

@@ -79,6 +79,10 @@ class SampleResult:
     def __len__(self) -> int:
         return len(self.columns["model_id"])
 
+    def quantiles(self, column: str, qs=(0, 25, 50, 75, 100)) -> list[float]:
+        """Percentiles of one scalar column (the complexity of the drawn models)."""
+        return [float(x) for x in np.percentile(self.columns[column], qs)]
+
     def head(self, k: int) -> list[dict]:
         """The first k models as one dict each."""
         rows = [{c: v[i].tolist() for c, v in self.columns.items()} for i in range(min(k, len(self)))]

@@ -108,3 +108,36 @@ def agreement(diffs: list[float], mean_tolerance: float = 1.5, max_tolerance: fl
     p = float(stats.ttest_1samp(d, 0.0).pvalue)
     return Agreement(k, mean, (mean - half, mean + half), p, float(np.abs(d).max()),
                      mean_tolerance, max_tolerance)
+
+
+@dataclass
+class Verification:
+    study: str
+    device: str
+    rows: list[dict]                    # one per re-trained model (retrain's dict)
+    platform_differs: dict[str, tuple]  # key -> (published, here), over all rows
+    agreement: Agreement
+
+
+def verify_study(path, models: int = 3, seed: int = 0, device: str = "cpu",
+                 mean_tolerance: float = 1.5, tolerance: float = 5.0, progress=None) -> Verification:
+    """`dsd study verify`: re-train `models` published models of the study file at `path`
+    and judge the differences as a population. `progress(row)` is called after each model."""
+    from dsd.errors import DsdError, ParamError
+    from dsd.study.spec import load
+    from dsd.train.batch import resolve_device
+
+    if models < 1:
+        raise ParamError("models", "must be at least 1")
+    st, dev = load(path), resolve_device(device)
+    chosen = pick(st, models, seed)
+    if not chosen:
+        raise DsdError(f"{path}: no trained model to verify yet; run `dsd study run {path}` first")
+    rows = []
+    for space, mid in chosen:
+        rows.append(retrain(st, space, mid, dev))
+        if progress:
+            progress(rows[-1])
+    differs = {k: v for r in rows for k, v in r["platform_differs"].items()}
+    return Verification(st.name, dev, rows, differs,
+                        agreement([r["diff"] for r in rows], mean_tolerance, tolerance))
