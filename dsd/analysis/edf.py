@@ -10,6 +10,7 @@ effective n. Two EDFs are compared by the KS statistic D.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -129,9 +130,16 @@ def simultaneous_eps(s: Sample, ci: float) -> float:
     continuous errors (conservative with ties); for normalised EDFs the stratified weights
     vary less than Kish's n_eff assumes, so the band is conservative (tests/test_edf.py
     measures its coverage both ways)."""
+    return _kstwo_ppf(ci, max(1, int(np.floor(s.n_eff + 1e-9))))
+
+
+@functools.lru_cache(maxsize=1024)
+def _kstwo_ppf(ci: float, n: int) -> float:
+    # scipy's exact quantile takes ~0.1 s (a root search over the exact CDF); a study
+    # report asks for the same few (ci, n) over a hundred times.
     from scipy import stats
 
-    return float(stats.kstwo.ppf(ci, max(1, int(np.floor(s.n_eff + 1e-9)))))
+    return float(stats.kstwo.ppf(ci, n))
 
 
 def simultaneous_band(s: Sample, grid: np.ndarray, ci: float) -> tuple[np.ndarray, np.ndarray]:

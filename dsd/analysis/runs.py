@@ -54,18 +54,15 @@ def run_errors(path: str | Path, metric: str = "error_min", failed: str = "as-ch
         raise DsdError(f"--failed must be as-chance or drop, got {failed!r}")
     run = open_run(path)
     kind, k = parse_metric(metric)
-    wanted = None if columns is None else list(dict.fromkeys(["model_id", *columns]))
-    samples = run.samples(wanted).set_index("model_id", drop=False)
+    wanted = None if columns is None else tuple(dict.fromkeys(["model_id", *columns]))
     curves = ("curve",) if kind == "error@" or columns is None else ()
     chosen = (kind,) if kind in METRICS else ()  # an _ema column only when asked for
-    res = read_results(run.results_dir, columns=("error_min", "error_last", *chosen, *curves))
-    final = res.final()
-    num_classes = int(run.manifest().get("num_classes", 1000))
+    samples, final, corrupt, num_classes = _read(run, wanted, ("error_min", "error_last", *chosen, *curves))
     chance = 100.0 * (1 - 1 / num_classes)
     counts = {s: int((final.status == s).sum()) if not final.empty else 0
               for s in ("ok", "diverged", "failed", "oom")}
     counts["pending"] = len(samples) - sum(counts.values())
-    warnings = [f"skipped damaged result file {p} ({why})" for p, why in res.corrupt]
+    warnings = [f"skipped damaged result file {p} ({why})" for p, why in corrupt]
     table, short = _used(final, samples, kind, k, failed, chance)
     counts["too_short"] = short
     if short and kind == "error@":
@@ -78,6 +75,37 @@ def run_errors(path: str | Path, metric: str = "error_min", failed: str = "as-ch
     warnings += near_chance(table, chance)
     return RunErrors(run.name if run.name != "." else str(path), run.path,
                      table, counts, chance, warnings)
+
+
+# A study report reads each run about fifteen times: the files are read once per state of
+# the run directory (callers build new frames from these and never change them).
+_READ_CACHE: dict[tuple, tuple] = {}
+
+
+def _read(run, wanted: tuple | None, result_columns: tuple) -> tuple:
+    key = (str(run.path.resolve()), wanted, result_columns)
+    hit = _READ_CACHE.get(key)
+    if hit and hit[0] == _state(run):
+        return hit[1]
+    samples = run.samples(None if wanted is None else list(wanted)).set_index("model_id", drop=False)
+    res = read_results(run.results_dir, columns=result_columns)  # may compact: state after it
+    value = (samples, res.final(), list(res.corrupt), int(run.manifest().get("num_classes", 1000)))
+    _READ_CACHE[key] = (_state(run), value)
+    return value
+
+
+def _state(run) -> tuple:
+    """What a run's files are now: every results file and the run's own files, by name,
+    size and modification time."""
+    def stat(p: Path) -> tuple:
+        try:
+            st = p.stat()
+            return (p.name, st.st_size, st.st_mtime_ns)
+        except FileNotFoundError:
+            return (p.name, None)
+
+    results = sorted(stat(e) for e in run.results_dir.glob("*")) if run.results_dir.is_dir() else []
+    return (stat(run.samples_path), stat(run.manifest_path), tuple(results))
 
 
 def _used(final: pd.DataFrame, samples: pd.DataFrame, kind: str, k: int | None, failed: str,
