@@ -167,11 +167,9 @@ def show_space(name: str) -> dict:
 def describe_model(arch) -> dict:
     """`dsd model regnet|anynet --json`: an architecture's stages and exact complexity.
     Build `arch` with dsd.model.arch.regnet_arch or anynet_arch."""
-    from dsd.model.complexity import complexity
+    from dsd.model.complexity import describe
 
-    return {"ds": list(arch.ds), "ws": list(arch.ws), "gs": list(arch.gs), "bs": list(arch.bs),
-            "block": arch.block, "se": arch.se, "stem": arch.stem, "stem_w": arch.stem_w,
-            "strides": list(arch.strides), "ks": list(arch.ks), "act": arch.act, **complexity(arch)}
+    return describe(arch)
 
 
 def check_models(n: int = 200, seed: int = 0, blocks: list[str] | None = None) -> list[dict]:

@@ -21,7 +21,7 @@ from dsd.cli.options import (
 from dsd.errors import DsdError
 from dsd.model.arch import Arch, Shape, anynet_arch, regnet_arch, stage_resolutions
 from dsd.model.blocks import BLOCKS, STEMS
-from dsd.model.complexity import complexity
+from dsd.model.complexity import describe
 from dsd.model.layers import ACTS
 
 model_app = typer.Typer(help="Describe one network: stages, widths, flops, params, acts.",
@@ -119,9 +119,7 @@ def anynet_from_flags(depths: str, widths: str, group_ws: str | None, bottleneck
 
 
 def _report(arch: Arch, as_json: bool, verify: bool) -> None:
-    out = {"ds": list(arch.ds), "ws": list(arch.ws), "gs": list(arch.gs), "bs": list(arch.bs),
-           "block": arch.block, "se": arch.se, "stem": arch.stem, "stem_w": arch.stem_w,
-           "strides": list(arch.strides), "ks": list(arch.ks), "act": arch.act, **complexity(arch)}
+    out = describe(arch)
     if verify:
         from dsd.model.verify import verify_arch
 

@@ -74,3 +74,11 @@ def complexity(arch: Arch) -> dict[str, int]:
     cx = complexity_batch(row(arch.ds), row(arch.ws), row(arch.bs), row(arch.gs), arch.shape,
                           es=row(arch.es), **net)
     return {"flops": int(cx.flops[0]), "params": int(cx.params[0]), "acts": int(cx.acts[0])}
+
+
+def describe(arch: Arch) -> dict:
+    """One network as `dsd model regnet|anynet --json` prints it: its stages and exact
+    complexity."""
+    return {"ds": list(arch.ds), "ws": list(arch.ws), "gs": list(arch.gs), "bs": list(arch.bs),
+            "block": arch.block, "se": arch.se, "stem": arch.stem, "stem_w": arch.stem_w,
+            "strides": list(arch.strides), "ks": list(arch.ks), "act": arch.act, **complexity(arch)}
