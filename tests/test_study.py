@@ -265,3 +265,18 @@ def test_study_shape_declares_strides_and_resolution_and_warns_of_empty_bins(tmp
     S.sample_missing(st)
     gaps = S.window_gaps(st)
     assert gaps and all("no model in flops bin" in g and "before training" in g for g in gaps)
+
+
+def test_summary_says_whether_a_finding_holds_and_leaves_untrained_studies_open():
+    from dsd.study.summary import _holds
+
+    assert _holds(["reproduced", "reproduced"]) == "yes, in every column"
+    assert _holds(["consistent", "reproduced"]) == "yes, in every column"
+    assert _holds(["reproduced", "not yet computable"]) == \
+        "so far: in every computed column; 1 column not yet computable"
+    assert _holds(["reproduced", "not reproduced: a is better"]).startswith("no")
+    assert _holds(["not yet computable", "not yet computable"]) == "open: nothing computable yet"
+    assert _holds(["reproduced", "not resolved at this n"]).startswith("not established: holds in some")
+    assert _holds(["not resolved at this n", "not computable in this window"]).startswith(
+        "not established: unresolved")
+    assert _holds(["", ""]) == ""

@@ -85,11 +85,20 @@ def summary_markdown(studies: list[Study], command: str) -> str:
 
 
 def _holds(verdicts: list[str]) -> str:
+    """Whether a finding holds across the columns: a column not yet trained leaves the answer
+    open rather than making it a no; `consistent` (no loss detected) holds for a no_worse
+    finding."""
     seen = [v for v in verdicts if v]
-    if not seen:
-        return ""
-    if all(v.startswith("reproduced") for v in seen):
-        return "yes: reproduced everywhere"
-    if any(v.startswith("reproduced") for v in seen):
-        return "no: reproduced in some, not all"
-    return "no"
+    pending = sum(v.startswith("not yet") for v in seen)
+    done = [v for v in seen if not v.startswith("not yet")]
+    if not done:
+        return "open: nothing computable yet" if pending else ""
+    later = f"; {pending} column{'s' if pending > 1 else ''} not yet computable" if pending else ""
+    if any(v.startswith("not reproduced") for v in done):
+        return "no: not reproduced in at least one" + later
+    held = [v.startswith(("reproduced", "consistent")) for v in done]
+    if all(held):
+        return ("yes, in every column" if not pending else "so far: in every computed column") + later
+    if any(held):
+        return "not established: holds in some, unresolved in others" + later
+    return "not established: unresolved (or not computable) everywhere" + later
