@@ -289,3 +289,22 @@ def test_folded_permutation_pvalue_matches_shuffling_the_labels():
     ref = (1 + hits) / 3001
     assert 0.01 < ref < 0.9  # a p-value the check can tell apart from 0 and 1
     assert abs(p - ref) < 4 * np.sqrt(ref * (1 - ref) / 3000) + 0.005, (p, ref)
+
+
+def test_a_run_read_again_sees_its_new_results(tmp_path):
+    """Reads are cached per state of the run directory: a result written (or a file
+    removed) between two reads is seen by the second."""
+    from dsd.analysis.runs import run_errors
+
+    out = _fake_run(tmp_path, "a", 30, n=10)
+    first = run_errors(out)
+    assert len(first.table) == 10
+    removed = sorted((out / "results").glob("*.parquet"))[0]
+    removed.unlink()
+    assert len(run_errors(out).table) == 9
+    write_result(out / "results", {"model_id": 0, "status": "ok", "error_min": 1.0,
+                                   "error_last": 1.0, "curve": [1.0]})
+    again = run_errors(out)
+    assert len(again.table) == 10 and again.table.error.min() == 1.0
+    again.table = again.table.iloc[:2]  # a caller changing its copy changes nothing read later
+    assert len(run_errors(out).table) == 10

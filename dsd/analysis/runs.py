@@ -7,6 +7,7 @@ failed="drop"); `failed`/`oom` models are left out. Every result states the coun
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,18 +80,24 @@ def run_errors(path: str | Path, metric: str = "error_min", failed: str = "as-ch
 
 # A study report reads each run about fifteen times: the files are read once per state of
 # the run directory (callers build new frames from these and never change them).
-_READ_CACHE: dict[tuple, tuple] = {}
+# Bounded, oldest first out: a notebook that reads hundreds of runs keeps the last few.
+_READ_CACHE: OrderedDict[tuple, tuple] = OrderedDict()
+_READ_CACHE_SIZE = 128
 
 
 def _read(run, wanted: tuple | None, result_columns: tuple) -> tuple:
     key = (str(run.path.resolve()), wanted, result_columns)
     hit = _READ_CACHE.get(key)
     if hit and hit[0] == _state(run):
+        _READ_CACHE.move_to_end(key)
         return hit[1]
     samples = run.samples(None if wanted is None else list(wanted)).set_index("model_id", drop=False)
     res = read_results(run.results_dir, columns=result_columns)  # may compact: state after it
     value = (samples, res.final(), list(res.corrupt), int(run.manifest().get("num_classes", 1000)))
     _READ_CACHE[key] = (_state(run), value)
+    _READ_CACHE.move_to_end(key)
+    while len(_READ_CACHE) > _READ_CACHE_SIZE:
+        _READ_CACHE.popitem(last=False)
     return value
 
 
