@@ -177,17 +177,6 @@ def test_block_parameters_are_declared_exactly_where_read(tmp_path):
         spaces.load(str(path))
 
 
-def test_runs_without_block_names_still_read(tmp_path):
-    """A run sampled before block names existed has only `se`: y when true, x otherwise."""
-    out = tmp_path / "old"
-    sample_new("regnety", 3, out, Shape(1, 28, 10, 1), {}, seed=0)
-    run = Run(out)
-    df = run.samples().drop(columns="block")
-    df.to_parquet(run.samples_path)
-    arch = arch_of(Run(out), Run(out).samples().iloc[0])
-    assert arch.block == "y" and arch.se
-
-
 @pytest.mark.parametrize("text,where", [
     ('block = "mbconv"', "block"), ('stem = "vit"', "stem"), ("strides = [1, 2]", "strides"),
     ('act = "gelu"', "act"), ("kernels = [3, 4, 3, 3]", "kernels"), ("stages = 7", "stages"),
@@ -259,9 +248,10 @@ def test_se_ratio_and_stem_width_drawn(tmp_path):
                        '[params.stem_w]\ndist = "choice"\nvalues = [16, 32, 48]\n',
                        12, "5M:80M", seed=3, extend=6)
     assert set(df.se_ratio) == {0, 0.25, 0.5} and set(df.stem_w) == {16, 32, 48}
-    assert list(df.se) == list(df.se_ratio > 0)
+    assert "se" not in df  # retired: se_ratio says it
     for row, arch in _rebuilt(run, df):
         assert (arch.se_ratio, arch.stem_w) == (row.se_ratio, row.stem_w)
+        assert arch.se == (row.se_ratio > 0)
     path = tmp_path / "bad.toml"
     path.write_text('extends = "anynetx_c"\nblock = "y"\n[params.se_ratio]\ndist = "choice"\n'
                     'values = [0.25]\n')

@@ -54,7 +54,8 @@ def test_sample_command_writes_run(tmp_path, cli):
     assert (m["in_channels"], m["resolution"], m["num_classes"], m["stem_stride"]) == (1, 28, 10, 1)
     assert m["dataset"] == "fashion-mnist" and m["space"]["block"] == "y" and m["n"] == 12
     df = pd.read_parquet(out / "samples.parquet")
-    assert len(df) == 12 and df.se.all() and df.flops.between(5e6, 50e6).all()
+    assert len(df) == 12 and (df.block == "y").all() and df.flops.between(5e6, 50e6).all()
+    assert "se" not in df  # retired: the block names the SE
     assert {"depth", "w0", "wa", "wm", "g", "b"} <= set(df.columns)
 
 

@@ -201,3 +201,34 @@ def test_extend_reads_keys_column_wise_and_skips_existing(tmp_path):
     keys = run_keys(table)
     assert keys == {arch_key(r["ds"], r["ws"], r["gs"], r["bs"], r["block"]) for r in table.to_pylist()}
     assert len(keys) == 50
+
+
+def test_runs_written_with_the_retired_se_column_read_extend_and_rebuild_as_today(tmp_path):
+    """Runs sampled before block names recorded only `se` (x, or y with SE). They are read
+    as today's runs, converted in one place: the same networks, extended with the same
+    stream, no `se` column anywhere after."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from dsd.space.rebuild import arch_of
+    from dsd.store.run import Run
+
+    for name in ("regnetx", "regnety"):
+        today, old = tmp_path / f"{name}-today", tmp_path / f"{name}-old"
+        sample_new(name, 6, today, Shape(1, 28, 10, 1), {"flops": "2M:6M"}, seed=3)
+        sample_new(name, 6, old, Shape(1, 28, 10, 1), {"flops": "2M:6M"}, seed=3)
+        t = pq.read_table(old / "samples.parquet")
+        assert "se" not in t.column_names
+        se = pa.array(np.asarray(t.column("block").to_pylist()) == "y")
+        pq.write_table(t.drop_columns(["block"]).append_column("se", se), old / "samples.parquet")
+        a, b = Run(today).samples(), Run(old).samples()
+        assert "se" not in b and list(b.block) == list(a.block)
+        assert Run(old).samples(["model_id", "block"]).block.tolist() == a.block.tolist()
+        assert [arch_of(Run(old), r) for _, r in b.iterrows()] == \
+            [arch_of(Run(today), r) for _, r in a.iterrows()]
+        sample_extend(today, 4)
+        sample_extend(old, 4)
+        after = pq.read_table(old / "samples.parquet")
+        assert "se" not in after.column_names and after.num_rows == 10
+        assert Run(old).samples().drop(columns="block").equals(Run(today).samples().drop(columns="block"))
+        assert Run(old).samples().block.tolist() == Run(today).samples().block.tolist()

@@ -4,7 +4,7 @@ Expressions are parsed with Python's `ast` and interpreted node by node against 
 whitelist; nothing is ever passed to `eval`. Names are the model's columns: per-stage
 lists ds, ws, gs, bs (and d1.., w1.., g1.., b1.. for single stages), depth (the sum of
 ds), the drawn scalars (b, g, w0, wa, wm, stages, ...), the recipe fields the space draws per
-model (lr, wd, ...), the block type's name (block), se, flops, params, acts and error. Allowed:
+model (lr, wd, ...), the block type's name (block), flops, params, acts and error. Allowed:
 
   numbers, true/false, quoted names (compared with == and !=, e.g. block == "res_basic"),
   + - * / // % ** (exponents up to 64 in size; every value stays within 1e300),
@@ -13,7 +13,7 @@ model (lr, wd, ...), the block type's name (block), se, flops, params, acts and 
   xs.all_equal() xs.nondecreasing() xs.nonincreasing() xs.sum() xs.min() xs.max()
 
 Examples: "wm >= 2.5", "block == 'vanilla'", "lr > 0.05", "bs.all_equal()", "ws.nondecreasing()",
-"sum(ds) > 20", "ws[-1] / ws[0] > 8 and not se".
+"sum(ds) > 20", "ws[-1] / ws[0] > 8 and block == 'x'".
 """
 
 from __future__ import annotations

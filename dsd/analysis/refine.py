@@ -95,8 +95,7 @@ def space_from_fits(fits: list[tuple[dict, Fit]], r: RunErrors, name: str) -> di
     wm = [f.wm for _, f in fits]
     gs = sorted({int(max(row["gs"])) for row, _ in fits})
     bs = sorted({float(row["bs"][0]) for row, _ in fits})
-    block = fits[0][0].get("block")
-    block = block if isinstance(block, str) else ("y" if bool(fits[0][0]["se"]) else "x")
+    block = fits[0][0]["block"]
     manifest = _manifest(r)
     space = manifest.get("space", {})
     # A RegNet space has one stage count, activation, stem, stride pattern...: where the run

@@ -125,7 +125,7 @@ def import_pycls_sweep(path: str | Path, out: str | Path) -> PyclsImport:
     path, out = sweep_file(path), Path(out)
     jobs, skipped = _usable(read_sweep(path))
     first = jobs[0]
-    cols: dict[str, list] = {k: [] for k in (*ARCH_COLS, "block", "stem", "act", "se",
+    cols: dict[str, list] = {k: [] for k in (*ARCH_COLS, "block", "stem", "act",
                                              *(f"pycls_{k}" for k in COMPLEXITY),
                                              "depth", "w0", "wa", "wm", "g", "b")}
     finished_at = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)  # pycls logs no dates
@@ -201,7 +201,7 @@ def _add_columns(cols: dict, mid: int, job: _Job) -> None:
     a, cfg = job.arch, job.data["cfg"]
     recorded = job.data.get("complexity") if isinstance(job.data.get("complexity"), dict) else {}
     values = {"model_id": mid, "ds": a.ds, "ws": a.ws, "gs": a.gs, "bs": a.bs, "ss": a.strides,
-              "stem_w": a.stem_w, "block": a.block, "stem": a.stem, "act": a.act, "se": a.se,
+              "stem_w": a.stem_w, "block": a.block, "stem": a.stem, "act": a.act,
               **job.cx, **{f"pycls_{k}": _int(recorded.get(k)) for k in COMPLEXITY},
               **_regnet_numbers(cfg)}
     for k, v in values.items():

@@ -26,8 +26,8 @@ NAME_COLS = ("block", "stem", "act")  # per model, where the importer gives them
 
 def write_imported_run(out: Path, space: dict, shape: Shape, dataset: str | None, cols: dict,
                        rows: list[dict], source: str) -> Path:
-    """A new run at `out` from per-model columns (`ARCH_COLS`; optionally `NAME_COLS` and
-    `se`, else the space's; plus any extra scalar columns kept beside them, typed as
+    """A new run at `out` from per-model columns (`ARCH_COLS`; optionally `NAME_COLS`, else
+    the space's; plus any extra scalar columns kept beside them, typed as
     SCALAR_TYPES says or int64) and one result row per model."""
     out = Path(out)
     if (out / "samples.parquet").exists() or (out / "run.toml").exists():
@@ -39,11 +39,10 @@ def write_imported_run(out: Path, space: dict, shape: Shape, dataset: str | None
     n = len(cols["model_id"])
     arrays = {k: np.asarray(cols[k]) for k in ARCH_COLS if k not in LISTS}
     arrays.update(_stacked(cols))
-    arrays.update(se=np.asarray(cols.get("se", np.zeros(n, bool)), bool),
-                  block=np.full(n, s.block), stem=np.full(n, s.stem))
+    arrays.update(block=np.full(n, s.block), stem=np.full(n, s.stem))
     arrays.update({k: np.asarray(cols[k]) for k in NAME_COLS if k in cols})
     table = samples_table(arrays)
-    for k in sorted(set(cols) - set(table.column_names) - set(NAME_COLS) - {"se"}):
+    for k in sorted(set(cols) - set(table.column_names) - set(NAME_COLS)):
         table = table.append_column(k, pa.array(cols[k], SCALAR_TYPES.get(k, pa.int64())))
     out.mkdir(parents=True, exist_ok=True)
     run = Run(out)

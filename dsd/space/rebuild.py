@@ -23,10 +23,8 @@ def arch_of(run: Run, row) -> Arch:
     """The network of one row of `run.samples()`."""
     space = space_of(run)
     kw = space.shape_kwargs()
-    block = row.get("block") if hasattr(row, "get") else None
-    # Runs sampled before block names existed record only `se`.
-    kw["block"] = block if isinstance(block, str) else ("y" if bool(row["se"]) else "x")
     get = row.get if hasattr(row, "get") else (lambda _k: None)
+    kw["block"] = row["block"]  # Run.samples() names it in rows of runs that predate names
     for col in ("act", "stem"):  # drawn per model, when the space does
         if isinstance(get(col), str):
             kw[col] = get(col)

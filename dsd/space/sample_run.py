@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -16,7 +15,15 @@ from dsd.model.arch import Shape
 from dsd.sizes import parse_window
 from dsd.space import spec as spaces
 from dsd.space.sampler import KEY_LISTS, KEY_SCALARS, METRICS, SampleResult, model_keys, sample
-from dsd.store.run import Run, list_column, new_manifest, samples_table, write_atomic_parquet, write_manifest
+from dsd.store.run import (
+    Run,
+    legacy_block,
+    list_column,
+    new_manifest,
+    samples_table,
+    write_atomic_parquet,
+    write_manifest,
+)
 
 
 @dataclass
@@ -77,7 +84,7 @@ def sample_extend(out: Path, n: int, progress=None,
     if not m or not run.samples_path.exists():
         raise DsdError(f"{out} holds no run to extend; sample one first (without --extend)")
     space = spaces.from_table(m["space"], str(run.manifest_path))
-    old = pq.read_table(run.samples_path)
+    old = legacy_block(pq.read_table(run.samples_path))  # an old run is written back as today's
     seen = run_keys(old)
     windows = {k: parse_window(m.get(k) or None) for k in METRICS}
     start = (int(m["stream"]["block"]), int(m["stream"]["offset"]))
@@ -85,7 +92,7 @@ def sample_extend(out: Path, n: int, progress=None,
     res = sample(space, n, run.shape(), windows, int(m["seed"]), start=start, seen=seen,
                  first_id=old.num_rows, progress=progress, max_candidates=max_candidates)
     new = samples_table(res.columns)
-    merged = pa.concat_tables([old, new.cast(old.schema)])
+    merged = pa.concat_tables([old, new.select(old.schema.names).cast(old.schema)])
     write_atomic_parquet(merged, run.samples_path)
     m["n"] = merged.num_rows
     m["stream"] = {"block": res.position[0], "offset": res.position[1]}
@@ -97,10 +104,9 @@ def run_keys(samples: pa.Table) -> set[bytes]:
     """The keys of a run's models, read column-wise (no Python object per value)."""
     if samples.num_rows == 0:
         return set()
+    samples = legacy_block(samples)
     names = samples.column_names
     cols = {k: list_column(samples, k) for k in KEY_LISTS if k in names}
     cols.update({k: samples.column(k).to_numpy(zero_copy_only=False)
                  for k in KEY_SCALARS if k in names})
-    if "block" not in cols:  # sampled before block names: x, or y with SE
-        cols["block"] = np.where(samples.column("se").to_numpy(zero_copy_only=False), "y", "x")
     return set(model_keys(cols).tolist())

@@ -449,8 +449,6 @@ def _model_columns(c: Candidates, space: Space) -> dict[str, np.ndarray]:
         cols["ss"] = c.ss.astype(np.int64)
     blocks = (np.asarray(space.blocks)[c.scalars["block"]] if "block" in c.scalars
               else np.full(len(c.index), space.block))
-    cols["se"] = (c.scalars["se_ratio"] > 0 if "se_ratio" in c.scalars
-                  else (blocks == "y") | (space.se_ratio > 0))
     cols.update({k: v for k, v in c.scalars.items() if k not in ("block", "act", "stem")})
     cols["block"] = blocks
     for k, names in (("act", space.acts), ("stem", space.stems)):  # drawn names

@@ -2,7 +2,7 @@
 
 runs/NAME/
   run.toml          manifest: the space as resolved, shape, windows, seed, stream position
-  samples.parquet   one row per model: ds, ws, gs, bs, se, drawn scalars (recipe fields
+  samples.parquet   one row per model: ds, ws, gs, bs, block, drawn scalars (recipe fields
                     such as lr and wd included), flops, params, acts
   train.toml        the training recipe, fixed by the first train-batch
   results/*.parquet one file per finished training attempt (see dsd.store.results)
@@ -107,8 +107,9 @@ class Run:
                      int(m.get("num_classes", 1000)), int(m.get("stem_stride", 2)))
 
     def samples(self, columns: list[str] | None = None):
-        """samples.parquet as a pandas DataFrame (only `columns`, when given)."""
-        return self._read_samples(lambda f: f.read(columns=columns).to_pandas())
+        """samples.parquet as a pandas DataFrame (only `columns`, when given), in today's
+        columns whatever version wrote it (`legacy_block`)."""
+        return self._read_samples(lambda f: legacy_block(_read(f, columns)).to_pandas())
 
     def count(self) -> int:
         """How many models the run holds (from the file's footer alone)."""
@@ -133,6 +134,25 @@ def open_run(path: str | Path) -> Run:
     return Run(p)
 
 
+def _read(f: pq.ParquetFile, columns: list[str] | None) -> pa.Table:
+    names = f.schema_arrow.names
+    if columns is not None and "block" in columns and "block" not in names and "se" in names:
+        columns = [c for c in columns if c != "block"] + ["se"]
+    return f.read(columns=columns)
+
+
+def legacy_block(samples: pa.Table) -> pa.Table:
+    """Runs sampled before block names existed record only `se` (x, or y with SE): the
+    `block` column they mean, added once, here, as the file is read; `se` is dropped."""
+    names = samples.column_names
+    if "se" not in names:
+        return samples
+    if "block" not in names:
+        se = samples.column("se").to_numpy(zero_copy_only=False).astype(bool)
+        samples = samples.append_column("block", pa.array(np.where(se, "y", "x"), pa.string()))
+    return samples.drop_columns(["se"])
+
+
 def samples_table(cols: dict[str, np.ndarray]) -> pa.Table:
     """samples.parquet from columns: [models, stages] arrays for the per-stage lists."""
     out: dict[str, pa.Array] = {"model_id": pa.array(cols["model_id"], pa.int64())}
@@ -148,7 +168,6 @@ def samples_table(cols: dict[str, np.ndarray]) -> pa.Table:
             offsets = np.arange(0, m.size + 1, max(m.shape[1], 1), dtype=np.int32)
             values = m.ravel()
         out[k] = pa.ListArray.from_arrays(pa.array(offsets), pa.array(values, t))
-    out["se"] = pa.array(cols["se"], pa.bool_())
     for k in ("block", "act", "stem"):  # names
         if k in cols:
             out[k] = pa.array(cols[k], pa.string())
