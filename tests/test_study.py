@@ -280,3 +280,8 @@ def test_summary_says_whether_a_finding_holds_and_leaves_untrained_studies_open(
     assert _holds(["not resolved at this n", "not computable in this window"]).startswith(
         "not established: unresolved")
     assert _holds(["", ""]) == ""
+    assert _holds(["reproduced (partial study)"]) == \
+        "so far: in every computed column; 1 from a partial study"
+    assert _holds(["differs: b is better", "differs: b is better (partial study)"]) == \
+        "open finding (no direction): the same in every column; 1 from a partial study"
+    assert _holds(["differs: b is better", "no difference detected"]).endswith("see each column")

@@ -65,7 +65,7 @@ def write_study_report(st: Study) -> StudyReport:
         figures["replicates"] = replicate_edfs_plot(rep.tables, st.out / "replicates.png")
     for paths in figures.values():
         files += paths
-    partial = _partial(st, counts)
+    partial = partial_status(st, counts)
     report = _html_report(st, ready, rows, partial)
     if report:
         files.append(report)
@@ -99,7 +99,7 @@ def _fills_window(st: Study, space: str, normalize: str) -> bool:
         return False
 
 
-def _partial(st: Study, counts: dict) -> str:
+def partial_status(st: Study, counts: dict) -> str:
     pending = {k: _pending(c) if c else st.n for k, c in counts.items()}
     left = sum(pending.values())
     if not left:

@@ -24,8 +24,13 @@ class StudyVerdicts:
 
 
 def study_verdicts(st: Study) -> StudyVerdicts:
+    from dsd.study.findings import run_counts
+    from dsd.study.report import partial_status
+
     rows, _ = comparison_rows(st)
-    out = StudyVerdicts(st, {(r["a"], r["b"]): r["verdict"] for r in rows})
+    mark = " (partial study)" if partial_status(st, run_counts(st)) else ""
+    out = StudyVerdicts(st, {(r["a"], r["b"]): r["verdict"] + (mark if r["verdict"] and not
+                             r["verdict"].startswith("not yet") else "") for r in rows})
     prim = st.analysis.normalize
     rep = replication(st, {k: r["verdict"] for k, r in enumerate(rows) if prim in r})
     if rep:
@@ -94,6 +99,14 @@ def _holds(verdicts: list[str]) -> str:
     if not done:
         return "open: nothing computable yet" if pending else ""
     later = f"; {pending} column{'s' if pending > 1 else ''} not yet computable" if pending else ""
+    partial = sum(v.endswith("(partial study)") for v in done)
+    if partial:
+        later += f"; {partial} from a partial study"
+        pending += partial
+    if any(v.startswith("differs") for v in done):  # an open finding: nothing to hold
+        same = all(v.split(" (partial")[0] == done[0].split(" (partial")[0] for v in done)
+        return "open finding (no direction): " + ("the same in every column" if same
+                                                   else "see each column") + later
     if any(v.startswith("not reproduced") for v in done):
         return "no: not reproduced in at least one" + later
     held = [v.startswith(("reproduced", "consistent")) for v in done]
