@@ -7,7 +7,7 @@ Every function here is the library call behind one CLI command, so the two agree
     dsd.train_batch(run, epochs=2)           # dsd train-batch
     df = dsd.results(run)                    # one row per model: architecture, complexity, error
     net = dsd.build_model(run, model_id=0)   # a torch nn.Module
-    doc = dsd.compare([run, other])          # dsd edf compare --json, as a dict
+    cmp = dsd.compare([run, other])          # dsd edf compare, typed; cmp.to_json() is its --json
 
 Sampling, results and comparisons never import torch; `train_batch` and `build_model` do.
 """
@@ -15,11 +15,15 @@ Sampling, results and comparisons never import torch; `train_batch` and `build_m
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dsd.errors import DsdError
 from dsd.space.rebuild import arch_of
 from dsd.store.run import Run
 from dsd.store.run import open_run as _open_run
+
+if TYPE_CHECKING:
+    from dsd.analysis.comparison import Comparison
 
 
 def open_run(path: str | Path) -> Run:
@@ -86,9 +90,10 @@ def build_model(run: Run | str | Path, model_id: int, zero_init_final_gamma: boo
     return build(arch_of(r, samples.loc[model_id]), zero_init_final_gamma)
 
 
-def compare(runs: list[Run | str | Path], **options) -> dict:
-    """`dsd edf compare --json` as a dict: EDFs, bands, good ranges, KS tests, min-of-k,
-    and any difference between the runs' recipes. Options as the CLI's: normalize="flops",
+def compare(runs: list[Run | str | Path], **options) -> Comparison:
+    """`dsd edf compare`, typed: each run's EDF, bands and good range (`.runs`), the KS tests
+    (`.pairs`), the normalisation range, and any difference between the runs' recipes;
+    `.to_json()` is the command's `--json`. Options as the CLI's: normalize="flops",
     bins=5, metric="error_last", bootstrap=2000, strict=True, ..."""
     from dataclasses import fields
 
@@ -102,8 +107,8 @@ def compare(runs: list[Run | str | Path], **options) -> dict:
     return _compare([r.path if isinstance(r, Run) else r for r in runs], Options(**options))
 
 
-def show(run: Run | str | Path, **options) -> dict:
-    """`dsd edf show --json`: the EDF of one run with its bands and good range."""
+def show(run: Run | str | Path, **options) -> Comparison:
+    """`dsd edf show`: the EDF of one run with its bands and good range (as `compare`)."""
     return compare([run], **options)
 
 

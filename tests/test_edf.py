@@ -156,26 +156,51 @@ def _fake_run(tmp_path, name, mu, n=40, seed=0, space="anynetx_c", diverged=(), 
 def test_compare_document(tmp_path):
     a = _fake_run(tmp_path, "a", 30, diverged=(1,), failed=(2,))
     b = _fake_run(tmp_path, "b", 25, seed=1, space="regnetx")
-    doc = compare([a, b], Options(bootstrap=500, permutations=200))
-    assert set(doc) >= {"metric", "normalize", "bins", "ci", "grid", "runs", "pairs"}
-    ra = doc["runs"][0]
-    assert ra["n"] == 39 and ra["counts"]["failed"] == 1 and ra["counts"]["diverged"] == 1
-    assert 90.0 in ra["errors"]  # the diverged model at chance error (10 classes)
-    for key in ("edf", "band_lo", "band_hi", "dkw_lo", "dkw_hi"):
-        assert len(ra[key]) == len(doc["grid"])
-        assert np.all(np.diff(ra[key]) >= -1e-12)
-    assert np.all(np.asarray(ra["band_lo"]) <= np.asarray(ra["band_hi"]))
-    assert doc["pairs"][0]["p_value"] < 0.01
-    every = np.concatenate([r["errors"] for r in doc["runs"]])  # the grid covers every error
-    assert doc["grid"][0] <= every.min() and doc["grid"][-1] >= every.max()
+    cmp = compare([a, b], Options(bootstrap=500, permutations=200))
+    ra = cmp.runs[0]
+    assert ra.n == 39 and ra.counts["failed"] == 1 and ra.counts["diverged"] == 1
+    assert 90.0 in ra.sample.errors  # the diverged model at chance error (10 classes)
+    for curve in (ra.edf, *ra.band, *ra.dkw, *ra.sim):
+        assert len(curve) == len(cmp.grid)
+        assert np.all(np.diff(curve) >= -1e-12)
+    assert np.all(ra.band[0] <= ra.band[1])
+    assert cmp.pairs[0].p_value < 0.01
+    assert cmp.b_ahead()  # b's errors are lower: its EDF is above a's where D is taken
+    every = np.concatenate([r.sample.errors for r in cmp.runs])  # the grid covers every error
+    assert cmp.grid[0] <= every.min() and cmp.grid[-1] >= every.max()
     drop = compare([a, b], Options(bootstrap=100, failed="drop"))
-    assert drop["runs"][0]["n"] == 38
+    assert drop.runs[0].n == 38
     at2 = compare([a, b], Options(bootstrap=100, metric="error@2"))
-    e_at2 = sorted(at2["runs"][1]["errors"])
-    e_min = sorted(doc["runs"][1]["errors"])
-    assert np.allclose(np.array(e_at2) - 2, e_min)
+    e_at2 = np.sort(at2.runs[1].sample.errors)
+    e_min = np.sort(cmp.runs[1].sample.errors)
+    assert np.allclose(e_at2 - 2, e_min)
     norm = compare([a, b], Options(bootstrap=100, normalize="flops", bins=3, permutations=100))
-    assert norm["range"][0] < norm["range"][1] and "permutation" in norm["pairs"][0]["p_method"]
+    assert norm.range[0] < norm.range[1] and "permutation" in norm.pairs[0].p_method
+    assert compare([b, a], Options(bootstrap=100)).b_ahead() is False
+
+
+def test_comparison_json_is_the_typed_result(tmp_path):
+    """to_json() carries every typed field, as plain JSON values, under the CLI's names."""
+    import json
+
+    a = _fake_run(tmp_path, "a", 30)
+    b = _fake_run(tmp_path, "b", 26, seed=1, space="regnetx")
+    cmp = compare([a, b], Options(bootstrap=100, normalize="flops", bins=3, permutations=100))
+    doc = json.loads(json.dumps(cmp.to_json()))
+    assert doc["metric"] == cmp.metric and doc["bins"] == 3 and doc["range"] == list(cmp.range)
+    assert doc["grid"] == cmp.grid.tolist() and doc["differences"] == cmp.differences
+    for rd, r in zip(doc["runs"], cmp.runs):
+        assert rd["name"] == r.name and rd["n"] == r.n and rd["n_eff"] == r.n_eff
+        assert rd["errors"] == r.sample.errors.tolist() and rd["weights"] == r.sample.weights.tolist()
+        assert rd["bins"] == r.sample.bins.tolist() and rd["n_bins"] == 3
+        assert [rd["band_lo"], rd["band_hi"]] == [x.tolist() for x in r.band]
+        assert [rd["sim_lo"], rd["sim_hi"]] == [x.tolist() for x in r.sim]
+        assert rd["min_error_good_range"] == list(r.good_range) == rd["min_error_ci"]
+        assert rd["median_error"] == r.median_error and rd["min_of_k"] == r.min_of_k
+    pd_, p = doc["pairs"][0], cmp.pairs[0]
+    assert (pd_["ks_d"], pd_["p_value"], pd_["argmax_error"]) == (p.ks_d, p.p_value, p.argmax_error)
+    plain = compare([a, b], Options(bootstrap=100)).to_json()
+    assert plain["bins"] is None and plain["range"] is None and plain["runs"][0]["bins"] is None
 
 
 def test_cli_json_and_plot(tmp_path, cli):
@@ -252,8 +277,8 @@ def test_runs_trained_differently_are_flagged(tmp_path, cli):
     fix_for_run(Run(a), with_overrides(base, epochs=2, lr=0.1))
     fix_for_run(Run(b), with_overrides(base, epochs=1, lr=0.02))
     fix_for_run(Run(c), with_overrides(base, epochs=2, lr=0.1))
-    assert compare([a, c], Options(bootstrap=100))["differences"] == []
-    diff = compare([a, b], Options(bootstrap=100))["differences"]
+    assert compare([a, c], Options(bootstrap=100)).differences == []
+    diff = compare([a, b], Options(bootstrap=100)).differences
     assert any(d.startswith("recipe.epochs differs: 2 (a), 1 (b)") for d in diff), diff
     assert any(d.startswith("recipe.lr differs") for d in diff) and len(diff) == 2
     r = cli("edf", "compare", str(a), str(b), "--bootstrap", "100")

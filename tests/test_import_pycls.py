@@ -327,14 +327,14 @@ def test_lr_wd_sweep_has_no_train_toml_and_is_flagged(sweeps, cifar_run, tmp_pat
     recipes = read_results(Run(r.run).results_dir).final().recipe.map(json.loads)
     assert [x["lr"] for x in recipes[:4]] == [0.05, 0.1, 0.2, 0.4]
     doc = compare([cifar_run.run, r.run], Options(bootstrap=100))
-    within = [d for d in doc["differences"] if d.startswith("recipe differs within")]
+    within = [d for d in doc.differences if d.startswith("recipe differs within")]
     assert len(within) == 1 and "4 recipes (varying: lr, wd)" in within[0]
-    assert any(d.startswith("recipe.lr differs: 0.1 (cifar), mixed (lrwd)") for d in doc["differences"])
-    assert not any("untrained" in d for d in doc["differences"])
+    assert any(d.startswith("recipe.lr differs: 0.1 (cifar), mixed (lrwd)") for d in doc.differences)
+    assert not any("untrained" in d for d in doc.differences)
     with pytest.raises(DsdError, match="--strict"):
         compare([cifar_run.run, r.run], Options(bootstrap=100, strict=True))
     # One run alone (edf show) is flagged too.
-    assert compare([r.run], Options(bootstrap=100))["differences"] == within
+    assert compare([r.run], Options(bootstrap=100)).differences == within
 
 
 def test_ema_metric(cifar_run, sweeps, tmp_path):
@@ -343,9 +343,9 @@ def test_ema_metric(cifar_run, sweeps, tmp_path):
     doc = compare([cifar_run.run, b.run], Options(bootstrap=100, metric="error_min_ema"))
     final = read_results(Run(cifar_run.run).results_dir).final()
     ok = final[(final.status == "ok") & final.error_min_ema.notna()]
-    assert sorted(doc["runs"][0]["errors"]) == sorted(ok.error_min_ema.tolist()) + [90.0]  # + diverged
-    assert any("no error_min_ema recorded" in w for w in doc["runs"][0]["warnings"])
-    assert doc["differences"] == []
+    assert sorted(doc.runs[0].sample.errors) == sorted(ok.error_min_ema.tolist()) + [90.0]  # + diverged
+    assert any("no error_min_ema recorded" in w for w in doc.runs[0].warnings)
+    assert doc.differences == []
 
 
 def test_results_without_ema_columns_still_read(tmp_path):

@@ -152,5 +152,5 @@ def test_api_calls_give_what_the_commands_print(tmp_path, cli):
     assert cmd("fit", str(b), "--top", "3") == json.loads(json.dumps(api.fit(b, 3)))
     assert cmd("trend", str(a), "--param", "depth") == json.loads(json.dumps(api.trend([a], ["depth"])))
     assert cmd("edf", "show", str(a), "--bootstrap", "50") == \
-        json.loads(json.dumps(api.show(a, bootstrap=50)))
+        json.loads(json.dumps(api.show(a, bootstrap=50).to_json()))
     assert cmd("status", str(a)) == json.loads(json.dumps(api.status(a)))

@@ -237,7 +237,7 @@ def test_trend_and_split_read_lr(trained, cli):
     assert sorted(doc["trends"][0]["x"]) == sorted(lr)
     cut = float(np.median(lr))
     split = compare([run.path], Options(bootstrap=100), [f"lr > {cut}"])
-    assert [r["n"] for r in split["runs"]] == [3, 3]
+    assert [r.n for r in split.runs] == [3, 3]
     plot = run.path.parent / "trend.png"
     r = cli("trend", str(run.path), "--param", "lr", "--param", "wd", "--plot", str(plot))
     assert r.returncode == 0 and plot.exists() and "good range of lr" in r.stdout, r.stderr

@@ -25,10 +25,14 @@ Pure numpy.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from dsd.analysis import edf as E
+
+if TYPE_CHECKING:
+    from dsd.analysis.comparison import Comparison
 
 CHUNK = 1 << 22  # bootstrap cells per block: bounds memory for large runs
 
@@ -148,18 +152,18 @@ def _powers_term(before: np.ndarray, surv: np.ndarray, e: np.ndarray, ks: np.nda
         yield ((bk - sk) * e[None]).sum(axis=1)
 
 
-def min_of_k_plot(doc: dict, path: str | Path) -> list[Path]:
-    """Expected best error against k for every run of an `edf compare` document."""
+def min_of_k_plot(cmp: Comparison, path: str | Path) -> list[Path]:
+    """Expected best error against k for every run of a comparison."""
     from matplotlib.ticker import FuncFormatter
 
     from dsd.analysis.plots import COLORS, figure, save
 
     fig, ax = figure()
-    for i, r in enumerate(doc["runs"]):
-        m, c, first = r["min_of_k"], COLORS[i % len(COLORS)], i == 0
-        _band(ax, m, c, f"{doc['ci']:.0%} band of the expectation (k <= n/32)" if first else None)
+    for i, r in enumerate(cmp.runs):
+        m, c, first = r.min_of_k, COLORS[i % len(COLORS)], i == 0
+        _band(ax, m, c, f"{cmp.ci:.0%} band of the expectation (k <= n/32)" if first else None)
         ax.plot(m["k"], m["expected"], "o-", color=c, markersize=3,
-                label=f"{r['name']} (n={r['n']}): expected")
+                label=f"{r.name} (n={r.n}): expected")
         ax.errorbar(np.asarray(m["k"]) * (1.04 ** (i + 1)), m["q50"],
                     yerr=[np.subtract(m["q50"], m["q10"]), np.subtract(m["q90"], m["q50"])],
                     fmt="none", ecolor=c, elinewidth=0.9, capsize=2, alpha=0.7,

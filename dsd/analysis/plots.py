@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from dsd.analysis.comparison import Comparison
 
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
 
@@ -65,34 +69,34 @@ def save(fig, path: str | Path, rect: tuple[float, float, float, float] | None =
     return paths
 
 
-def edf_plot(doc: dict, path: str | Path) -> list[Path]:
-    return save(edf_figure(doc), path)
+def edf_plot(cmp: Comparison, path: str | Path) -> list[Path]:
+    return save(edf_figure(cmp), path)
 
 
-def edf_figure(doc: dict):
+def edf_figure(cmp: Comparison):
     """EDFs with their bootstrap bands; legend `name: n | min | mean` as in pycls."""
     fig, ax = figure()
-    grid = np.asarray(doc["grid"])
-    for i, r in enumerate(doc["runs"]):
+    grid = cmp.grid
+    for i, r in enumerate(cmp.runs):
         c = COLORS[i % len(COLORS)]
         first = i == 0
-        ax.fill_between(grid, r["sim_lo"], r["sim_hi"], color=c, alpha=0.15, linewidth=0, step="post",
-                        label=f"{doc['ci']:.0%} simultaneous band (whole curve)" if first else None)
-        for k in ("band_lo", "band_hi"):
-            ax.step(grid, r[k], where="post", color=c, linewidth=0.7, linestyle=":",
-                    label=f"{doc['ci']:.0%} pointwise bootstrap band" if first and k == "band_lo" else None)
-        e, w = np.asarray(r["errors"]), np.asarray(r["weights"])
+        ax.fill_between(grid, *r.sim, color=c, alpha=0.15, linewidth=0, step="post",
+                        label=f"{cmp.ci:.0%} simultaneous band (whole curve)" if first else None)
+        for k, band in enumerate(r.band):
+            ax.step(grid, band, where="post", color=c, linewidth=0.7, linestyle=":",
+                    label=f"{cmp.ci:.0%} pointwise bootstrap band" if first and k == 0 else None)
+        e, w = r.sample.errors, r.sample.weights
         order = np.argsort(e)
         xs = np.r_[grid[0], e[order], grid[-1]]
         ys = np.r_[0.0, np.cumsum(w[order]) / w.sum(), 1.0]
-        label = f"{r['name']}: n={r['n']} | min={r['min_error']:.2f} | mean={r['mean_error']:.2f}"
+        label = f"{r.name}: n={r.n} | min={r.min_error:.2f} | mean={r.mean_error:.2f}"
         ax.step(xs, ys, where="post", color=c, linewidth=1.8, label=label)
-    norm = doc["normalize"]
-    title = f"error EDF ({doc['metric']}" + (f", normalised by {norm}, {doc['bins']} bins)"
+    norm = cmp.normalize
+    title = f"error EDF ({cmp.metric}" + (f", normalised by {norm}, {cmp.bins} bins)"
                                              if norm != "none" else ")")
-    if doc.get("differences"):  # the comparison mixes recipes or data: say so on the figure
+    if cmp.differences:  # the comparison mixes recipes or data: say so on the figure
         title += "\nWARNING: runs trained under different conditions: " + ", ".join(
-            d.split(" differs")[0] for d in doc["differences"])
+            d.split(" differs")[0] for d in cmp.differences)
     ax.set(xlabel="error (%)",
            ylabel="cumulative prob.", title=title, ylim=(0, 1), xlim=(grid[0], grid[-1]))
     ax.grid(alpha=0.3)
@@ -100,21 +104,21 @@ def edf_figure(doc: dict):
     return fig
 
 
-def edf_lines_figure(doc: dict, title: str):
+def edf_lines_figure(cmp: Comparison, title: str):
     """Many EDFs in one figure, lines only (the papers' Fig. 5/7 style): with seven
     spaces, overlapping bands would hide the curves; each run's band is in its own plot."""
     fig, ax = figure(7.2, 4.8)
-    grid = np.asarray(doc["grid"])
-    for i, r in enumerate(doc["runs"]):
-        e, w = np.asarray(r["errors"]), np.asarray(r["weights"])
+    grid = cmp.grid
+    for i, r in enumerate(cmp.runs):
+        e, w = r.sample.errors, r.sample.weights
         order = np.argsort(e)
         xs = np.r_[grid[0], e[order], grid[-1]]
         ys = np.r_[0.0, np.cumsum(w[order]) / w.sum(), 1.0]
-        label = f"{r['name']}: n={r['n']} | min={r['min_error']:.2f} | mean={r['mean_error']:.2f}"
+        label = f"{r.name}: n={r.n} | min={r.min_error:.2f} | mean={r.mean_error:.2f}"
         ax.step(xs, ys, where="post", color=COLORS[i % len(COLORS)], linewidth=1.6, label=label)
-    norm = doc["normalize"]
-    how = f"normalised by {norm}, {doc['bins']} bins" if norm != "none" else "plain"
-    ax.set(xlabel=f"error (%) [{doc['metric']}]", ylabel="cumulative prob. (share of models)",
+    norm = cmp.normalize
+    how = f"normalised by {norm}, {cmp.bins} bins" if norm != "none" else "plain"
+    ax.set(xlabel=f"error (%) [{cmp.metric}]", ylabel="cumulative prob. (share of models)",
            title=f"{title} ({how})", ylim=(0, 1), xlim=(grid[0], grid[-1]))
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=7)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from dsd.analysis import edf as E
+from dsd.analysis.comparison import Comparison
 from dsd.analysis.plots import COLORS, edf_figure, figure, plain_log_axis
 from dsd.analysis.runs import Options, RunErrors, compare, run_errors
 from dsd.data.recipe import read_for_run
@@ -232,7 +233,7 @@ def _models_table(r: RunErrors) -> str:
             f"</summary>{_table(rows)}</details>")
 
 
-def _header(runs: list[RunErrors], doc: dict) -> str:
+def _header(runs: list[RunErrors], cmp: Comparison) -> str:
     """What was compared under which conditions, at what cost, and when."""
     import datetime as dt
 
@@ -259,7 +260,7 @@ def _header(runs: list[RunErrors], doc: dict) -> str:
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     out = _table(rows) + f"<p>Generated {when} by dsd {__version__}; compute is the sum of each " \
         "result's training time (worker-hours, one device share each).</p>"
-    small = [r["name"] for r in doc["runs"] if r["n"] < SMALL_N]
+    small = [r.name for r in cmp.runs if r.n < SMALL_N]
     if small:
         out += (f"<p style='color:#b00'><b>Few models</b> ({', '.join(map(html.escape, small))}: "
                 f"under {SMALL_N}): the bands are wide, so only a large difference between EDFs "
@@ -278,16 +279,16 @@ def _normalised_section(paths: list[str], opt: Options) -> str:
         return ""
     for bins in (5, 3, 2):
         try:
-            doc = compare(paths, replace(opt, normalize="flops", bins=bins, permutations=500))
+            cmp = compare(paths, replace(opt, normalize="flops", bins=bins, permutations=500))
         except DsdError:
             continue
-        pairs = _table([{"a": p["a"], "b": p["b"], "KS D": p["ks_d"], "p-value": p["p_value"],
-                         "method": p["p_method"]} for p in doc["pairs"]])
+        pairs = _table([{"a": p.a, "b": p.b, "KS D": p.ks_d, "p-value": p.p_value,
+                         "method": p.p_method} for p in cmp.pairs])
         return ("<h3>Normalised by flops</h3><p>Each model weighted so every flops bin counts the "
                 f"same in every run ({bins} bins on the runs' shared range, 500 permutations): "
                 "differences in the runs' complexity spread no longer count. Exploratory: the bins "
                 "and range are chosen to fit these runs, so this is no verdict.</p>"
-                f"<div class='fig'>{_svg(edf_figure(doc))}</div>"
+                f"<div class='fig'>{_svg(edf_figure(cmp))}</div>"
                 + pairs)
     return "<p>Normalised EDFs: not computable (some flops bin holds no model of a run).</p>"
 
@@ -340,28 +341,28 @@ def build_report(paths: list[str], out: str | Path, opt: Options | None = None,
     if fit_top < 0:
         raise ParamError("fit_top", "must be 0 (no fit section) or more")
     opt = opt or Options()  # the CLI's resamples: the report's bands equal `edf compare`'s
-    doc = compare(paths, opt)
+    cmp = compare(paths, opt)
     runs = [run_errors(p, opt.metric, opt.failed) for p in paths]
-    parts = [f"<h1>dsd report: {html.escape(', '.join(r['name'] for r in doc['runs']))}</h1>",
-             f"<p>metric {doc['metric']} (best epoch's error is optimistic by design); diverged "
-             f"models at chance error ({doc['failed']}); failed/oom models left out.</p>", preface]
-    if doc["differences"]:
-        items = "".join(f"<li>{html.escape(d)}</li>" for d in doc["differences"])
+    parts = [f"<h1>dsd report: {html.escape(', '.join(r.name for r in cmp.runs))}</h1>",
+             f"<p>metric {cmp.metric} (best epoch's error is optimistic by design); diverged "
+             f"models at chance error ({opt.failed}); failed/oom models left out.</p>", preface]
+    if cmp.differences:
+        items = "".join(f"<li>{html.escape(d)}</li>" for d in cmp.differences)
         parts.append("<p style='color:#b00'><b>Warning: the runs were trained under different "
                      f"conditions</b>; the comparison measures these too:</p><ul>{items}</ul>")
-    warnings = [f"{r['name']}: {w}" for r in doc["runs"] for w in r["warnings"]]
+    warnings = [f"{r.name}: {w}" for r in cmp.runs for w in r.warnings]
     if warnings:
         items = "".join(f"<li>{html.escape(w)}</li>" for w in warnings)
         parts.append(f"<p style='color:#b00'><b>Warnings</b></p><ul>{items}</ul>")
-    parts.insert(1, _header(runs, doc))
+    parts.insert(1, _header(runs, cmp))
     parts.append(f"<h2>{SECTIONS[0]}</h2>")
-    parts.append(f"<div class='fig'>{_svg(edf_figure(doc))}</div>")
-    parts.append(_table([{"run": r["name"], "n": r["n"], "min": r["min_error"],
-                          "min good range": "{:.2f}..{:.2f}".format(*r["min_error_good_range"]),
-                          "median": r["median_error"], "mean": r["mean_error"],
-                          **{k: v for k, v in r["counts"].items()}} for r in doc["runs"]]))
-    parts.append(_table([{"a": p["a"], "b": p["b"], "KS D": p["ks_d"], "p-value": p["p_value"],
-                          "at error": p["argmax_error"], "method": p["p_method"]} for p in doc["pairs"]]))
+    parts.append(f"<div class='fig'>{_svg(edf_figure(cmp))}</div>")
+    parts.append(_table([{"run": r.name, "n": r.n, "min": r.min_error,
+                          "min good range": "{:.2f}..{:.2f}".format(*r.good_range),
+                          "median": r.median_error, "mean": r.mean_error,
+                          **{k: v for k, v in r.counts.items()}} for r in cmp.runs]))
+    parts.append(_table([{"a": p.a, "b": p.b, "KS D": p.ks_d, "p-value": p.p_value,
+                          "at error": p.argmax_error, "method": p.p_method} for p in cmp.pairs]))
     if normalised:
         parts.append(_normalised_section(paths, opt))
     parts.append(f"<h2>{SECTIONS[1]}</h2>")

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from dsd.analysis import edf as E
+from dsd.analysis.comparison import Comparison, Options, Pair, RunEDF
 from dsd.analysis.conditions import differences, drawn_notes
 from dsd.errors import DsdError
 from dsd.sizes import parse_window
@@ -164,24 +165,8 @@ def near_chance(table: pd.DataFrame, chance: float) -> list[str]:
     return out
 
 
-@dataclass
-class Options:
-    metric: str = "error_min"
-    normalize: str = "none"
-    bins: int = 10
-    range: str | None = None
-    bootstrap: int = 10_000
-    ci: float = 0.95
-    seed: int = 0
-    failed: str = "as-chance"
-    permutations: int = 2_000
-    grid_points: int = 201
-    min_of_k_bootstrap: int = 1_000
-    strict: bool = False  # refuse runs trained under different conditions
-
-
-def compare(paths: list[str | Path], opt: Options, splits: list[str] | None = None) -> dict:
-    """Everything `dsd edf compare` reports, as one JSON-ready document.
+def compare(paths: list[str | Path], opt: Options, splits: list[str] | None = None) -> Comparison:
+    """Everything `dsd edf compare` reports, typed (`.to_json()` gives the CLI's document).
 
     With `splits`, `paths` holds one run: one split compares the models that satisfy it
     with those that do not; several splits compare the groups they select.
@@ -203,15 +188,9 @@ def compare(paths: list[str | Path], opt: Options, splits: list[str] | None = No
     grid = np.linspace(np.floor(all_err.min()), np.ceil(all_err.max()), opt.grid_points)
     rng = np.random.default_rng(opt.seed)
     out_runs = [_describe(r, s, d, grid, opt, rng) for r, s, d in zip(runs, samples, dropped)]
-    pairs = []
-    for i in range(len(runs)):
-        for j in range(i + 1, len(runs)):
-            pairs.append(_pair(runs[i], runs[j], samples[i], samples[j], opt, rng))
-    return {"metric": opt.metric, "normalize": opt.normalize,
-            "bins": opt.bins if opt.normalize != "none" else None,
-            "range": rng_range, "ci": opt.ci, "bootstrap": opt.bootstrap, "seed": opt.seed,
-            "failed": opt.failed, "grid": grid.tolist(), "runs": out_runs, "pairs": pairs,
-            "differences": differ, "notes": drawn_notes(named)}
+    pairs = [_pair(runs[i], runs[j], samples[i], samples[j], opt, rng)
+             for i in range(len(runs)) for j in range(i + 1, len(runs))]
+    return Comparison(opt, rng_range, grid, out_runs, pairs, differ, drawn_notes(named))
 
 
 def plain_samples(paths: list[str | Path], metric: str = "error_min",
@@ -303,10 +282,10 @@ def _samples(runs: list[RunErrors], opt: Options):
             raise DsdError(f"{r.path}: only {len(r.table)} models inside the shared {c} range "
                            f"{lo:.4g}..{hi:.4g}; widen --range or sample more")
         samples.append(E.normalized(r.table.error.to_numpy(), r.table[c].to_numpy(), opt.bins, lo, hi))
-    return samples, dropped, [float(lo), float(hi)]
+    return samples, dropped, (float(lo), float(hi))
 
 
-def _describe(r: RunErrors, s: E.Sample, dropped: int, grid, opt: Options, rng) -> dict:
+def _describe(r: RunErrors, s: E.Sample, dropped: int, grid, opt: Options, rng) -> RunEDF:
     from dsd.analysis.minofk import min_of_k
 
     band = E.bootstrap_band(s, grid, opt.bootstrap, opt.ci, rng)
@@ -314,19 +293,9 @@ def _describe(r: RunErrors, s: E.Sample, dropped: int, grid, opt: Options, rng) 
     sim = E.simultaneous_band(s, grid, opt.ci)
     lo, _, hi = E.good_range(s.errors, s.errors, ci=opt.ci)
     mean = float(np.sum(s.weights * s.errors) / s.weights.sum())
-    return {"name": r.name, "path": str(r.path), "n": s.n, "n_eff": s.n_eff, "dropped": dropped,
-            "counts": r.counts, "chance_error": r.chance, "min_error": float(s.errors.min()),
-            # pycls's good range of the best model's error; "min_error_ci" is its old name,
-            # kept for one release.
-            "min_error_good_range": [lo, hi], "min_error_ci": [lo, hi],
-            "mean_error": mean, "median_error": _wmedian(s), "edf": E.edf(s, grid).tolist(),
-            "band_lo": band[0].tolist(), "band_hi": band[1].tolist(), "band": "pointwise bootstrap",
-            "sim_lo": sim[0].tolist(), "sim_hi": sim[1].tolist(), "sim_eps": E.simultaneous_eps(s, opt.ci),
-            "sim_band": "simultaneous: exact KS quantile at floor(n_eff)",
-            "dkw_lo": dkw[0].tolist(), "dkw_hi": dkw[1].tolist(), "warnings": r.warnings,
-            "errors": s.errors.tolist(), "weights": s.weights.tolist(),
-            "bins": None if s.bins is None else s.bins.tolist(), "n_bins": s.n_bins,
-            "min_of_k": min_of_k(s, opt.min_of_k_bootstrap, opt.ci, rng)}
+    return RunEDF(r.name, r.path, s, dropped, r.counts, r.chance, float(s.errors.min()), (lo, hi),
+                  mean, _wmedian(s), E.edf(s, grid), band, sim, E.simultaneous_eps(s, opt.ci), dkw,
+                  r.warnings, min_of_k(s, opt.min_of_k_bootstrap, opt.ci, rng))
 
 
 def _wmedian(s: E.Sample) -> float:
@@ -335,14 +304,13 @@ def _wmedian(s: E.Sample) -> float:
     return float(s.errors[order][np.searchsorted(cum, 0.5)])
 
 
-def _pair(a: RunErrors, b: RunErrors, sa: E.Sample, sb: E.Sample, opt: Options, rng) -> dict:
+def _pair(a: RunErrors, b: RunErrors, sa: E.Sample, sb: E.Sample, opt: Options, rng) -> Pair:
     d, at = E.ks_statistic(sa, sb)
     if opt.normalize == "none":
         p, method = E.ks_plain_pvalue(sa, sb)
     else:
         p, method = E.ks_permutation_pvalue(sa, sb, opt.permutations, rng)
-    return {"a": a.name, "b": b.name, "ks_d": d, "p_value": p, "p_method": method,
-            "argmax_error": at}
+    return Pair(a.name, b.name, d, p, method, at)
 
 
 def _fmt_counts(c: dict) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
+from dsd.analysis.comparison import Comparison
 from dsd.analysis.runs import Options, compare
 from dsd.cli.app import app, console, err_console, print_json
 
@@ -116,62 +117,62 @@ def show_cmd(
 
 def _emit(runs: list[str], opt: Options, plot: str | None, as_json: bool,
           splits: list[str] | None = None, plot_min_of_k: str | None = None) -> None:
-    doc = compare(runs, opt, splits)
-    paths = []
+    cmp = compare(runs, opt, splits)
+    paths, doc = [], cmp.to_json()
     if plot:
         from dsd.analysis.plots import edf_plot
 
-        paths = edf_plot(doc, plot)
+        paths = edf_plot(cmp, plot)
         doc["plot"] = [str(p) for p in paths]
     if plot_min_of_k:
         from dsd.analysis.minofk import min_of_k_plot
 
-        mk = min_of_k_plot(doc, plot_min_of_k)
+        mk = min_of_k_plot(cmp, plot_min_of_k)
         doc["plot_min_of_k"] = [str(p) for p in mk]
         paths += mk
     if as_json:
         print_json(doc)
         return
-    print_tables(doc)
+    print_tables(cmp)
     for p in paths:
         console.print(f"plot: {p}")
 
 
-def print_tables(doc: dict) -> None:
-    norm = doc["normalize"]
+def print_tables(cmp: Comparison) -> None:
+    norm = cmp.normalize
     how = "plain EDF" if norm == "none" else (
-        f"normalised by {norm}: {doc['bins']} bins on {doc['range'][0]:.4g}..{doc['range'][1]:.4g}")
-    t = Table(title=f"error EDFs ({doc['metric']}, {how})")
+        f"normalised by {norm}: {cmp.bins} bins on {cmp.range[0]:.4g}..{cmp.range[1]:.4g}")
+    t = Table(title=f"error EDFs ({cmp.metric}, {how})")
     for col in ("run", "n", "ok/div/fail/pend", "out of range", "min",
-                "best's good range", "median", "mean", f"{doc['ci']:.0%} band +-"):
+                "best's good range", "median", "mean", f"{cmp.ci:.0%} band +-"):
         t.add_column(col, justify="right" if col != "run" else "left")
-    for r in doc["runs"]:
-        c = r["counts"]
-        t.add_row(r["name"], str(r["n"]),
+    for r in cmp.runs:
+        c = r.counts
+        t.add_row(r.name, str(r.n),
                   f"{c['ok']}/{c['diverged']}/{c['failed'] + c['oom']}/{c['pending']}",
-                  str(r["dropped"]), f"{r['min_error']:.2f}",
-                  f"{r['min_error_good_range'][0]:.2f}..{r['min_error_good_range'][1]:.2f}",
-                  f"{r['median_error']:.2f}", f"{r['mean_error']:.2f}", f"{r['sim_eps']:.3f}")
+                  str(r.dropped), f"{r.min_error:.2f}",
+                  f"{r.good_range[0]:.2f}..{r.good_range[1]:.2f}",
+                  f"{r.median_error:.2f}", f"{r.mean_error:.2f}", f"{r.sim_eps:.3f}")
     console.print(t)
-    if doc["pairs"]:
+    if cmp.pairs:
         p = Table(title="two-sample KS tests")
         for col in ("a", "b", "D", "p-value", "at error", "method"):
             p.add_column(col)
-        for pr in doc["pairs"]:
-            p.add_row(pr["a"], pr["b"], f"{pr['ks_d']:.3f}", f"{pr['p_value']:.3g}",
-                      f"{pr['argmax_error']:.2f}", pr["p_method"])
+        for pr in cmp.pairs:
+            p.add_row(pr.a, pr.b, f"{pr.ks_d:.3f}", f"{pr.p_value:.3g}",
+                      f"{pr.argmax_error:.2f}", pr.p_method)
         console.print(p)
-    console.print(f"diverged models count at chance error ({doc['failed']}); failed/oom models "
+    console.print(f"diverged models count at chance error ({cmp.options.failed}); failed/oom models "
                   "are left out. error_min is the best epoch's error, optimistic by design. "
-                  f"The {doc['ci']:.0%} band +- covers each whole EDF at once (simultaneous, "
+                  f"The {cmp.ci:.0%} band +- covers each whole EDF at once (simultaneous, "
                   "exact KS at n_eff): few models give wide bands. The best's good range is "
                   "pycls's: the best error among a random 25% of the models (exact quantiles).")
-    for n in doc.get("notes", []):  # recipe fields drawn per model: on purpose, not a warning
+    for n in cmp.notes:  # recipe fields drawn per model: on purpose, not a warning
         console.print(f"note: {n}", markup=False, highlight=False, soft_wrap=True)
-    for r in doc["runs"]:
-        for w in r["warnings"]:
-            err_console.print(f"warning ({r['name']}): {w}")
-    for d in doc.get("differences", []):
+    for r in cmp.runs:
+        for w in r.warnings:
+            err_console.print(f"warning ({r.name}): {w}")
+    for d in cmp.differences:
         err_console.print(f"warning: the runs were trained under different conditions: {d}; "
                           "the comparison measures that too (--strict refuses)",
                           markup=False, highlight=False, soft_wrap=True)

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from dsd.analysis import edf as E
+from dsd.analysis.comparison import Comparison
 from dsd.analysis.runs import Options, compare
 from dsd.errors import DsdError
 from dsd.study.spec import Study
@@ -112,12 +113,6 @@ def no_worse_bound(st: Study, sa: E.Sample, sb: E.Sample, m: int) -> tuple[float
     return median_gap_upper(sa, sb, level, n_boot=max(2000, int(40 / level)), seed=st.analysis.seed)
 
 
-def _sample(run_doc: dict) -> E.Sample:
-    bins = run_doc.get("bins")
-    return E.Sample(np.asarray(run_doc["errors"]), np.asarray(run_doc["weights"]),
-                    None if bins is None else np.asarray(bins), run_doc.get("n_bins", 0))
-
-
 def fmt_p(p: float, method: str = "") -> str:
     """A p-value; a permutation p at its floor 1/(P+1) reads as a bound."""
     import re
@@ -128,7 +123,7 @@ def fmt_p(p: float, method: str = "") -> str:
     return f"{p:.3g}"
 
 
-def compare_in_window(st: Study, paths: list[Path], normalize: str) -> dict:
+def compare_in_window(st: Study, paths: list[Path], normalize: str) -> Comparison:
     """The runs' comparison over the study's declared window (normalised EDFs: the same
     bins for every comparison). A space with no model in some bin of it raises, saying
     what to change: a verdict never reads a range chosen from the data."""
@@ -140,16 +135,6 @@ def compare_in_window(st: Study, paths: list[Path], normalize: str) -> dict:
         raise DsdError(f"not computable in the study window {st.flops}: {str(e).split(';')[0]}; "
                        f"sample a wider window, use fewer analysis bins, or raise n so every "
                        "bin holds models") from None
-
-
-def _direction(doc: dict) -> tuple[bool, dict]:
-    ra, rb = doc["runs"]
-    pair = doc["pairs"][0]
-    at = np.array([pair["argmax_error"]])
-    sa = E.Sample(np.asarray(ra["errors"]), np.asarray(ra["weights"]))
-    sb = E.Sample(np.asarray(rb["errors"]), np.asarray(rb["weights"]))
-    ahead = float(E.edf(sb, at)[0] - E.edf(sa, at)[0]) > 0
-    return ahead, pair
 
 
 def comparison_rows(st: Study) -> tuple[list[dict], list[str]]:
@@ -168,13 +153,13 @@ def comparison_rows(st: Study) -> tuple[list[dict], list[str]]:
             why = notes[-1].split(": ", 1)[1]
             row.update(verdict="not computable in this window" if why.startswith("not computable")
                        else "not yet computable", reason=why)
-        for key, doc in docs.items():
-            ahead, pair = _direction(doc)
-            ra, rb = doc["runs"]
-            row[key] = {"d": pair["ks_d"], "p": pair["p_value"], "method": pair["p_method"],
-                        "b_ahead": ahead, "n_a": ra["n"], "n_b": rb["n"],
-                        "median_a": ra["median_error"], "median_b": rb["median_error"],
-                        "n_eff_a": ra["n_eff"], "n_eff_b": rb["n_eff"], "doc": doc}
+        for key, cmp in docs.items():
+            ra, rb = cmp.runs
+            pair = cmp.pairs[0]
+            row[key] = {"d": pair.ks_d, "p": pair.p_value, "method": pair.p_method,
+                        "b_ahead": cmp.b_ahead(), "n_a": ra.n, "n_b": rb.n,
+                        "median_a": ra.median_error, "median_b": rb.median_error,
+                        "n_eff_a": ra.n_eff, "n_eff_b": rb.n_eff, "comparison": cmp}
         rows.append(row)
     _verdicts(st, rows)
     return rows, notes
@@ -194,11 +179,10 @@ def _verdicts(st: Study, rows: list[dict]) -> None:
         if prim not in r:
             continue
         main = r[prim]
-        ra, rb = main["doc"]["runs"]
+        ra, rb = main["comparison"].runs
         # Power at alpha / m, Holm's strictest step: what this n guarantees for any finding.
-        main["d80"] = detectable_d(np.asarray(ra["weights"]), np.asarray(rb["weights"]),
-                                   alpha / m, seed=st.analysis.seed)
-        bound = no_worse_bound(st, _sample(ra), _sample(rb), m) if r["expect"] == "no_worse" else None
+        main["d80"] = detectable_d(ra.sample.weights, rb.sample.weights, alpha / m, seed=st.analysis.seed)
+        bound = no_worse_bound(st, ra.sample, rb.sample, m) if r["expect"] == "no_worse" else None
         main["median_gap_bound"] = bound
         r["verdict"], r["reason"] = judge(r["expect"], main["p_holm"], main["b_ahead"], alpha,
                                           main["d80"], bound, st.analysis.margin)

@@ -50,15 +50,15 @@ def write_study_report(st: Study) -> StudyReport:
                                                f"edfs-{st.analysis.normalize}.png")
     if "comparisons" in st.figures:
         for r in rows:
-            doc = r.get(st.analysis.normalize, {}).get("doc")
-            if doc:
+            cmp = r.get(st.analysis.normalize, {}).get("comparison")
+            if cmp:
                 figures[f"{r['a']} vs {r['b']}"] = edf_plot(
-                    doc, st.out / "comparisons" / f"{r['a']}-vs-{r['b']}.png")
+                    cmp, st.out / "comparisons" / f"{r['a']}-vs-{r['b']}.png")
     if "min_of_k" in st.figures and ready:
         from dsd.analysis.minofk import min_of_k_plot
 
-        doc = compare([st.run_dir(s) for s in ready], _options(st, "none"))
-        figures["min_of_k"] = min_of_k_plot(doc, st.out / "min-of-k.png")
+        cmp = compare([st.run_dir(s) for s in ready], _options(st, "none"))
+        figures["min_of_k"] = min_of_k_plot(cmp, st.out / "min-of-k.png")
     if "trends" in st.figures:
         figures["trends"] = _trends(st, ready)
     if "replicates" in st.figures and rep and rep.tables:
@@ -83,12 +83,12 @@ def _all_edfs(st: Study, ready: list[str], normalize: str, name: str) -> list[Pa
     shown = ready if normalize == "none" else [s for s in ready if _fills_window(st, s, normalize)]
     if not shown:
         return []
-    doc = compare_in_window(st, [st.run_dir(s) for s in shown], normalize)
+    cmp = compare_in_window(st, [st.run_dir(s) for s in shown], normalize)
     left = [st.label(s) for s in ready if s not in shown]
     title = f"{st.name}: error EDFs of {len(shown)} design spaces"
     if left:  # the figure appends its normalisation to the title's last line
         title += f"\nnot shown: {', '.join(left)} (an empty bin of {st.flops})"
-    return save(edf_lines_figure(doc, title), st.out / name)
+    return save(edf_lines_figure(cmp, title), st.out / name)
 
 
 def _fills_window(st: Study, space: str, normalize: str) -> bool:
@@ -193,8 +193,8 @@ def findings_markdown(st: Study, rows: list[dict], counts: dict, figures: dict, 
             if png:
                 lines.append(f"- {name}: [{png[0].relative_to(st.out).as_posix()}]"
                              f"({png[0].relative_to(st.out).as_posix()})")
-    warned = dict.fromkeys(f"{r['name']}: {w}" for row in rows for key in ("none", prim)
-                           for r in row.get(key, {}).get("doc", {}).get("runs", []) for w in r["warnings"])
+    warned = dict.fromkeys(f"{r.name}: {w}" for row in rows for key in ("none", prim) if key in row
+                           for r in row[key]["comparison"].runs for w in r.warnings)
     if warned:
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in warned]
     if notes:
