@@ -34,7 +34,8 @@ def test_holm_against_its_definition():
 def test_p_at_the_permutation_floor_reads_as_a_bound():
     assert fmt_p(1 / 2001, "permutation within 5 complexity bins (2000)") == "≤ 1/2001"
     assert fmt_p(2 / 2001, "permutation within 5 complexity bins (2000)") == f"{2 / 2001:.3g}"
-    assert fmt_p(1e-9, "scipy ks_2samp (exact)") == "1e-09"
+    assert fmt_p(1e-9, "scipy ks_2samp (exact)") == "< 0.0001"
+    assert fmt_p(1.2e-4, "scipy ks_2samp (exact)") == "0.00012"
 
 
 def test_family_wise_error_of_the_verdict_rule_under_the_null():

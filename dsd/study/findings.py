@@ -114,13 +114,14 @@ def no_worse_bound(st: Study, sa: E.Sample, sb: E.Sample, m: int) -> tuple[float
 
 
 def fmt_p(p: float, method: str = "") -> str:
-    """A p-value; a permutation p at its floor 1/(P+1) reads as a bound."""
+    """A p-value as a plain number: a permutation p at its floor 1/(P+1) reads as a bound,
+    and one below 0.0001 as such (no scientific notation in tables)."""
     import re
 
     m = re.search(r"\((\d+)\)$", method)
     if m and p <= 1 / (int(m.group(1)) + 1) + 1e-15:
         return f"≤ 1/{int(m.group(1)) + 1}"
-    return f"{p:.3g}"
+    return "< 0.0001" if p < 1e-4 else f"{p:.3g}"
 
 
 def compare_in_window(st: Study, paths: list[Path], normalize: str) -> Comparison:
