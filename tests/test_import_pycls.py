@@ -277,7 +277,7 @@ def test_imagenet_published_regnets_and_resnets(sweeps, tmp_path):
     for name, want in PYCLS_EXACT.items():
         i = IMAGENET_JOBS.index(name)
         assert (df.flops.iloc[i], df.params.iloc[i], df.acts.iloc[i]) == want
-    assert Run(r.run).manifest()["resolution"] == 224 and set(df.stem) == {"simple", "resnet"}
+    assert Run(r.run).manifest().resolution == 224 and set(df.stem) == {"simple", "resnet"}
 
 
 def test_errors_curves_ema_and_statuses_land_as_recorded(cifar_run, sweeps):

@@ -45,7 +45,7 @@ def differences(runs: list[tuple[str, Run]]) -> list[str]:
 def drawn_recipe(run: Run) -> dict[str, str]:
     """The recipe fields the run's space draws per model, each with its distribution
     ({} for a run whose space draws none, or a directory without a manifest)."""
-    names = drawn_fields(run.manifest().get("space"))
+    names = drawn_fields(run.manifest().space)
     if not names:
         return {}
     params = space_of(run).params
@@ -90,7 +90,7 @@ def _between(runs: list[tuple[str, Run]], recipes: dict[str, list[dict]],
 
 def _settings(run: Run, recipes: list[dict], drawn: dict[str, str]) -> dict:
     manifest = run.manifest()
-    out = {k: manifest.get(k) for k in SHAPE_KEYS}
+    out = {k: getattr(manifest, k) for k in SHAPE_KEYS}
     recipe = read_for_run(run)
     if recipe is not None:
         out.update({f"recipe.{k}": v for k, v in recipe.to_dict().items() if k != "dataset"})

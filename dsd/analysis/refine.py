@@ -14,6 +14,7 @@ from dsd.analysis.runs import RunErrors
 from dsd.data.recipe_dims import drawn_fields
 from dsd.errors import DsdError, ParamError
 from dsd.space import spec as spaces
+from dsd.store.run import Run
 
 
 def fit_top(r: RunErrors, top: int, measure: str = "abs") -> list[tuple[dict, Fit]]:
@@ -96,8 +97,8 @@ def space_from_fits(fits: list[tuple[dict, Fit]], r: RunErrors, name: str) -> di
     gs = sorted({int(max(row["gs"])) for row, _ in fits})
     bs = sorted({float(row["bs"][0]) for row, _ in fits})
     block = fits[0][0]["block"]
-    manifest = _manifest(r)
-    space = manifest.get("space", {})
+    manifest = Run(r.path).manifest()
+    space = manifest.space_table()
     # A RegNet space has one stage count, activation, stem, stride pattern...: where the run
     # drew them per network, the space takes the one most of the fitted models have.
     stages, note = _most_common([len(row["ds"]) for row, _ in fits], "stages")
@@ -124,8 +125,8 @@ def space_from_fits(fits: list[tuple[dict, Fit]], r: RunErrors, name: str) -> di
     table.update({k: table[k][:stages] for k in ("strides", "kernels") if k in table})
     table["description"] = (f"fitted to the {len(fits)} best models of {r.path} by `dsd fit`"
                             + "".join(notes))
-    if manifest.get("flops"):
-        table["flops"] = manifest["flops"]
+    if manifest.window("flops"):
+        table["flops"] = manifest.flops
     lo_a, hi_a = max(0.1, np.floor(min(wa) * 10) / 10), max(0.2, np.ceil(max(wa) * 10) / 10)
     lo_m, hi_m = np.floor(min(wm) * 1000) / 1000, np.ceil(max(wm) * 1000) / 1000
     table["params"] = {
@@ -162,13 +163,6 @@ def _most_common(values: list, what: str) -> tuple:
 
 def _is_list(v) -> bool:
     return v is not None and not isinstance(v, (float, str))
-
-
-def _manifest(r: RunErrors) -> dict:
-    import tomllib
-
-    p = r.path / "run.toml"
-    return tomllib.loads(p.read_text()) if p.exists() else {}
 
 
 def write_space(table: dict, path: str | Path) -> Path:

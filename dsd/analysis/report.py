@@ -22,6 +22,7 @@ from dsd.analysis.runs import Options, RunErrors, compare, run_errors
 from dsd.data.recipe import read_for_run
 from dsd.data.recipe_dims import DRAWABLE, drawn_fields, log_scaled
 from dsd.errors import ParamError
+from dsd.store.manifest import Manifest
 from dsd.store.results import read_results
 from dsd.store.run import Run
 
@@ -64,10 +65,10 @@ def param_columns(table: pd.DataFrame) -> dict[str, np.ndarray]:
     return out
 
 
-def _drawn(manifest: dict) -> str:
+def _drawn(manifest: Manifest) -> str:
     """What a run's recipe line adds when its space draws fields per model (their base
     values in train.toml then train no model)."""
-    names = drawn_fields(manifest.get("space"))
+    names = drawn_fields(manifest.space)
     return f"; drawn per model: {', '.join(names)}" if names else ""
 
 
@@ -249,10 +250,10 @@ def _header(runs: list[RunErrors], cmp: Comparison) -> str:
             for device, sec in res.groupby(res.device.fillna("?")).seconds.sum().items():
                 kind = "GPU" if str(device).startswith("cuda") else "CPU"
                 cost[kind] = cost.get(kind, 0.0) + float(sec) / 3600
-        rows.append({"run": r.name, "data set": m.get("dataset") or (recipe.dataset if recipe else "?"),
-                     "models": int(m.get("n", len(r.table))),
-                     "budget": ", ".join(f"{k} {m[k]}" for k in ("flops", "params", "acts") if m.get(k))
-                     or "none",
+        rows.append({"run": r.name, "data set": m.dataset or (recipe.dataset if recipe else "?"),
+                     "models": m.n if m.n is not None else len(r.table),
+                     "budget": ", ".join(f"{k} {m.window(k)}" for k in ("flops", "params", "acts")
+                                         if m.window(k)) or "none",
                      "recipe": (f"{recipe.epochs} epochs, lr {recipe.lr:g}, batch {recipe.batch_size}, "
                                 f"train {recipe.train_subset or 'all'}, test {recipe.test_subset or 'all'}"
                                 + _drawn(m)) if recipe else "untrained",
@@ -383,7 +384,8 @@ def build_report(paths: list[str], out: str | Path, opt: Options | None = None,
     parts += [_models_table(r) for r in runs]
     parts.append(f"<h2>{SECTIONS[6]}</h2>")
     for r in runs:
-        manifest = (r.path / "run.toml").read_text() if (r.path / "run.toml").exists() else "(none)"
+        path = Run(r.path).manifest_path
+        manifest = path.read_text() if path.exists() else "(none)"
         recipe = read_for_run(Run(r.path))
         parts.append(f"<h3>{html.escape(r.name)}</h3><pre>{html.escape(manifest)}</pre>"
                      f"<pre>{html.escape(json.dumps(recipe.to_dict() if recipe else {}, indent=2))}</pre>")

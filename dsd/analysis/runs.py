@@ -94,7 +94,7 @@ def _read(run, wanted: tuple | None, result_columns: tuple) -> tuple:
         return hit[1]
     samples = run.samples(None if wanted is None else list(wanted)).set_index("model_id", drop=False)
     res = read_results(run.results_dir, columns=result_columns)  # may compact: state after it
-    value = (samples, res.final(), list(res.corrupt), int(run.manifest().get("num_classes", 1000)))
+    value = (samples, res.final(), list(res.corrupt), run.shape().num_classes)
     _READ_CACHE[key] = (_state(run), value)
     _READ_CACHE.move_to_end(key)
     while len(_READ_CACHE) > _READ_CACHE_SIZE:

@@ -81,12 +81,13 @@ def _progress() -> Progress:
 def print_summary(rep: SampleReport) -> None:
     r, m = rep.result, rep.run.manifest()
     rate = r.in_window / r.drawn if r.drawn else 0.0
-    head = Table(title=f"sampled {len(r)} models from {m['space']['name']} into {rep.run.path}")
+    head = Table(title=f"sampled {len(r)} models from {m.space_name} into {rep.run.path}")
     head.add_column("measure")
     head.add_column("value", justify="right")
-    shape = f"{m['in_channels']} ch, {m['resolution']} px, {m['num_classes']} classes"
-    windows = " ".join(f"{k} {m[k]}" for k in ("flops", "params", "acts") if m.get(k))
-    for k, v in [("shape", shape), ("seed", str(m["seed"])), ("windows", windows or "none"),
+    sh = m.shape()
+    shape = f"{sh.in_channels} ch, {sh.resolution} px, {sh.num_classes} classes"
+    windows = " ".join(f"{k} {m.window(k)}" for k in ("flops", "params", "acts") if m.window(k))
+    for k, v in [("shape", shape), ("seed", str(m.seed)), ("windows", windows or "none"),
                  ("candidates drawn", f"{r.drawn:,}"),
                  ("valid (generator + constraints)", f"{r.valid:,}"),
                  ("inside the windows (repeats included)", f"{r.in_window:,}"),

@@ -97,7 +97,7 @@ def fix_for_run(run, recipe: Recipe) -> Recipe:
         fixed = from_dict(tomllib.loads(path.read_text()))
     except (tomllib.TOMLDecodeError, TypeError) as e:
         raise DsdError(f"{path}: unreadable ({e}); restore it or sample a new run") from None
-    drawn = drawn_fields(run.manifest().get("space"))
+    drawn = drawn_fields(run.manifest().space)
     diff = [f"{k}: run has {a!r}, asked {b!r}" for k, a, b in
             ((f.name, getattr(fixed, f.name), getattr(recipe, f.name)) for f in fields(Recipe))
             if a != b and k not in drawn]

@@ -12,7 +12,7 @@ A new drawable field is one entry in DRAWABLE (the name of a `Recipe` field).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 
@@ -33,11 +33,11 @@ DRAWABLE: dict[str, Drawable] = {
 }
 
 
-def drawn_fields(space_table: dict | None) -> tuple[str, ...]:
+def drawn_fields(space_table: Mapping | None) -> tuple[str, ...]:
     """The recipe fields a space table (as a run's manifest records it) draws, in
     DRAWABLE's order."""
     params = (space_table or {}).get("params")
-    return tuple(k for k in DRAWABLE if isinstance(params, dict) and k in params)
+    return tuple(k for k in DRAWABLE if isinstance(params, Mapping) and k in params)
 
 
 def model_values(row, names: tuple[str, ...]) -> dict[str, int | float]:

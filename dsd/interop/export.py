@@ -94,7 +94,7 @@ def run_recipe(run: Run | str | Path, model_id: int | None = None) -> Recipe:
     r = run if isinstance(run, Run) else open_run(run)
     rec = read_for_run(r)
     if rec is None:
-        dataset = r.manifest().get("dataset")
+        dataset = r.manifest().dataset
         if not dataset:
             raise DsdError(f"{r.path} has no recipe yet (train.toml) nor a data set to take the "
                            "default recipe of")

@@ -16,8 +16,10 @@ from dsd.errors import DsdError
 from dsd.model.arch import Arch, Shape
 from dsd.model.blocks import BLOCKS
 from dsd.space.spec import from_table
+from dsd.store.manifest import freeze as _freeze
+from dsd.store.manifest import new_manifest
 from dsd.store.results import write_rows
-from dsd.store.run import SCALAR_TYPES, Run, new_manifest, samples_table, write_atomic_parquet, write_manifest
+from dsd.store.run import SCALAR_TYPES, Run, samples_table, write_atomic_parquet, write_manifest
 
 ARCH_COLS = ("model_id", "ds", "ws", "gs", "bs", "ss", "stem_w", "flops", "params", "acts")
 LISTS = {"ds": 0, "ws": 0, "gs": 0, "bs": 1.0, "ss": 1}  # per-stage columns, and their padding
@@ -30,7 +32,7 @@ def write_imported_run(out: Path, space: dict, shape: Shape, dataset: str | None
     the space's; plus any extra scalar columns kept beside them, typed as
     SCALAR_TYPES says or int64) and one result row per model."""
     out = Path(out)
-    if (out / "samples.parquet").exists() or (out / "run.toml").exists():
+    if Run(out).holds_run():
         raise DsdError(f"{out} already holds a run; import into a new directory with --out")
     try:
         s = from_table(space, f"{out}/run.toml")
@@ -47,8 +49,7 @@ def write_imported_run(out: Path, space: dict, shape: Shape, dataset: str | None
     out.mkdir(parents=True, exist_ok=True)
     run = Run(out)
     manifest = new_manifest(out.name, dict(space), n, 0, shape, {}, dataset, (0, 0))
-    manifest["imported"] = {"source": source}
-    write_manifest(run, manifest)
+    write_manifest(run, manifest.with_(extra=_freeze({"imported": {"source": source}})))
     write_atomic_parquet(table, run.samples_path)
     write_rows(run.results_dir, rows, "imported")
     return out

@@ -45,7 +45,7 @@ def arch_of(run: Run, row) -> Arch:
 def recipe_of(run: Run, base: Recipe, row) -> Recipe:
     """The recipe the model of `row` trains under: the run's base recipe (train.toml) with
     the fields its space draws ([params.lr], ...) replaced by the row's own values."""
-    names = drawn_fields(run.manifest().get("space"))
+    names = drawn_fields(run.manifest().space)
     if not names:
         return base
     missing = [k for k in names if not _present(row, k)]
@@ -72,4 +72,4 @@ def space_of(run: Run) -> Space:
 @functools.lru_cache(maxsize=64)
 def _space(manifest: str, mtime: int) -> Space:
     """The run's space, parsed once per manifest (and again if the file changes: `mtime`)."""
-    return from_table(Run(Path(manifest).parent).manifest()["space"], manifest)
+    return from_table(Run(Path(manifest).parent).manifest().space_table(), manifest)

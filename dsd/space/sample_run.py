@@ -15,15 +15,8 @@ from dsd.model.arch import Shape
 from dsd.sizes import parse_window
 from dsd.space import spec as spaces
 from dsd.space.sampler import KEY_LISTS, KEY_SCALARS, METRICS, SampleResult, model_keys, sample
-from dsd.store.run import (
-    Run,
-    legacy_block,
-    list_column,
-    new_manifest,
-    samples_table,
-    write_atomic_parquet,
-    write_manifest,
-)
+from dsd.store.manifest import Stream, new_manifest
+from dsd.store.run import Run, legacy_block, list_column, samples_table, write_atomic_parquet, write_manifest
 
 
 @dataclass
@@ -43,7 +36,7 @@ def sample_new(space_name: str | spaces.Space, n: int, out: Path, shape: Shape,
     `out` (which must not hold a run yet)."""
     if n < 1:
         raise DsdError(f"--n must be at least 1, got {n}")
-    if (out / "samples.parquet").exists() or (out / "run.toml").exists():
+    if Run(out).holds_run():
         raise DsdError(f"{out} already holds a run; add models with --extend, or choose "
                        "another directory with --out")
     space = spaces.load(space_name) if isinstance(space_name, str) else space_name
@@ -81,22 +74,20 @@ def sample_extend(out: Path, n: int, progress=None,
     """Add n models to an existing run, continuing its ids and its random stream."""
     run = Run(out)
     m = run.manifest()
-    if not m or not run.samples_path.exists():
+    if not m.exists or not run.samples_path.exists():
         raise DsdError(f"{out} holds no run to extend; sample one first (without --extend)")
-    space = spaces.from_table(m["space"], str(run.manifest_path))
+    space = spaces.from_table(m.space_table(), str(run.manifest_path))
     old = legacy_block(pq.read_table(run.samples_path))  # an old run is written back as today's
     seen = run_keys(old)
-    windows = {k: parse_window(m.get(k) or None) for k in METRICS}
-    start = (int(m["stream"]["block"]), int(m["stream"]["offset"]))
+    windows = {k: parse_window(m.window(k)) for k in METRICS}
+    start = (m.stream.block, m.stream.offset)
     t0 = time.perf_counter()
-    res = sample(space, n, run.shape(), windows, int(m["seed"]), start=start, seen=seen,
+    res = sample(space, n, run.shape(), windows, m.seed, start=start, seen=seen,
                  first_id=old.num_rows, progress=progress, max_candidates=max_candidates)
     new = samples_table(res.columns)
     merged = pa.concat_tables([old, new.select(old.schema.names).cast(old.schema)])
     write_atomic_parquet(merged, run.samples_path)
-    m["n"] = merged.num_rows
-    m["stream"] = {"block": res.position[0], "offset": res.position[1]}
-    write_manifest(run, m)
+    write_manifest(run, m.with_(n=merged.num_rows, stream=Stream(*res.position)))
     return SampleReport(run, res, time.perf_counter() - t0, merged.num_rows)
 
 

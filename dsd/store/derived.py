@@ -18,15 +18,15 @@ the parent's by model id.
 
 from __future__ import annotations
 
-import copy
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dsd.errors import DsdError
+from dsd.store.manifest import Derived
 from dsd.store.run import Run, write_atomic_parquet, write_manifest
 
 PURPOSES = ("replicate", "fidelity")
@@ -42,12 +42,10 @@ class Derivation:
 
 def derivation(run: Run) -> Derivation | None:
     """How `run` derives from another, or None for a run sampled on its own."""
-    d = run.manifest().get("derived")
-    if not d:
+    d = run.manifest().derived
+    if d is None:
         return None
-    seed = d.get("train_seed")
-    return Derivation((run.path / d["of"]).resolve(), d["purpose"], int(d["models"]),
-                      None if seed is None else int(seed))
+    return Derivation((run.path / d.of).resolve(), d.purpose, d.models, d.train_seed)
 
 
 def derive_run(parent: Run, out: Path, models: int, purpose: str,
@@ -57,10 +55,10 @@ def derive_run(parent: Run, out: Path, models: int, purpose: str,
         raise DsdError(f"purpose must be one of {', '.join(PURPOSES)}, got {purpose!r}")
     if models < 1:
         raise DsdError(f"a derived run needs at least 1 model, got {models}")
-    if (out / "samples.parquet").exists() or (out / "run.toml").exists():
+    if Run(out).holds_run():
         raise DsdError(f"{out} already holds a run; choose another directory")
     m = parent.manifest()
-    if not m or not parent.samples_path.exists():
+    if not m.exists or not parent.samples_path.exists():
         raise DsdError(f"{parent.path} holds no sampled run to derive from")
     have = parent.count()
     if have < models:
@@ -68,14 +66,9 @@ def derive_run(parent: Run, out: Path, models: int, purpose: str,
                        f"at least that many (extend it with `dsd sample --extend`)")
     out.mkdir(parents=True, exist_ok=True)
     run = Run(out)
-    manifest = copy.deepcopy(m)
-    manifest.update(name=out.name, n=models)
-    manifest.pop("derived", None)
-    manifest["derived"] = {"of": os.path.relpath(parent.path.resolve(), out.resolve()),
-                           "purpose": purpose, "models": models}
-    if train_seed is not None:
-        manifest["derived"]["train_seed"] = train_seed
-    write_manifest(run, manifest)
+    of = os.path.relpath(parent.path.resolve(), out.resolve())
+    write_manifest(run, m.with_(name=out.name, n=models,
+                                derived=Derived(of, purpose, models, train_seed)))
     write_atomic_parquet(_first_models(parent, models), run.samples_path)
     return run
 
@@ -117,6 +110,5 @@ def _grow(parent: Run, run: Run, models: int) -> None:
         raise DsdError(f"{parent.path} holds {parent.count()} models; a derived run of {models} "
                        "needs at least that many")
     write_atomic_parquet(_first_models(parent, models), run.samples_path)
-    m = copy.deepcopy(run.manifest())
-    m["n"] = m["derived"]["models"] = models
-    write_manifest(run, m)
+    m = run.manifest()
+    write_manifest(run, m.with_(n=models, derived=replace(m.derived, models=models)))

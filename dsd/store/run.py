@@ -8,15 +8,14 @@ runs/NAME/
   results/*.parquet one file per finished training attempt (see dsd.store.results)
   claims/, ckpt/, logs/, sweep.json  working files of the trainers and sweeps
 
-`Run` knows every path of a run and parses run.toml once; nothing else builds them.
+`Run` knows every path of a run and parses run.toml once, into a typed `Manifest`
+(dsd.store.manifest); nothing else builds them.
 Rebuilding a model's network from its row belongs to the space (`dsd.space.rebuild`).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,11 +23,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dsd import tomlw
 from dsd.data.recipe_dims import DRAWABLE
 from dsd.errors import DsdError
 from dsd.model.arch import Shape
-from dsd.version import __version__
+from dsd.store.manifest import Manifest, read_manifest, write_manifest_file
 
 SCALAR_TYPES = {"b": pa.float64(), "g": pa.int64(), "e": pa.float64(), "k": pa.int64(),
                 "se_ratio": pa.float64(), "stem_w": pa.int64(), "stages": pa.int64(),
@@ -45,7 +43,7 @@ class Run:
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
-        self._manifest: dict | None = None
+        self._manifest: Manifest | None = None
 
     @property
     def manifest_path(self) -> Path:
@@ -86,25 +84,19 @@ class Run:
     def name(self) -> str:
         return self.path.name
 
-    def manifest(self) -> dict:
-        """The manifest (read once), or {} for a directory another tool made without one."""
+    def manifest(self) -> Manifest:
+        """run.toml, parsed once (an empty Manifest, `.exists` False, for a directory another
+        tool made without one)."""
         if self._manifest is None:
-            self._manifest = self._read_manifest()
+            self._manifest = read_manifest(self.manifest_path)
         return self._manifest
 
-    def _read_manifest(self) -> dict:
-        if not self.manifest_path.exists():
-            return {}
-        try:
-            return tomllib.loads(self.manifest_path.read_text())
-        except tomllib.TOMLDecodeError as e:
-            raise DsdError(f"{self.manifest_path}: not valid TOML ({e}); restore it or "
-                           "sample a new run") from None
+    def holds_run(self) -> bool:
+        """Whether the directory already holds a run (a manifest or samples)."""
+        return self.samples_path.exists() or self.manifest_path.exists()
 
     def shape(self) -> Shape:
-        m = self.manifest()
-        return Shape(int(m.get("in_channels", 3)), int(m.get("resolution", 224)),
-                     int(m.get("num_classes", 1000)), int(m.get("stem_stride", 2)))
+        return self.manifest().shape()
 
     def samples(self, columns: list[str] | None = None):
         """samples.parquet as a pandas DataFrame (only `columns`, when given), in today's
@@ -206,26 +198,6 @@ def write_atomic_parquet(table: pa.Table, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def write_manifest(run: Run, manifest: dict) -> None:
-    tmp = run.path / f".run.toml.{os.getpid()}.tmp"
-    tmp.write_text(tomlw.dumps(manifest))
-    os.replace(tmp, run.manifest_path)
+def write_manifest(run: Run, manifest: Manifest) -> None:
+    write_manifest_file(run.manifest_path, manifest)
     run._manifest = manifest
-
-
-def new_manifest(name: str, space_table: dict, n: int, seed: int, shape: Shape,
-                 windows: dict[str, str], dataset: str | None, stream: tuple[int, int]) -> dict:
-    m = {
-        "name": name, "n": n, "seed": seed,
-        "resolution": shape.resolution, "in_channels": shape.in_channels,
-        "num_classes": shape.num_classes, "stem_stride": shape.stem_stride,
-        "flops": windows.get("flops", ""), "params": windows.get("params", ""),
-        "acts": windows.get("acts", ""),
-        "dsd_version": __version__,
-        "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
-        "stream": {"block": stream[0], "offset": stream[1]},
-        "space": space_table,
-    }
-    if dataset:
-        m["dataset"] = dataset
-    return m

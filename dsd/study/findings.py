@@ -52,12 +52,13 @@ def _options(st: Study, normalize: str) -> Options:
 
 
 def run_counts(st: Study) -> dict[str, dict]:
+    from dsd.store.run import Run
     from dsd.store.status import run_status
 
     out = {}
     for s in st.spaces:
         d = st.run_dir(s)
-        out[st.label(s)] = run_status(d) if (d / "samples.parquet").exists() else None
+        out[st.label(s)] = run_status(d) if Run(d).samples_path.exists() else None
     return out
 
 

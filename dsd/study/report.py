@@ -326,8 +326,9 @@ def _covariate_lines(st: Study, rows: list[dict]) -> list[str]:
 
 def _cost(run_dir: Path) -> dict:
     from dsd.store.results import read_results
+    from dsd.store.run import Run
 
-    final = read_results(run_dir / "results").final()
+    final = read_results(Run(run_dir).results_dir).final()
     if final.empty:
         return {"median_s": "", "hours": "", "threads": ""}
     thr = sorted({int(t) for t in final.get("threads", []) if t == t and t is not None})
@@ -340,10 +341,11 @@ def _wall_span(st: Study) -> str:
     import pandas as pd
 
     from dsd.store.results import read_results
+    from dsd.store.run import Run
 
     times = []
     for d in st.run_dirs():
-        f = read_results(d / "results").final()
+        f = read_results(Run(d).results_dir).final()
         if not f.empty:
             times += list(pd.to_datetime(f.finished_at))
     if len(times) < 2:

@@ -433,23 +433,24 @@ def derive_missing(study: Study) -> list[Path]:
             if ensure_derived(Run(study.run_dir(s)), out, models, purpose, seed)]
 
 
-def _check_run(study: Study, space: str, m: dict) -> int:
+def _check_run(study: Study, space: str, m) -> int:
     """The run's model count, after checking it was sampled as the study file says: the same
     space, window, seed, data set and shape, and no more models than `n`."""
     from dsd.space.spec import from_table
 
-    shape, sampled = study.input_shape(), from_table(m["space"], "run.toml")
+    table = m.space_table()
+    shape, sampled = study.input_shape(), from_table(table, "run.toml")
     want = {"seed": study.seed, "flops": study.flops, "dataset": study.dataset,
             "resolution": shape.resolution, "stem_stride": shape.stem_stride,
             "strides": list(study.space(space).shape_kwargs()["strides"]),
             "space": _space_key(study.space(space).table)}
-    got = {"seed": m.get("seed"), "flops": m.get("flops"), "dataset": m.get("dataset"),
-           "resolution": m.get("resolution"), "stem_stride": m.get("stem_stride"),
-           "strides": list(sampled.shape_kwargs()["strides"]), "space": _space_key(m["space"])}
+    got = {"seed": m.seed, "flops": m.flops, "dataset": m.dataset,
+           "resolution": m.resolution, "stem_stride": m.stem_stride,
+           "strides": list(sampled.shape_kwargs()["strides"]), "space": _space_key(table)}
     diff = [f"{k}: run has {got[k]!r}, study file says {want[k]!r}" if k != "space" else
             f"space: {study.label(space)}'s declaration changed since the run was sampled"
             for k in want if got[k] != want[k]]
-    have = int(m.get("n", 0))
+    have = m.n or 0
     if have > study.n:
         diff.append(f"n: run has {have}, study file says {study.n} (a study grows, never shrinks)")
     if diff:

@@ -28,7 +28,7 @@ def pick(st: Study, k: int, seed: int) -> list[tuple[str, int]]:
     """k (space, model id) pairs drawn uniformly from the study's ok models."""
     pool = []
     for s in st.spaces:
-        final = read_results(st.run_dir(s) / "results").final()
+        final = read_results(Run(st.run_dir(s)).results_dir).final()
         if not final.empty:
             pool += [(st.label(s), int(m)) for m in final[final.status == "ok"].model_id]
     rng = np.random.default_rng(seed)

@@ -67,7 +67,7 @@ def prepare(run_path: str | Path, req: TrainRequest, load_data: bool = True,
     run = open_run(run_path)
     run.samples()  # fails early, with a clear message, on a damaged samples.parquet
     fixed = read_for_run(run)
-    dataset = req.dataset or (fixed.dataset if fixed else None) or run.manifest().get("dataset")
+    dataset = req.dataset or (fixed.dataset if fixed else None) or run.manifest().dataset
     if not dataset:
         raise DsdError(f"{run.path} names no data set; {_advice(run)}")
     spec = get_dataset(dataset)
@@ -128,7 +128,7 @@ def _advice(run: Run, wanted: str | None = None) -> str:
     shape = run.shape()
     fits = [d.name for d in DATASETS.values() if d.shape.in_channels == shape.in_channels
             and (d.shape.num_classes == shape.num_classes or not d.fixed_shape)]
-    space = run.manifest().get("space", {}).get("name", "SPACE")
+    space = run.manifest().space_name or "SPACE"
     other = wanted or "fashion-mnist"
     resample = (f"or sample a new run at {other}'s shape: dsd sample --space {space} "
                 f"--dataset {other} --flops LO:HI --out NEW_RUN")
