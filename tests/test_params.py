@@ -1,0 +1,60 @@
+"""The parameter table (`dsd.model.params`) against today's facts: samples.parquet's
+columns and types (a file format), what each generator declares, the dedup key."""
+
+from __future__ import annotations
+
+from dsd.model import params
+
+# samples.parquet as written today (dsd.store.run before the table): the expectation.
+SCALAR_TYPES = {"b": "float64", "g": "int64", "e": "float64", "k": "int64",
+                "se_ratio": "float64", "stem_w": "int64", "stages": "int64",
+                "groups": "int64", "depth": "int64",
+                "w0": "int64", "wa": "float64", "wm": "float64"}
+LIST_COLS = {"ds": "int64", "ws": "int64", "gs": "int64", "bs": "float64",
+             "es": "float64", "ks": "int64", "ss": "int64"}
+
+
+def test_parquet_columns_are_todays_format():
+    assert list(params.list_cols().items()) == list(LIST_COLS.items())
+    assert list(params.scalar_cols().items()) == list(SCALAR_TYPES.items())
+    assert params.name_params() == ("block", "act", "stem")
+
+
+def test_generators_and_draw_order():
+    assert params.GENERATOR_PARAMS == {
+        "anynet": ("d", "w", "b", "g", "groups", "e", "k", "s", "se_ratio", "stem_w", "stages"),
+        "regnet": ("depth", "w0", "wa", "wm", "g", "b")}
+    # the sampler's anynet draw order
+    assert [p.name for p in params.PARAMS if "anynet" in p.generators] == [
+        "d", "w", "b", "g", "groups", "e", "k", "s", "se_ratio", "stem_w", "block", "act", "stem",
+        "stages"]
+    regnet = {p.name for p in params.PARAMS if "regnet" in p.generators}
+    assert regnet == set(params.GENERATOR_PARAMS["regnet"])
+
+
+def test_rows_agree_with_todays_rules():
+    by = params.BY_NAME
+    assert {p.list_col for p in params.PARAMS if p.list_col} == set(LIST_COLS)
+    assert all(p.list_col == p.name + "s" for p in params.PARAMS if p.list_col)
+    assert {p.name for p in params.PARAMS if p.positive} == {"d", "depth", "w", "w0", "g", "b",
+                                                               "groups"}
+    assert {p.name for p in params.PARAMS if p.integer} == {"d", "depth", "w", "w0", "g", "groups",
+                                                              "k", "s", "stem_w", "stages"}
+    assert {p.name for p in params.PARAMS if p.optional} == {"k", "s", "se_ratio", "stem_w",
+                                                               "block", "act", "stem", "stages"}
+    assert [p.name for p in params.PARAMS if p.scope == params.NETWORK and "anynet" in p.generators
+            ] == ["se_ratio", "stem_w", "block", "act", "stem", "stages"]
+    assert params.key_scalars() == ("se_ratio", "stem_w", "block", "act", "stem")
+    assert [p.name for p in params.scalars()] == ["b", "g", "e", "k", "s", "se_ratio", "stem_w",
+                                                  "block", "act", "stem", "stages", "groups",
+                                                  "depth", "w0", "wa", "wm"]
+    assert by["k"].values_ok(3) and not by["k"].values_ok(2) and not by["s"].values_ok(0)
+    assert (by["s"].arch, by["k"].arch, by["e"].default, by["k"].default) == ("strides", "ks", 1.0, 3)
+
+
+def test_arch_fields_exist():
+    from dataclasses import fields
+
+    from dsd.model.arch import Arch
+    names = {f.name for f in fields(Arch)}
+    assert {p.arch for p in params.PARAMS if p.arch} <= names
