@@ -58,3 +58,21 @@ def test_arch_fields_exist():
     from dsd.model.arch import Arch
     names = {f.name for f in fields(Arch)}
     assert {p.arch for p in params.PARAMS if p.arch} <= names
+
+
+def test_store_columns_come_from_the_table():
+    import pyarrow as pa
+
+    from dsd.data.recipe_dims import DRAWABLE
+    from dsd.store import run
+
+    old_scalars = {"b": pa.float64(), "g": pa.int64(), "e": pa.float64(), "k": pa.int64(),
+                   "se_ratio": pa.float64(), "stem_w": pa.int64(), "stages": pa.int64(),
+                   "groups": pa.int64(), "depth": pa.int64(),
+                   "w0": pa.int64(), "wa": pa.float64(), "wm": pa.float64(),
+                   **{k: pa.int64() if f.integer else pa.float64() for k, f in DRAWABLE.items()}}
+    old_lists = {"ds": pa.int64(), "ws": pa.int64(), "gs": pa.int64(), "bs": pa.float64(),
+                 "es": pa.float64(), "ks": pa.int64(), "ss": pa.int64()}
+    assert list(run.SCALAR_TYPES.items()) == list(old_scalars.items())
+    assert list(run.LIST_COLS.items()) == list(old_lists.items())
+    assert run.NAME_COLS == ("block", "act", "stem")
