@@ -76,3 +76,12 @@ def test_store_columns_come_from_the_table():
     assert list(run.SCALAR_TYPES.items()) == list(old_scalars.items())
     assert list(run.LIST_COLS.items()) == list(old_lists.items())
     assert run.NAME_COLS == ("block", "act", "stem")
+
+
+def test_sampler_keys_come_from_the_table():
+    from dsd.data.recipe_dims import DRAWABLE
+    from dsd.space import sampler
+
+    assert sampler.KEY_LISTS == ("ds", "ws", "gs", "bs", "es", "ks", "ss")
+    assert sampler.KEY_SCALARS == ("se_ratio", "stem_w", "block", "act", "stem", *DRAWABLE)
+    assert set(sampler.NAMES) == set(sampler.NAME_PARAMS)
