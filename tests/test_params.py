@@ -85,3 +85,24 @@ def test_sampler_keys_come_from_the_table():
     assert sampler.KEY_LISTS == ("ds", "ws", "gs", "bs", "es", "ks", "ss")
     assert sampler.KEY_SCALARS == ("se_ratio", "stem_w", "block", "act", "stem", *DRAWABLE)
     assert set(sampler.NAMES) == set(sampler.NAME_PARAMS)
+
+
+def test_spec_checks_come_from_the_table(tmp_path):
+    """The space file's [params.*] checks read the table: an integer parameter tied to a
+    fractional one is refused (k too, which only its choice check caught before)."""
+    import pytest
+
+    from dsd.errors import DsdError
+    from dsd.space import spec
+
+    base = ('stages = 2\n[params.d]\ndist = "choice"\nvalues = [1, 2]\n[params.w]\ndist = "choice"\n'
+            'values = [8, 16]\n[params.b]\ndist = "choice"\nvalues = [1.5, 2]\n[params.g]\n'
+            'dist = "choice"\nvalues = [8]\n')
+    p = tmp_path / "tie.toml"
+    p.write_text(base + '[params.k]\nsame_as = "b"\n')
+    with pytest.raises(DsdError, match=r"'params\.k\.same_as': 'k' must take integer values"):
+        spec.load(str(p))
+    p.write_text(base + '[params.e]\ndist = "choice"\nvalues = [2]\n')
+    with pytest.raises(DsdError, match=r"the x block does not read 'e'.*\(it reads b, g, k\)$"):
+        spec.load(str(p))
+    assert set(spec.SCALAR_PARAMS) >= {"se_ratio", "stem_w", "block", "act", "stem", "stages"}
