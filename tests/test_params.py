@@ -106,3 +106,20 @@ def test_spec_checks_come_from_the_table(tmp_path):
     with pytest.raises(DsdError, match=r"the x block does not read 'e'.*\(it reads b, g, k\)$"):
         spec.load(str(p))
     assert set(spec.SCALAR_PARAMS) >= {"se_ratio", "stem_w", "block", "act", "stem", "stages"}
+
+
+def test_blocks_read_the_tables_stage_values():
+    """A block reads its per-stage values from StageArgs by parameter name, each defaulting
+    to the table's default; Arch fills every empty per-stage field with it."""
+    from dataclasses import fields
+
+    from dsd.model.arch import Arch
+    from dsd.model.blocks import BLOCKS, StageArgs
+
+    defaults = {f.name: f.default for f in fields(StageArgs)}
+    assert [p.name for p in params.stage_args()] == ["b", "g", "e", "k"]
+    assert all(defaults[p.name] == p.default for p in params.stage_args())
+    reads = {r for b in BLOCKS.values() for r in b.reads}
+    assert {p.name for p in params.stage_args()} <= reads
+    a = Arch((1, 2), (8, 16), (1.0, 1.0), (1, 1))
+    assert (a.strides, a.ks, a.es) == ((2, 2), (3, 3), (1.0, 1.0))

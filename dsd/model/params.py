@@ -144,6 +144,12 @@ def name_params() -> tuple[str, ...]:
     return tuple(p.name for p in PARAMS if p.type is str)
 
 
+def stage_args() -> list[ArchParam]:
+    """The per-stage values a block reads (`dsd.model.blocks.StageArgs`, by name), in table
+    order: the Arch field (a tuple per stage) gives each stage's value."""
+    return [p for p in PARAMS if p.scope == STAGE and p.read_by == "block" and p.arch]
+
+
 def key_scalars() -> tuple[str, ...]:
     """The network-wide values that tell two networks with equal per-stage lists apart:
     those an Arch holds (a stage count is the lists' length; RegNet's numbers made them)."""
