@@ -22,6 +22,7 @@ from dsd.analysis.runs import Options, RunErrors, compare, run_errors
 from dsd.data.recipe import read_for_run
 from dsd.data.recipe_dims import DRAWABLE, drawn_fields, log_scaled
 from dsd.errors import ParamError
+from dsd.model import params
 from dsd.store.manifest import Manifest
 from dsd.store.results import read_results
 from dsd.store.run import Run
@@ -43,8 +44,7 @@ TABLE_ROWS = 500     # models listed per run
 def param_columns(table: pd.DataFrame) -> dict[str, np.ndarray]:
     """Every sampled parameter as a column: per-stage values unrolled (d1, w1, ...)."""
     out: dict[str, np.ndarray] = {}
-    for col, short in (("ds", "d"), ("ws", "w"), ("bs", "b"), ("gs", "g"), ("es", "e"), ("ks", "k"),
-                       ("ss", "s")):
+    for col, short in ((p.list_col, p.name) for p in params.PARAMS if p.list_col):  # ds, ws, bs, ...
         if col not in table or table[col].isna().any():  # es, ks: only where drawn
             continue
         stages = _per_stage(table[col])

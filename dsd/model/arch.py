@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dsd.errors import ParamError
+from dsd.model import params
 
 STEM_WIDTH = 32
 
@@ -55,15 +56,13 @@ class Arch:
         n = len(self.ds)
         if not (len(self.ws) == len(self.bs) == len(self.gs) == n) or n == 0:
             raise ValueError("ds, ws, bs and gs need one entry per stage")
-        if not self.strides:
-            object.__setattr__(self, "strides", (2,) * n)
-        if not self.ks:
-            object.__setattr__(self, "ks", (3,) * n)
-        if not self.es:
-            object.__setattr__(self, "es", (1.0,) * n)
-        for name in ("strides", "ks", "es"):
-            if len(getattr(self, name)) != n:
-                raise ValueError(f"{name} need one entry per stage ({n}), got {getattr(self, name)}")
+        # Every other per-stage field (strides, ks, es, ...): empty is the table's default.
+        for p in params.per_stage():
+            v = getattr(self, p.arch)
+            if not v:
+                object.__setattr__(self, p.arch, (p.default,) * n)
+            elif len(v) != n:
+                raise ValueError(f"{p.arch} need one entry per stage ({n}), got {v}")
 
     @property
     def se(self) -> bool:

@@ -14,9 +14,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dsd.model import params
 from dsd.model.arch import Arch, Shape
 from dsd.model.blocks import StageArgs, get_block, get_stem, head_conv
 from dsd.model.layers import Cost
+
+STAGE_ARGS = params.stage_args()  # b, g, e, k: what a block reads per stage
+DTYPES = {int: np.int64, float: np.float64}
 
 
 @dataclass
@@ -30,18 +34,25 @@ def complexity_batch(
     ds: np.ndarray, ws: np.ndarray, bs: np.ndarray, gs: np.ndarray, shape: Shape,
     block: str = "x", stem: str = "simple", stem_w: int | np.ndarray = 32,
     strides: tuple[int, ...] | None = None, se_ratio: float | np.ndarray = 0.0,
-    ks: tuple[int, ...] | np.ndarray | None = None, act: str = "relu",
-    es: np.ndarray | None = None, head_w: int = 0,
+    ks: tuple[int, ...] | np.ndarray | None = None, act: str = "relu", head_w: int = 0,
+    **stage_values: np.ndarray | None,
 ) -> Complexity:
-    """Complexity of many AnyNets at once. ds/ws/bs/gs (and es, and ks when drawn per
-    candidate): [models, stages]; ks may also be one kernel per stage for all."""
-    ds, ws, gs = (np.asarray(x, dtype=np.int64) for x in (ds, ws, gs))
-    bs = np.asarray(bs, dtype=np.float64)
+    """Complexity of many AnyNets at once. ds/ws/bs/gs (and ks when drawn per candidate):
+    [models, stages]; ks may also be one kernel per stage for all. `stage_values`: the
+    other per-stage values a block reads, by Arch field (es=..., see dsd.model.params),
+    [models, stages]; a missing one is the table's default everywhere."""
+    unknown = set(stage_values) - {p.arch for p in STAGE_ARGS}
+    if unknown:
+        raise TypeError(f"complexity_batch() got unexpected keyword arguments {sorted(unknown)}")
+    ds, ws = (np.asarray(x, dtype=np.int64) for x in (ds, ws))
     n, stages = ws.shape
     strides = strides or (2,) * stages
-    ks = np.broadcast_to(np.asarray((3,) * stages if ks is None or len(ks) == 0 else ks,
-                                    dtype=np.int64), (n, stages))
-    es = np.ones((n, stages)) if es is None else np.asarray(es, dtype=np.float64)
+    given = dict(stage_values, bs=bs, gs=gs, ks=ks)
+    per = {}  # StageArgs field -> [models, stages]
+    for p in STAGE_ARGS:
+        v = given.get(p.arch)
+        v = (p.default,) * stages if v is None or len(v) == 0 else v
+        per[p.name] = np.broadcast_to(np.asarray(v, dtype=DTYPES[p.type]), (n, stages))
     blk = get_block(block).build
     front = get_stem(stem).build(shape.in_channels, stem_w, shape.stem_stride)
     h = shape.resolution
@@ -52,7 +63,7 @@ def complexity_batch(
     w_prev = np.broadcast_to(np.asarray(stem_w, dtype=np.int64), (n,)).copy()
     for i in range(stages):
         w, s = ws[:, i], strides[i]
-        args = StageArgs(b=bs[:, i], g=gs[:, i], k=ks[:, i], act=act, se_ratio=se_ratio, e=es[:, i])
+        args = StageArgs(act=act, se_ratio=se_ratio, **{k: v[:, i] for k, v in per.items()})
         first = blk(w_prev, w, s, args)
         h_out = first.out(h)
         total = total + first.cost(h) + blk(w, w, 1, args).cost(h_out).times(ds[:, i] - 1)
@@ -69,10 +80,11 @@ def complexity_batch(
 def complexity(arch: Arch) -> dict[str, int]:
     """flops, params and acts of one architecture, as Python ints."""
     row = lambda xs: np.asarray(xs)[None]  # noqa: E731
-    net = {k: getattr(arch, k) for k in ("block", "stem", "stem_w", "strides", "se_ratio", "ks",
-                                          "act", "head_w")}
-    cx = complexity_batch(row(arch.ds), row(arch.ws), row(arch.bs), row(arch.gs), arch.shape,
-                          es=row(arch.es), **net)
+    net = {k: getattr(arch, k) for k in ("block", "stem", "stem_w", "strides", "se_ratio", "act",
+                                          "head_w")}
+    # every per-stage Arch field (ds, ws, bs, gs, es, ks, ...) but the strides, in `net`
+    lists = {p.arch: row(getattr(arch, p.arch)) for p in params.per_stage() if p.arch != "strides"}
+    cx = complexity_batch(shape=arch.shape, **lists, **net)
     return {"flops": int(cx.flops[0]), "params": int(cx.params[0]), "acts": int(cx.acts[0])}
 
 

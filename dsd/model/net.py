@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from dsd.model import layers as L
+from dsd.model import params
 from dsd.model.arch import Arch
 from dsd.model.blocks import StageArgs, get_block, get_stem, head_conv
 
@@ -89,9 +90,9 @@ class AnyNet(nn.Module):
         self.stem = UnitModule(get_stem(arch.stem).build(sh.in_channels, arch.stem_w, sh.stem_stride))
         blk = get_block(arch.block).build
         stages, w_in = [], arch.stem_w
-        for d, w, b, g, s, k, e in zip(arch.ds, arch.ws, arch.bs, arch.gs, arch.strides, arch.ks,
-                                       arch.es):
-            args = StageArgs(b=b, g=g, k=k, act=arch.act, se_ratio=arch.se_ratio, e=e)
+        for i, (d, w, s) in enumerate(zip(arch.ds, arch.ws, arch.strides)):
+            args = StageArgs(act=arch.act, se_ratio=arch.se_ratio,  # b, g, k, e, ...: the table's
+                             **{p.name: getattr(arch, p.arch)[i] for p in params.stage_args()})
             blocks = [UnitModule(blk(w_in if i == 0 else w, w, s if i == 0 else 1, args))
                       for i in range(d)]
             stages.append(nn.Sequential(*blocks))

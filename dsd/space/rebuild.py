@@ -14,9 +14,12 @@ from pathlib import Path
 from dsd.data.recipe import Recipe, with_overrides
 from dsd.data.recipe_dims import drawn_fields, model_values
 from dsd.errors import DsdError
+from dsd.model import params
 from dsd.model.arch import Arch
 from dsd.space.spec import Space, from_table
 from dsd.store.run import Run
+
+REQUIRED = ("ds", "ws", "gs", "bs")  # every samples.parquet holds them
 
 
 def arch_of(run: Run, row) -> Arch:
@@ -28,18 +31,16 @@ def arch_of(run: Run, row) -> Arch:
     for col in ("act", "stem"):  # drawn per model, when the space does
         if isinstance(get(col), str):
             kw[col] = get(col)
-    for col, kind in (("es", float), ("ks", int), ("ss", int)):
-        v = get(col)
+    for p in params.per_stage():  # ds, ws, gs, bs; es, ks, ss, ... where drawn
+        v = row[p.list_col] if p.list_col in REQUIRED else get(p.list_col)
         if v is not None and not isinstance(v, float):  # a float here is a missing value
-            kw["strides" if col == "ss" else col] = tuple(kind(x) for x in v)
+            kw[p.arch] = tuple(p.type(x) for x in v)
     for col, kind in (("se_ratio", float), ("stem_w", int)):
         if col in space.params and get(col) is not None:
             kw[col] = kind(get(col))
-    n = len(row["ds"])  # a drawn stage count: the space's per-stage lists cover the most
+    n = len(kw["ds"])  # a drawn stage count: the space's per-stage lists cover the most
     kw["strides"], kw["ks"] = tuple(kw["strides"][:n]), tuple(kw["ks"][:n])
-    return Arch(tuple(int(x) for x in row["ds"]), tuple(int(x) for x in row["ws"]),
-                tuple(float(x) for x in row["bs"]), tuple(int(x) for x in row["gs"]),
-                shape=run.shape(), **kw)
+    return Arch(shape=run.shape(), **kw)
 
 
 def recipe_of(run: Run, base: Recipe, row) -> Recipe:

@@ -15,6 +15,7 @@ import numpy as np
 
 from dsd.data.recipe_dims import DRAWABLE
 from dsd.errors import DsdError
+from dsd.model import params
 from dsd.model.arch import Shape, adjust_compat_batch, regnet_block_widths, regnet_stage_index
 from dsd.model.blocks import BLOCKS, STEMS, get_block
 from dsd.model.complexity import complexity_batch
@@ -26,6 +27,9 @@ BLOCK = 1 << 15
 RECIPE_STREAM = 1  # drawn recipe fields come from a generator of their own (seed, block, this)
 METRICS = ("flops", "params", "acts")
 Window = tuple[int | None, int | None] | None
+# numpy's dtype of a parameter's values (a name is drawn as its index into the space's list)
+DTYPES = {int: np.int64, float: np.float64, str: np.int64}
+LIST_DTYPES = {p.list_col: DTYPES[p.type] for p in params.per_stage()}
 
 
 @dataclass
@@ -33,36 +37,29 @@ class Candidates:
     """Valid, adjusted candidates of one block (rows in draw order)."""
 
     index: np.ndarray          # position within the block
-    ds: np.ndarray
-    ws: np.ndarray
-    bs: np.ndarray
-    gs: np.ndarray
+    lists: dict[str, np.ndarray]  # per-stage values by list column (ds, ws, bs, gs always;
+    #                               es, ks, ss, ... where the space draws them)
     scalars: dict[str, np.ndarray]
     cx: dict[str, np.ndarray]
-    es: np.ndarray | None = None  # expansion ratios, for blocks that read them (mb)
-    ks: np.ndarray | None = None  # kernels, when the space draws them
-    ss: np.ndarray | None = None  # strides, when the space draws them
+
+    def __getattr__(self, name: str):
+        """A list column as an attribute (c.ds, c.es: None where not drawn)."""
+        if name in LIST_DTYPES:
+            return self.__dict__["lists"].get(name)
+        raise AttributeError(name)
 
     def take(self, mask: np.ndarray) -> Candidates:
-        opt = lambda v: None if v is None else v[mask]  # noqa: E731
-        return Candidates(self.index[mask], self.ds[mask], self.ws[mask], self.bs[mask],
-                          self.gs[mask], {k: v[mask] for k, v in self.scalars.items()},
-                          {k: v[mask] for k, v in self.cx.items()},
-                          opt(self.es), opt(self.ks), opt(self.ss))
+        sub = lambda d: {k: v[mask] for k, v in d.items()}  # noqa: E731
+        return Candidates(self.index[mask], sub(self.lists), sub(self.scalars), sub(self.cx))
 
 
 def concat(parts: list[Candidates]) -> Candidates | None:
     if not parts:
         return None
-    cat = lambda get: np.concatenate([get(p) for p in parts])  # noqa: E731
-    first = parts[0]
-    return Candidates(cat(lambda p: p.index), cat(lambda p: p.ds), cat(lambda p: p.ws),
-                      cat(lambda p: p.bs), cat(lambda p: p.gs),
-                      {k: cat(lambda p, k=k: p.scalars[k]) for k in first.scalars},
-                      {k: cat(lambda p, k=k: p.cx[k]) for k in first.cx},
-                      None if first.es is None else cat(lambda p: p.es),
-                      None if first.ks is None else cat(lambda p: p.ks),
-                      None if first.ss is None else cat(lambda p: p.ss))
+    cat = lambda d: {k: np.concatenate([getattr(p, d)[k] for p in parts])  # noqa: E731
+                     for k in getattr(parts[0], d)}
+    return Candidates(np.concatenate([p.index for p in parts]), cat("lists"), cat("scalars"),
+                      cat("cx"))
 
 
 @dataclass
@@ -106,8 +103,8 @@ def draw_block(space: Space, shape: Shape, seed: int, block: int, size: int = BL
         c = _regnet_block(space, rng, size)
     else:
         raw = {}
-        names = [k for k in ("d", "w", "b", "g", "groups", "e", "k", "s", "se_ratio", "stem_w",
-                             "block", "act", "stem", "stages") if k in space.params]
+        # The table's order is the draw order: a parameter added to it draws after the others.
+        names = [p.name for p in params.PARAMS if "anynet" in p.generators and p.name in space.params]
         for name in names:
             p = space.params[name]
             if p.same_as:
@@ -128,24 +125,18 @@ def draw_block(space: Space, shape: Shape, seed: int, block: int, size: int = BL
             ok = step >= 0 if order == "nondecreasing" else step <= 0
             keep &= np.all(ok if live is None else ok | ~live[:, 1:], axis=1)
         scalars = {}
-        for name, kind in (("b", np.float64), ("g", np.int64), ("e", np.float64), ("k", np.int64),
-                           ("s", np.int64), ("se_ratio", np.float64), ("stem_w", np.int64),
-                           ("block", np.int64), ("act", np.int64), ("stem", np.int64),
-                           ("stages", np.int64), ("groups", np.int64)):
-            if name in space.params and space.params[name].shared:
-                scalars[name] = raw[name][:, 0].astype(kind)
+        for p in params.scalars():
+            if p.name in space.params and space.params[p.name].shared:
+                scalars[p.name] = raw[p.name][:, 0].astype(DTYPES[p.type])
         if "block" in scalars:  # a drawn block type that reads no b or g: they stay 1
             for name, value in (("b", 1.0), ("g", 1)):
                 unread = [j for j, b in enumerate(space.blocks) if name not in get_block(b).reads]
                 raw[name] = np.where(np.isin(scalars["block"], unread)[:, None], value, raw[name])
-        es = raw["e"].astype(np.float64) if "e" in raw else None
-        ks = raw["k"].astype(np.int64) if "k" in raw else None
-        ss = raw["s"].astype(np.int64) if "s" in raw else None
-        c = Candidates(np.arange(size), raw["d"].astype(np.int64), raw["w"], raw["b"],
-                       raw["g"], scalars, {}, es, ks, ss).take(keep)
+        lists = {p.list_col: raw[p.name].astype(DTYPES[p.type])
+                 for p in params.per_stage() if p.name in raw}
+        c = Candidates(np.arange(size), lists, scalars, {}).take(keep)
     _draw_recipe(space, c, seed, block, size)
-    ws, gs = adjust_compat_batch(c.ws, c.bs, c.gs.astype(np.int64))
-    c.ws, c.gs = ws, gs
+    c.lists["ws"], c.lists["gs"] = adjust_compat_batch(c.ws, c.bs, c.gs.astype(np.int64))
     if "stages" in c.scalars:
         _clear_absent_stages(c)
     c.cx = _count_groups(c, space, shape)
@@ -171,10 +162,10 @@ def _count_groups(c: Candidates, space: Space, shape: Shape) -> dict[str, np.nda
     once per call); with none drawn, all rows at once, in place."""
     n, s = len(c.index), space.stages
     names = lambda k, i: (getattr(space, k + "s") or (getattr(space, k),))[i]  # noqa: E731
-    if not any(k in c.scalars for k in ("block", "act", "stem", "stages")) and c.ss is None:
-        net = {k: names(k, 0) for k in ("block", "act", "stem")}
+    if not any(k in c.scalars for k in (*NAME_PARAMS, "stages")) and c.ss is None:
+        net = {k: names(k, 0) for k in NAME_PARAMS}
         return _count(c, space, shape, dict(net, strides=space.shape_kwargs()["strides"]), s)
-    cols = [c.scalars.get(k, np.zeros(n, dtype=np.int64)) for k in ("block", "act", "stem")]
+    cols = [c.scalars.get(k, np.zeros(n, dtype=np.int64)) for k in NAME_PARAMS]
     cols.append(c.scalars.get("stages", np.full(n, s)))
     groups = np.stack(cols, axis=1) if c.ss is None else np.concatenate(
         [np.stack(cols, axis=1), c.ss], axis=1)
@@ -203,26 +194,24 @@ def _clear_absent_stages(c: Candidates) -> None:
     """Zero every per-stage value past a network's stage count, so that equal networks have
     equal keys whatever was drawn for stages they do not have (samples.parquet drops them)."""
     dead = np.arange(c.ds.shape[1])[None, :] >= c.scalars["stages"][:, None]
-    for name in ("ds", "ws", "bs", "gs", "es", "ks", "ss"):
-        v = getattr(c, name)
-        if v is not None:
-            setattr(c, name, np.where(dead, 0, v).astype(v.dtype))
+    for name, v in c.lists.items():
+        c.lists[name] = np.where(dead, 0, v).astype(v.dtype)
 
 
 def _count(c: Candidates, space: Space, shape: Shape, net: dict, stages: int) -> dict[str, np.ndarray]:
     """Complexity of candidates that share `net` (block, act, stem, strides) and a stage count."""
     kw = dict(space.shape_kwargs(), **net)
     kw.update({k: c.scalars[k] for k in ("se_ratio", "stem_w") if k in c.scalars})  # drawn
-    if c.ks is not None:
-        kw["ks"] = c.ks
+    # Drawn per-stage values, by their Arch field (ds, ..., es, ks; strides come in `net`).
+    kw.update({p.arch: c.lists[p.list_col][:, :stages] for p in params.per_stage()
+               if p.list_col in c.lists and p.arch != "strides"})
     kw["ks"] = np.asarray(kw["ks"])[..., :stages]
-    cut = lambda a: None if a is None else a[:, :stages]  # noqa: E731
-    cx = complexity_batch(cut(c.ds), cut(c.ws), cut(c.bs), cut(c.gs), shape, es=cut(c.es), **kw)
+    cx = complexity_batch(shape=shape, **kw)
     return {"flops": cx.flops, "params": cx.params, "acts": cx.acts}
 
 
 def _regnet_block(space: Space, rng: np.random.Generator, size: int) -> Candidates:
-    names = ("depth", "w0", "wa", "wm", "g", "b")
+    names = params.GENERATOR_PARAMS["regnet"]
     v = {k: space.params[k].dist.draw(rng, (size,)) for k in names if not space.params[k].same_as}
     v.update({k: v[space.params[k].same_as].copy() for k in names if space.params[k].same_as})
     s = space.stages
@@ -248,9 +237,8 @@ def _regnet_block(space: Space, rng: np.random.Generator, size: int) -> Candidat
     ws = np.take_along_axis(ws_all, pos, axis=1)
     bs = np.repeat(v["b"][idx, None], s, axis=1).astype(np.float64)
     gs = np.repeat(v["g"][idx, None], s, axis=1)
-    ints = ("depth", "w0", "g")
-    scalars = {k: v[k][idx].astype(np.int64 if k in ints else np.float64) for k in names}
-    return Candidates(idx, ds, ws.astype(np.float64), bs, gs, scalars, {})
+    scalars = {k: v[k][idx].astype(DTYPES[params.BY_NAME[k].type]) for k in names}
+    return Candidates(idx, {"ds": ds, "ws": ws.astype(np.float64), "bs": bs, "gs": gs}, scalars, {})
 
 
 def in_windows(c: Candidates, windows: dict[str, Window]) -> np.ndarray:
@@ -266,10 +254,10 @@ def in_windows(c: Candidates, windows: dict[str, Window]) -> np.ndarray:
     return ok
 
 
-KEY_LISTS = ("ds", "ws", "gs", "bs", "es", "ks", "ss")   # per-stage columns that tell networks apart
+KEY_LISTS = tuple(params.list_cols())   # per-stage columns that tell networks apart
 # Per-network ones; a drawn recipe field tells models apart too (the same network under
 # another lr is another model).
-KEY_SCALARS = ("se_ratio", "stem_w", "block", "act", "stem", *DRAWABLE)
+KEY_SCALARS = (*params.key_scalars(), *DRAWABLE)
 
 
 def model_keys(cols: dict[str, np.ndarray]) -> np.ndarray:
@@ -286,6 +274,7 @@ def model_keys(cols: dict[str, np.ndarray]) -> np.ndarray:
 
 
 NAMES = {"block": tuple(BLOCKS), "act": ACTS, "stem": tuple(STEMS)}  # name columns, keyed by index
+NAME_PARAMS = params.name_params()  # the keys of NAMES, from the table
 
 
 def _name_codes(names: np.ndarray, known: tuple[str, ...]) -> np.ndarray:
@@ -439,17 +428,10 @@ def _columns(c: Candidates | None, space: Space, first_id: int) -> dict[str, np.
 
 def _model_columns(c: Candidates, space: Space) -> dict[str, np.ndarray]:
     """What describes each candidate network, as samples.parquet stores it."""
-    cols = {"ds": c.ds.astype(np.int64), "ws": c.ws.astype(np.int64),
-            "gs": c.gs.astype(np.int64), "bs": c.bs.astype(np.float64)}
-    if c.es is not None:
-        cols["es"] = c.es.astype(np.float64)
-    if c.ks is not None:
-        cols["ks"] = c.ks.astype(np.int64)
-    if c.ss is not None:
-        cols["ss"] = c.ss.astype(np.int64)
+    cols = {k: c.lists[k].astype(t) for k, t in LIST_DTYPES.items() if k in c.lists}
     blocks = (np.asarray(space.blocks)[c.scalars["block"]] if "block" in c.scalars
               else np.full(len(c.index), space.block))
-    cols.update({k: v for k, v in c.scalars.items() if k not in ("block", "act", "stem")})
+    cols.update({k: v for k, v in c.scalars.items() if k not in NAME_PARAMS})
     cols["block"] = blocks
     for k, names in (("act", space.acts), ("stem", space.stems)):  # drawn names
         if k in c.scalars:

@@ -19,26 +19,21 @@ from dsd.data.recipe import Recipe
 from dsd.data.recipe_dims import DRAWABLE
 from dsd.errors import DsdError
 from dsd.model.layers import ACTS
+from dsd.model.params import BY_NAME, NETWORK, PARAMS, STAGE
+from dsd.model.params import GENERATOR_PARAMS as GENERATOR_PARAMS
 from dsd.space.distributions import KINDS, Dist
 
-GENERATOR_PARAMS = {
-    "anynet": ("d", "w", "b", "g", "groups", "e", "k", "s", "se_ratio", "stem_w", "stages"),
-    "regnet": ("depth", "w0", "wa", "wm", "g", "b"),
-}
+# What each generator declares, what every parameter may take, and which parameters a block
+# must read to be declared: the parameter table (dsd.model.params).
 TOP_KEYS = {"name", "description", "extends", "generator", "block", "stages", "stem_width",
             "flops", "params", "constraints", "stem", "strides", "kernels", "act", "se_ratio",
             "head_width"}
-BLOCK_PARAMS = ("b", "g", "e")  # anynet parameters declared only for blocks that read them
 # `groups` (the number of groups, as the ICCV 2019 spaces draw it) replaces `g` (the group
 # width) where a block reads g: the group width is then the bottleneck width / groups.
 GROUP_COUNT = "groups"
-# Drawn when declared, else fixed by the space's own key (kernels, se_ratio, stem_width, stages).
-OPTIONAL_PARAMS = ("k", "s", "se_ratio", "stem_w", "stages")
-NETWORK_PARAMS = ("s", "stem_w", "stages")  # read by every block type
 # One value per network; recipe fields a space draws ([params.lr], ...) are scalars too.
-SCALAR_PARAMS = ("se_ratio", "stem_w", "block", "stages", "act", "stem", *DRAWABLE)
+SCALAR_PARAMS = (*(p.name for p in PARAMS if p.scope == NETWORK), *DRAWABLE)
 PARAM_KEYS = {"dist", "low", "high", "q", "values", "shared", "same_as"}
-INTEGER_PARAMS = ("d", "depth", "w", "w0", "g", "groups", "s", "stem_w", "stages")
 ORDERINGS = ("nondecreasing", "nonincreasing")
 
 
@@ -356,12 +351,15 @@ def _params(pt: dict, gen: str, blocks: tuple[str, ...], path: Path) -> dict[str
                         "groups (the number of groups), not both")
         if "g" in reads and GROUP_COUNT in pt:
             reads = tuple(GROUP_COUNT if r == "g" else r for r in reads)
-        need = tuple(k for k in need if (k not in BLOCK_PARAMS + (GROUP_COUNT,) or k in reads)
-                     and (k not in OPTIONAL_PARAMS or k in pt))
+        # A parameter that the block reads is declared exactly where the block reads it (and
+        # an optional one may be left out); one every block reads, always (when required).
+        need = tuple(k for k in need if (BY_NAME[k].read_by == "net" or k in reads)
+                     and (not BY_NAME[k].optional or k in pt))
         for k in pt:
-            if k in BLOCK_PARAMS + OPTIONAL_PARAMS + (GROUP_COUNT,) and k not in reads + NETWORK_PARAMS:
+            if k in GENERATOR_PARAMS[gen] and BY_NAME[k].read_by == "block" and k not in reads:
+                stage = ", ".join(r for r in reads if r in BY_NAME and BY_NAME[r].scope == STAGE)
                 raise _fail(path, f"params.{k}", f"the {block} block does not read '{k}'; remove "
-                            f"[params.{k}] (it reads {', '.join(r for r in reads if len(r) == 1)})")
+                            f"[params.{k}] (it reads {stage})")
     for k in pt:
         if k not in need:
             raise _fail(path, f"params.{k}", f"unknown parameter for generator '{gen}'; "
@@ -419,13 +417,14 @@ def _tie(name: str, t: dict, drawn: dict[str, Param], path: Path) -> Param:
         raise _fail(path, key, f"{target!r} is not a drawn parameter of this space (tie to one "
                     f"of {', '.join(drawn)}; ties do not chain)")
     src = drawn[target]
-    if name in INTEGER_PARAMS and not src.dist.is_integer:
+    if name in BY_NAME and BY_NAME[name].integer and not src.dist.is_integer:
         raise _fail(path, key, f"'{name}' must take integer values, but {target!r} does not")
     return Param(name, src.dist, src.shared, target)
 
 
 def _param(name: str, t: dict, gen: str, path: Path) -> Param:
     pre = f"params.{name}."
+    row = BY_NAME.get(name)  # None for a recipe field
     if not isinstance(t, dict):
         raise _fail(path, pre[:-1], "must be a table with `dist = ...`")
     unknown = sorted(set(t) - PARAM_KEYS)
@@ -444,10 +443,8 @@ def _param(name: str, t: dict, gen: str, path: Path) -> Param:
             raise _fail(path, pre + "values", "choice needs a non-empty list of numbers, "
                         "e.g. values = [1, 2, 4]")
         dist = Dist(kind, values=tuple(vals))
-        if name == "k" and not all(isinstance(v, int) and v > 0 and v % 2 for v in vals):
-            raise _fail(path, pre + "values", f"kernels must be odd positive integers, got {vals}")
-        if name == "s" and not all(isinstance(v, int) and v >= 1 for v in vals):
-            raise _fail(path, pre + "values", f"strides must be positive integers, got {vals}")
+        if row and row.values_ok and not all(row.values_ok(v) for v in vals):
+            raise _fail(path, pre + "values", f"{row.plural} must be {row.values_what}, got {vals}")
     else:
         low = _get(t, "low", (int, float), path, pre)
         high = _get(t, "high", (int, float), path, pre)
@@ -458,13 +455,13 @@ def _param(name: str, t: dict, gen: str, path: Path) -> Param:
             raise _fail(path, pre + "q", "the quantum must be positive")
         if kind != "uniform" and low <= 0:
             raise _fail(path, pre + "low", f"{kind} needs low > 0")
-        if name in ("k", "s"):
-            raise _fail(path, pre + "dist", f"draw {'kernels' if name == 'k' else 'strides'} with "
-                        "dist = \"choice\", e.g. values = " + ("[3, 5]" if name == "k" else "[1, 2]"))
+        if row and row.choice_only:
+            raise _fail(path, pre + "dist", f"draw {row.plural} with dist = \"choice\", e.g. "
+                        f"values = {row.choice_only}")
         dist = Dist(kind, float(low), float(high), float(q))
-    if name in INTEGER_PARAMS and not dist.is_integer:
+    if row and row.integer and not dist.is_integer:
         raise _fail(path, pre + "dist", f"'{name}' must take integer values: use integer bounds and q")
-    if name in ("d", "depth", "w", "w0", "g", "b", GROUP_COUNT) and dist.support()[0] <= 0:
+    if row and row.positive and dist.support()[0] <= 0:
         raise _fail(path, pre + "low", f"'{name}' must be positive")
     return Param(name, dist, shared)
 

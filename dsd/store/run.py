@@ -25,16 +25,16 @@ import pyarrow.parquet as pq
 
 from dsd.data.recipe_dims import DRAWABLE
 from dsd.errors import DsdError
+from dsd.model import params
 from dsd.model.arch import Shape
 from dsd.store.manifest import Manifest, read_manifest, write_manifest_file
 
-SCALAR_TYPES = {"b": pa.float64(), "g": pa.int64(), "e": pa.float64(), "k": pa.int64(),
-                "se_ratio": pa.float64(), "stem_w": pa.int64(), "stages": pa.int64(),
-                "groups": pa.int64(), "depth": pa.int64(),
-                "w0": pa.int64(), "wa": pa.float64(), "wm": pa.float64(),
+# samples.parquet's columns, from the parameter table (dsd.model.params): the numeric
+# scalars (drawn recipe fields last), the per-stage lists, and the names (as strings).
+SCALAR_TYPES = {**{k: pa.type_for_alias(t) for k, t in params.scalar_cols().items()},
                 **{k: pa.int64() if f.integer else pa.float64() for k, f in DRAWABLE.items()}}
-LIST_COLS = {"ds": pa.int64(), "ws": pa.int64(), "gs": pa.int64(), "bs": pa.float64(),
-             "es": pa.float64(), "ks": pa.int64(), "ss": pa.int64()}
+LIST_COLS = {k: pa.type_for_alias(t) for k, t in params.list_cols().items()}
+NAME_COLS = params.name_params()
 
 
 @dataclass
@@ -160,7 +160,7 @@ def samples_table(cols: dict[str, np.ndarray]) -> pa.Table:
             offsets = np.arange(0, m.size + 1, max(m.shape[1], 1), dtype=np.int32)
             values = m.ravel()
         out[k] = pa.ListArray.from_arrays(pa.array(offsets), pa.array(values, t))
-    for k in ("block", "act", "stem"):  # names
+    for k in NAME_COLS:
         if k in cols:
             out[k] = pa.array(cols[k], pa.string())
     for k, t in SCALAR_TYPES.items():
