@@ -89,7 +89,8 @@ from dsd.space.rebuild import arch_of  # noqa: E402
 from dsd.space.sample_run import sample_new  # noqa: E402
 from dsd.store.results import read_results  # noqa: E402
 from dsd.store.run import Run  # noqa: E402
-from dsd.train.batch import BatchConfig, model_seed, resolve_threads, resolve_workers, run_batch  # noqa: E402
+from dsd.train.batch import resolve_workers, run_batch  # noqa: E402
+from dsd.train.jobs import BatchOptions, RunJob, model_seed, resolve_threads  # noqa: E402
 from dsd.train.loop import lr_at  # noqa: E402
 
 console = Console(width=160)
@@ -265,8 +266,9 @@ def dsd_variant(sec: Section, device: str, v: Variant, work: Path, limit: int | 
     shutil.copytree(sec.run, run_dir, ignore=shutil.ignore_patterns("results", "ckpt", "claims"))
     recipe = replace(sec.recipe, precise_bn=default_recipe(sec.dataset).precise_bn) if v.precise_bn \
         else sec.recipe
-    cfg = BatchConfig(Run(run_dir), recipe, data_dir=sec.data_dir or None, device=device, seed=0,
-                      step=v.step, streams=v.streams, threads=dsd_threads(device), limit=limit)
+    job = RunJob(Run(run_dir), recipe, data_dir=sec.data_dir or None, seed=0)
+    options = BatchOptions(device=device, step=v.step, streams=v.streams, threads=dsd_threads(device),
+                           limit=limit)
     failures: list[str] = []
     t0 = time.perf_counter()
 
@@ -274,7 +276,7 @@ def dsd_variant(sec: Section, device: str, v: Variant, work: Path, limit: int | 
         if ev["kind"] == "error":
             failures.append(ev["message"])
 
-    run_batch(cfg, v.workers, on_event)
+    run_batch(job, options, v.workers, on_event)
     wall = time.perf_counter() - t0
     final = read_results(run_dir / "results").final()
     bad = final[final.status != "ok"]
