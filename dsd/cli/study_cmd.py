@@ -23,7 +23,7 @@ def run_cmd(
                                 f"per CPU core, {CUDA_AUTO_WORKERS} on a GPU."),
     threads: int = typer.Option(None, "--threads", help="Threads per worker (default: "
                                 "OMP_NUM_THREADS, else 1: small models train fastest on one thread each)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    device: str = TRAIN_OPTIONS["device"][1],
     limit: int = typer.Option(None, "--limit", help="Train at most K models in this call."),
     step: str = TRAIN_OPTIONS["step"][1],
     streams: int = TRAIN_OPTIONS["streams"][1],

@@ -6,7 +6,6 @@ recipe against the run's train.toml, the data set and whether the run's models f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from dsd.data.recipe import check_for_run, fix_for_run, read_for_run, with_overrides
@@ -17,26 +16,7 @@ from dsd.errors import DsdError
 from dsd.store.derived import derivation
 from dsd.store.run import Run, open_run
 from dsd.train.batch import resolve_device
-from dsd.train.jobs import BatchOptions, RunJob
-
-
-@dataclass(frozen=True)
-class TrainRequest:
-    """What a user asks of a training call, before checking."""
-
-    dataset: str | None = None
-    data_dir: str | None = None
-    download: bool = False
-    overrides: dict | None = None
-    seed: int = 0
-    device: str = "auto"
-    limit: int | None = None
-    retry_failed: bool = False
-    shard: str | None = None
-    lease: float = 300.0
-    threads: int | None = None
-    step: str = "eager"
-    streams: int = 1
+from dsd.train.jobs import BatchOptions, RunJob, TrainRequest
 
 
 def parse_shard(text: str | None) -> tuple[int, int]:
