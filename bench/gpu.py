@@ -85,13 +85,13 @@ from dsd.data.registry import (
 )
 from dsd.model.arch import Shape  # noqa: E402
 from dsd.model.net import build  # noqa: E402
-from dsd.space.rebuild import arch_of  # noqa: E402
 from dsd.space.sample_run import sample_new  # noqa: E402
 from dsd.store.results import read_results  # noqa: E402
 from dsd.store.run import Run  # noqa: E402
 from dsd.train.batch import resolve_workers, run_batch  # noqa: E402
-from dsd.train.jobs import BatchOptions, RunJob, model_seed, resolve_threads  # noqa: E402
+from dsd.train.jobs import BatchOptions, RunJob, resolve_threads  # noqa: E402
 from dsd.train.loop import lr_at  # noqa: E402
+from dsd.train.one import model_of  # noqa: E402
 
 console = Console(width=160)
 BASELINE = "baseline (pycls-style)"
@@ -194,17 +194,20 @@ def baseline_loaders(sec: Section, device: torch.device, workers: int):
 
 def baseline(sec: Section, device: torch.device, workers: int, limit: int | None = None) -> Outcome:
     """fp32, eager, NCHW, batches from the DataLoader copied to the device one by one; the
-    first `limit` models (all by default)."""
-    r = sec.recipe
-    run = Run(sec.run)
-    samples = run.samples().set_index("model_id", drop=False)
+    first `limit` models (all by default). Each model is the one dsd's variants train: its
+    network, recipe and seed from dsd.train.one.model_of, as train_one and the workers take
+    them; only the loop is the baseline's own."""
+    job = RunJob(Run(sec.run), sec.recipe, seed=0)
+    samples = job.run.samples().set_index("model_id", drop=False)
     ids = samples.model_id.tolist()[:limit]
     t0 = time.perf_counter()
     train, test = baseline_loaders(sec, device, workers)
     errors, rates = [], []
     for mid in ids:
-        torch.manual_seed(model_seed(0, mid))
-        model = build(arch_of(run, samples.loc[mid]), r.zero_init_final_gamma).to(device)
+        m = model_of(job, mid, samples.loc[mid])
+        r = m.recipe
+        torch.manual_seed(m.seed)
+        model = build(m.arch, r.zero_init_final_gamma).to(device)
         opt = torch.optim.SGD(model.parameters(), lr=r.lr, momentum=r.momentum, nesterov=r.nesterov,
                               weight_decay=r.wd)
         steps = len(train)
