@@ -96,12 +96,12 @@ class Worker:
         return self._contexts[i]
 
     def work(self, items: list[Item] | list[int], budget: Callable[[], bool] | None = None) -> None:
-        jobs = self._claimed(items, budget)
+        models = self._claimed(items, budget)  # one step generator per claimed model
         if self.options.streams > 1:
-            step_in_turn(jobs, self.options.streams, self.device)
+            step_in_turn(models, self.options.streams, self.device)
             return
-        for job in jobs:
-            drive(job)
+        for model in models:
+            drive(model)
 
     def _claimed(self, items, budget) -> Iterator[Generator]:
         """One generator per model this worker claims: it trains the model (yielding after
