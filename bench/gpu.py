@@ -85,12 +85,13 @@ from dsd.data.registry import (
 )
 from dsd.model.arch import Shape  # noqa: E402
 from dsd.model.net import build  # noqa: E402
-from dsd.space.rebuild import arch_of  # noqa: E402
 from dsd.space.sample_run import sample_new  # noqa: E402
 from dsd.store.results import read_results  # noqa: E402
 from dsd.store.run import Run  # noqa: E402
-from dsd.train.batch import BatchConfig, model_seed, resolve_threads, resolve_workers, run_batch  # noqa: E402
+from dsd.train.batch import resolve_workers, run_batch  # noqa: E402
+from dsd.train.jobs import BatchOptions, RunJob, resolve_threads  # noqa: E402
 from dsd.train.loop import lr_at  # noqa: E402
+from dsd.train.one import model_of  # noqa: E402
 
 console = Console(width=160)
 BASELINE = "baseline (pycls-style)"
@@ -193,17 +194,20 @@ def baseline_loaders(sec: Section, device: torch.device, workers: int):
 
 def baseline(sec: Section, device: torch.device, workers: int, limit: int | None = None) -> Outcome:
     """fp32, eager, NCHW, batches from the DataLoader copied to the device one by one; the
-    first `limit` models (all by default)."""
-    r = sec.recipe
-    run = Run(sec.run)
-    samples = run.samples().set_index("model_id", drop=False)
+    first `limit` models (all by default). Each model is the one dsd's variants train: its
+    network, recipe and seed from dsd.train.one.model_of, as train_one and the workers take
+    them; only the loop is the baseline's own."""
+    job = RunJob(Run(sec.run), sec.recipe, seed=0)
+    samples = job.run.samples().set_index("model_id", drop=False)
     ids = samples.model_id.tolist()[:limit]
     t0 = time.perf_counter()
     train, test = baseline_loaders(sec, device, workers)
     errors, rates = [], []
     for mid in ids:
-        torch.manual_seed(model_seed(0, mid))
-        model = build(arch_of(run, samples.loc[mid]), r.zero_init_final_gamma).to(device)
+        m = model_of(job, mid, samples.loc[mid])
+        r = m.recipe
+        torch.manual_seed(m.seed)
+        model = build(m.arch, r.zero_init_final_gamma).to(device)
         opt = torch.optim.SGD(model.parameters(), lr=r.lr, momentum=r.momentum, nesterov=r.nesterov,
                               weight_decay=r.wd)
         steps = len(train)
@@ -265,8 +269,9 @@ def dsd_variant(sec: Section, device: str, v: Variant, work: Path, limit: int | 
     shutil.copytree(sec.run, run_dir, ignore=shutil.ignore_patterns("results", "ckpt", "claims"))
     recipe = replace(sec.recipe, precise_bn=default_recipe(sec.dataset).precise_bn) if v.precise_bn \
         else sec.recipe
-    cfg = BatchConfig(Run(run_dir), recipe, data_dir=sec.data_dir or None, device=device, seed=0,
-                      step=v.step, streams=v.streams, threads=dsd_threads(device), limit=limit)
+    job = RunJob(Run(run_dir), recipe, data_dir=sec.data_dir or None, seed=0)
+    options = BatchOptions(device=device, step=v.step, streams=v.streams, threads=dsd_threads(device),
+                           limit=limit)
     failures: list[str] = []
     t0 = time.perf_counter()
 
@@ -274,7 +279,7 @@ def dsd_variant(sec: Section, device: str, v: Variant, work: Path, limit: int | 
         if ev["kind"] == "error":
             failures.append(ev["message"])
 
-    run_batch(cfg, v.workers, on_event)
+    run_batch(job, options, v.workers, on_event)
     wall = time.perf_counter() - t0
     final = read_results(run_dir / "results").final()
     bad = final[final.status != "ok"]

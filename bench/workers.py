@@ -35,7 +35,8 @@ from dsd.data.registry import dataset_shape, default_recipe  # noqa: E402
 from dsd.space.sample_run import sample_new  # noqa: E402
 from dsd.store.run import Run  # noqa: E402
 from dsd.study.spec import load as load_study  # noqa: E402
-from dsd.train.batch import BatchConfig, cores, run_batch  # noqa: E402
+from dsd.train.batch import cores, run_batch  # noqa: E402
+from dsd.train.jobs import BatchOptions, RunJob  # noqa: E402
 
 console = Console()
 
@@ -56,9 +57,9 @@ def configs(n_cores: int) -> list[tuple[str, int, int]]:
 def time_config(template: Path, tmp: Path, tag: str, recipe, workers: int, threads: int) -> float:
     run_dir = tmp / tag
     shutil.copytree(template, run_dir)
-    cfg = BatchConfig(Run(run_dir), recipe, device="cpu", threads=threads)
+    job, options = RunJob(Run(run_dir), recipe), BatchOptions(device="cpu", threads=threads)
     t0 = time.perf_counter()
-    run_batch(cfg, workers, lambda ev: None)
+    run_batch(job, options, workers, lambda ev: None)
     return time.perf_counter() - t0
 
 

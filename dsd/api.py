@@ -54,13 +54,13 @@ def train_batch(run: Run | str | Path, *, workers: int = 1, threads: int | None 
     `recipe` overrides the data set's default recipe (epochs=2, lr=0.05, train_subset=...).
     Returns how many models were trained in this call."""
     from dsd.train.batch import run_batch
-    from dsd.train.setup import TrainRequest, prepare
+    from dsd.train.setup import TrainRequest, batch_options, prepare
 
     path = run.path if isinstance(run, Run) else run
     req = TrainRequest(dataset=dataset, data_dir=data_dir, overrides=recipe, seed=seed,
                        device=device, limit=limit, threads=threads)
-    cfg = prepare(path, req)
-    return len(run_batch(cfg, workers, lambda event: None))
+    job = prepare(path, req)
+    return len(run_batch(job, batch_options(req), workers, lambda event: None))
 
 
 def results(run: Run | str | Path):
@@ -193,7 +193,8 @@ def study_run(path: str | Path, workers: int = 1, **train) -> int:
     st = S.load(path)
     S.sample_missing(st)
     S.derive_missing(st)
-    return len(run_batch(S.configs(st, **train), workers, lambda event: None))
+    jobs, options = S.configs(st, **train)
+    return len(run_batch(jobs, options, workers, lambda event: None))
 
 
 def study_report(path: str | Path):

@@ -140,6 +140,28 @@ def test_help_flags_show_no_type(cli):
     assert "<int>" in cli("study", "run", "--help").stdout  # options with values keep their type
 
 
+def test_training_options_are_made_from_the_fields_they_set():
+    """Every field with an option (dsd.data.recipe.option) is a training option, and every
+    option is such a field: its help, flag, type and default come from it."""
+    import dataclasses
+
+    from dsd.cli.train_options import ORDER, RECIPE_KEYS, TRAIN_OPTIONS, train_request
+    from dsd.data.recipe import Recipe
+    from dsd.train.jobs import TrainRequest
+
+    declared = {f.name: f for c in (Recipe, TrainRequest) for f in dataclasses.fields(c)
+                if "help" in f.metadata}
+    assert sorted(ORDER) == sorted(declared) == sorted(TRAIN_OPTIONS)
+    assert TRAIN_OPTIONS["zero_init_final_gamma"][1].param_decls == (
+        "--zero-init-final-gamma/--no-zero-init-final-gamma",)
+    assert TRAIN_OPTIONS["lease"][1].default == 300.0 and TRAIN_OPTIONS["lr"][1].default is None
+    assert TRAIN_OPTIONS["dataset"][0] is str and TRAIN_OPTIONS["warmup_epochs"][0] is float
+    asked = {name: opt.default for name, (_, opt) in TRAIN_OPTIONS.items()} | {"epochs": 3}
+    req = train_request(asked, limit=2)
+    assert req == TrainRequest(overrides={k: (3 if k == "epochs" else None) for k in RECIPE_KEYS},
+                               limit=2)
+
+
 def test_readme_python_api_example_runs(tmp_path):
     """The README's Python API example, run as shown, in a fresh directory."""
     import re

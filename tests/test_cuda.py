@@ -42,7 +42,8 @@ from dsd.space.sample_run import sample_new
 from dsd.store.results import read_results
 from dsd.store.run import Run
 from dsd.train import loop
-from dsd.train.batch import BatchConfig, run_batch
+from dsd.train.batch import run_batch
+from dsd.train.jobs import BatchOptions, RunJob
 from dsd.train.loop import train_model
 from dsd.train.pipeline import make_pipeline
 from dsd.train.step import EagerStep, GraphStep, SideStream
@@ -167,12 +168,12 @@ def _fashion_run(tmp_path: Path, n: int) -> Path:
     return out
 
 
-def _fashion_cfg(run: Path, **kw) -> BatchConfig:
+def _fashion_cfg(run: Path, **kw) -> tuple[RunJob, BatchOptions]:
     if not Path(FASHION, "train-images-idx3-ubyte.gz").exists():
         pytest.skip(f"no Fashion-MNIST at {FASHION} (set DSD_FASHION_MNIST)")
     recipe = with_overrides(default_recipe("fashion-mnist"), epochs=kw.pop("epochs", 2),
                             train_subset=10000, test_subset=2000)
-    return BatchConfig(Run(run), recipe, data_dir=FASHION, device="cuda", **kw)
+    return RunJob(Run(run), recipe, data_dir=FASHION), BatchOptions(device="cuda", **kw)
 
 
 def _digits_run(tmp_path: Path, name: str, n: int) -> Path:
@@ -189,8 +190,9 @@ def test_sixteen_models_in_turn_train_as_if_alone(tmp_path, exact):
     turns = tmp_path / "turns"
     shutil.copytree(alone, turns)
     recipe = with_overrides(default_recipe("digits"), epochs=1)
-    run_batch(BatchConfig(Run(alone), recipe, device="cuda", step="graph"), 1, lambda ev: None)
-    run_batch(BatchConfig(Run(turns), recipe, device="cuda", step="graph", streams=16), 1, lambda ev: None)
+    run_batch(RunJob(Run(alone), recipe), BatchOptions(device="cuda", step="graph"), 1, lambda ev: None)
+    run_batch(RunJob(Run(turns), recipe), BatchOptions(device="cuda", step="graph", streams=16), 1,
+              lambda ev: None)
     a = read_results(alone / "results").final().sort_index()
     b = read_results(turns / "results").final().sort_index()
     assert list(b.status) == ["ok"] * 16 and set(b.step) == {"graph"}, b.message.tolist()
@@ -205,13 +207,14 @@ from pathlib import Path
 from dsd.data.recipe import with_overrides
 from dsd.data.registry import default_recipe
 from dsd.store.run import Run
-from dsd.train.batch import BatchConfig, run_batch
+from dsd.train.batch import run_batch
+from dsd.train.jobs import BatchOptions, RunJob
 fashion, run = sys.argv[1], Path(sys.argv[2])
 base = with_overrides(default_recipe("fashion-mnist"), epochs=1, train_subset=8192, test_subset=1000,
                       precise_bn=0)
 def train(path, batch):
     recipe = with_overrides(base, batch_size=batch)
-    run_batch(BatchConfig(Run(path), recipe, data_dir=fashion, device="cuda"), 1, lambda ev: None)
+    run_batch(RunJob(Run(path), recipe, data_dir=fashion), BatchOptions(device="cuda"), 1, lambda ev: None)
 def need(batch):  # the memory one model takes at this batch, on a copy of the run
     probe = run.parent / f"probe-{batch}"
     shutil.copytree(run, probe)
@@ -247,7 +250,8 @@ import dsd.train.loop as loop
 from dsd.data.recipe import with_overrides
 from dsd.data.registry import default_recipe
 from dsd.store.run import Run
-from dsd.train.batch import BatchConfig, run_batch
+from dsd.train.batch import run_batch
+from dsd.train.jobs import BatchOptions, RunJob
 real = loop.train_steps
 def train(arch, pipe, recipe, device, seed, *args, **kw):
     if seed == 1:  # a device-side assert: an index out of bounds, on the device
@@ -257,7 +261,7 @@ def train(arch, pipe, recipe, device, seed, *args, **kw):
 loop.train_steps = train
 events = []
 recipe = with_overrides(default_recipe("digits"), epochs=1)
-run_batch(BatchConfig(Run(Path(sys.argv[1])), recipe, device="cuda", step="graph"), 1, events.append)
+run_batch(RunJob(Run(Path(sys.argv[1])), recipe), BatchOptions(device="cuda", step="graph"), 1, events.append)
 print(json.dumps([e["message"] for e in events if e["kind"] == "error"]))
 """
 
@@ -282,7 +286,8 @@ from dsd.data.recipe import with_overrides
 from dsd.data.registry import default_recipe
 from dsd.store.run import Run
 from dsd.train import faults
-from dsd.train.batch import BatchConfig, run_batch
+from dsd.train.batch import run_batch
+from dsd.train.jobs import BatchOptions, RunJob
 from dsd.train.step import GraphStep, cuda_capture
 from test_graph_properties import _capture_with_a_sync
 made, freed = [], []
@@ -296,7 +301,8 @@ def empty_cache():
     real_empty()
 torch.cuda.empty_cache = empty_cache
 recipe = with_overrides(default_recipe("digits"), epochs=3)
-run_batch(BatchConfig(Run(Path(sys.argv[1])), recipe, device="cuda", step="graph"), 1, lambda ev: None)
+run_batch(RunJob(Run(Path(sys.argv[1])), recipe), BatchOptions(device="cuda", step="graph"), 1,
+          lambda ev: None)
 print(json.dumps({"freed_after_the_failure": any(freed), "made": made}))
 """
 
@@ -317,7 +323,7 @@ def test_after_a_failed_capture_later_models_train_eagerly_and_say_why(tmp_path)
 @pytest.mark.parametrize("workers,streams,step", [(1, 1, "eager"), (2, 1, "graph"), (1, 3, "graph")])
 def test_fashion_mnist_train_batch_end_to_end(tmp_path, workers, streams, step):
     run = _fashion_run(tmp_path, 4)
-    run_batch(_fashion_cfg(run, step=step, streams=streams), workers, lambda ev: None)
+    run_batch(*_fashion_cfg(run, step=step, streams=streams), workers, lambda ev: None)
     final = read_results(run / "results").final()
     assert list(final.status) == ["ok"] * 4, final.message.tolist()
     assert set(final.step) == {step} and all(d.startswith("cuda:") for d in final.device)

@@ -25,8 +25,9 @@ from dsd.store.claims import try_claim
 from dsd.store.results import read_results, write_result
 from dsd.store.run import Run
 from dsd.train import faults, step
-from dsd.train.batch import BatchConfig, run_batch
+from dsd.train.batch import run_batch
 from dsd.train.faults import CaptureLatch, classify
+from dsd.train.jobs import BatchOptions, RunJob
 
 DIGITS = Shape(1, 8, 10, 1)
 REAL_TRAIN_STEPS = dsd.train.loop.train_steps
@@ -76,8 +77,9 @@ def _run(tmp_path, n: int = 4, name: str = "run"):
     return out
 
 
-def _cfg(run, **kw) -> BatchConfig:
-    return BatchConfig(Run(run), with_overrides(default_recipe("digits"), epochs=1), device="cpu", **kw)
+def _cfg(run, **kw) -> tuple[RunJob, BatchOptions]:
+    recipe = with_overrides(default_recipe("digits"), epochs=1)
+    return RunJob(Run(run), recipe), BatchOptions(device="cpu", **kw)
 
 
 def _failing_for(monkeypatch, seeds: dict, after_steps: int = 2):
@@ -100,7 +102,7 @@ def _failing_for(monkeypatch, seeds: dict, after_steps: int = 2):
 def test_cudnn_allocation_failure_is_retried_at_half_the_batch(tmp_path, monkeypatch):
     run = _run(tmp_path, 2)
     calls = _failing_for(monkeypatch, {1: RuntimeError("cuDNN error: CUDNN_STATUS_ALLOC_FAILED")})
-    run_batch(_cfg(run), 1, lambda ev: None)
+    run_batch(*_cfg(run), 1, lambda ev: None)
     final = read_results(run / "results").final()
     assert list(final.status) == ["ok", "ok"] and list(final.batch_size) == [32, 16]
     assert "retried at batch 16 after: out of memory at batch 32: RuntimeError: cuDNN error: " \
@@ -117,7 +119,7 @@ def test_a_lost_device_stops_the_worker_and_leaves_its_queue(tmp_path, monkeypat
     run = _run(tmp_path, 4)
     _failing_for(monkeypatch, {1: RuntimeError("CUDA error: an illegal memory access was encountered")})
     events = []
-    run_batch(_cfg(run, streams=streams), 1, events.append)
+    run_batch(*_cfg(run, streams=streams), 1, events.append)
     final = read_results(run / "results").final()
     assert list(final.model_id) == ([0, 1] if streams == 1 else [1])
     assert final.loc[1, "status"] == "failed"
@@ -133,14 +135,14 @@ def test_a_lost_device_stops_the_worker_and_leaves_its_queue(tmp_path, monkeypat
     # The next run trains what was left, and not the model recorded as failed.
     monkeypatch.setattr(dsd.train.loop, "train_steps", REAL_TRAIN_STEPS)
     left = [2, 3] if streams == 1 else [0, 2, 3]
-    assert run_batch(_cfg(run), 1, lambda ev: None) == [(0, m) for m in left]
+    assert run_batch(*_cfg(run), 1, lambda ev: None) == [(0, m) for m in left]
 
 
 
 def test_an_ordinary_failure_still_moves_on(tmp_path, monkeypatch):
     run = _run(tmp_path, 3)
     _failing_for(monkeypatch, {1: RuntimeError("boom")})
-    run_batch(_cfg(run), 1, lambda ev: None)
+    run_batch(*_cfg(run), 1, lambda ev: None)
     final = read_results(run / "results").final()
     assert dict(zip(final.model_id, final.status)) == {0: "ok", 1: "failed", 2: "ok"}
 

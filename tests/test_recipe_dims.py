@@ -25,7 +25,8 @@ from dsd.space.sample_run import sample_extend, sample_new
 from dsd.space.sampler import model_keys, sample
 from dsd.store.results import read_results
 from dsd.store.run import Run
-from dsd.train.batch import BatchConfig, model_seed, run_batch
+from dsd.train.batch import run_batch
+from dsd.train.jobs import BatchOptions, RunJob, model_seed
 from dsd.train.loop import train_model
 from dsd.train.pipeline import make_pipeline
 
@@ -116,7 +117,8 @@ def test_drawn_epochs_are_integers(tmp_path):
     assert (r.epochs, r.momentum, r.lr) == (int(row.epochs), float(row.momentum), base.lr)
     # Each model trains for its own number of epochs; the API keeps both columns apart.
     torch.set_num_threads(1)
-    run_batch(BatchConfig(run, with_overrides(base, epochs=1), device="cpu", limit=3), 1, lambda ev: None)
+    run_batch(RunJob(run, with_overrides(base, epochs=1)), BatchOptions(device="cpu", limit=3), 1,
+              lambda ev: None)
     got = api_results(run)
     done = got[got.status == "ok"]
     assert len(done) == 3 and (done.epochs_trained == done.epochs).all() and set(got.epochs) == {1, 2}
@@ -190,6 +192,26 @@ def test_a_model_retrained_alone_with_its_drawn_recipe_gives_its_error(trained):
     assert other.error_min != row.error_min
 
 
+def test_train_one_gives_the_batch_workers_row(trained):
+    """dsd.train.one.train_one (the core of the workers, `study verify` and the bench) trains
+    a model of the run to the row the batch worker wrote for it: its own drawn recipe, its
+    seed, the same curve bit for bit."""
+    from dsd.train.one import train_one
+
+    _, run = trained
+    final = read_results(run.results_dir).final()
+    job, options = RunJob(run, read_for_run(run)), BatchOptions(device="cpu", threads=1)
+    for mid in (0, 3):
+        row = train_one(job, mid, options)
+        want = final.loc[mid]
+        assert row["status"] == want.status == "ok"
+        assert row["curve"] == list(want.curve) and row["error_min"] == want.error_min
+        for key in ("error_last", "train_loss", "epochs", "recipe", "seed", "batch_size", "device",
+                    "threads", "step", "precision", "dataset"):
+            assert row[key] == want[key], key
+    assert len({final.loc[m].recipe for m in (0, 3)}) == 2  # two models, two drawn recipes
+
+
 def test_train_toml_keeps_the_base_and_ignores_drawn_fields(trained):
     from dsd.train.setup import TrainRequest, prepare
 
@@ -207,18 +229,18 @@ def test_resume_from_a_checkpoint_keeps_the_models_recipe(tmp_path):
     run = _sample(tmp_path, "r", n=1)
     base = with_overrides(default_recipe("digits"), epochs=2)
     fix_for_run(run, base)
-    cfg = BatchConfig(run, base, device="cpu")
+    cfg = RunJob(run, base), BatchOptions(device="cpu")
 
     def stop_after_first_epoch(ev):
         if ev["kind"] == "epoch":
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_batch(cfg, 1, stop_after_first_epoch)
+        run_batch(*cfg, 1, stop_after_first_epoch)
     row = run.samples().set_index("model_id", drop=False).loc[0]
     saved = torch.load(run.ckpt(0), weights_only=False)
     assert saved["epochs"] == 1 and saved["opt"]["param_groups"][0]["weight_decay"] == row.wd
-    run_batch(cfg, 1, lambda ev: None)
+    run_batch(*cfg, 1, lambda ev: None)
     final = read_results(run.results_dir).final().loc[0]
     assert json.loads(final.recipe)["lr"] == row.lr and final.epochs == 2
     pipe = make_pipeline(load("digits"), base, torch.device("cpu"), 8)

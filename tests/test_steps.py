@@ -17,8 +17,9 @@ from dsd.model.net import build
 from dsd.space.sample_run import sample_new
 from dsd.store.results import read_results
 from dsd.store.run import Run
-from dsd.train.batch import BatchConfig, run_batch
+from dsd.train.batch import run_batch
 from dsd.train.faults import CaptureLatch
+from dsd.train.jobs import BatchOptions, RunJob
 from dsd.train.loop import train_model
 from dsd.train.pipeline import make_pipeline
 from dsd.train.step import EagerStep, GraphStep, momentum_buffers, sgd_update_
@@ -81,9 +82,9 @@ def test_models_stepped_in_turn_train_as_if_alone(tmp_path):
     turns = tmp_path / "turns"
     shutil.copytree(one, turns)
     recipe = with_overrides(default_recipe("digits"), epochs=2)
-    run_batch(BatchConfig(Run(one), recipe, device="cpu"), 1, lambda ev: None)
+    run_batch(RunJob(Run(one), recipe), BatchOptions(device="cpu"), 1, lambda ev: None)
     events = []
-    run_batch(BatchConfig(Run(turns), recipe, device="cpu", streams=3), 1, events.append)
+    run_batch(RunJob(Run(turns), recipe), BatchOptions(device="cpu", streams=3), 1, events.append)
     a = read_results(one / "results").final().sort_index()
     b = read_results(turns / "results").final().sort_index()
     assert list(b.status) == ["ok"] * 4
@@ -110,7 +111,7 @@ def test_a_failing_model_in_turn_is_recorded_and_the_others_finish(tmp_path, mon
 
     monkeypatch.setattr(dsd.train.loop, "train_steps", train)
     recipe = with_overrides(default_recipe("digits"), epochs=1)
-    run_batch(BatchConfig(Run(run), recipe, device="cpu", streams=2), 1, lambda ev: None)
+    run_batch(RunJob(Run(run), recipe), BatchOptions(device="cpu", streams=2), 1, lambda ev: None)
     final = read_results(run / "results").final()
     assert dict(zip(final.model_id, final.status)) == {0: "ok", 1: "failed", 2: "ok", 3: "ok"}
     assert "boom in flight" in final.loc[1, "message"]

@@ -26,7 +26,8 @@ from dsd.model.arch import Shape, anynet_arch
 from dsd.space.sample_run import sample_new
 from dsd.store.results import read_results, write_result
 from dsd.store.run import Run
-from dsd.train.batch import BatchConfig, run_batch
+from dsd.train.batch import run_batch
+from dsd.train.jobs import BatchOptions, RunJob
 from dsd.train.loop import train_model
 from dsd.train.pipeline import make_pipeline
 
@@ -39,9 +40,9 @@ def _digits_run(tmp_path: Path, n: int, name: str = "run") -> Path:
     return out
 
 
-def _cfg(run: Path, **kw) -> BatchConfig:
+def _cfg(run: Path, **kw) -> tuple[RunJob, BatchOptions]:
     recipe = with_overrides(default_recipe("digits"), epochs=kw.pop("epochs", 2))
-    return BatchConfig(Run(run), recipe, device="cpu", **kw)
+    return RunJob(Run(run), recipe), BatchOptions(device="cpu", **kw)
 
 
 def test_digits_learns_far_below_chance():
@@ -96,22 +97,22 @@ def test_divergence_and_failure_are_data(tmp_path, monkeypatch):
         return (yield from real(arch, pipe, recipe, device, seed, *args, **kw))
 
     monkeypatch.setattr(dsd.train.loop, "train_steps", train)
-    run_batch(_cfg(run), 1, lambda ev: None)
+    run_batch(*_cfg(run), 1, lambda ev: None)
     final = read_results(run / "results").final()
     assert dict(zip(final.model_id, final.status)) == {0: "ok", 1: "diverged", 2: "failed", 3: "ok"}
     assert "boom" in final.loc[2, "message"] and "loss became" in final.loc[1, "message"]
     # Final rows are final: a rerun trains nothing; --retry-failed retrains only the failure.
-    assert run_batch(_cfg(run), 1, lambda ev: None) == []
+    assert run_batch(*_cfg(run), 1, lambda ev: None) == []
     monkeypatch.setattr(dsd.train.loop, "train_steps", real)
-    assert run_batch(_cfg(run, retry_failed=True), 1, lambda ev: None) == [(0, 2)]
+    assert run_batch(*_cfg(run, retry_failed=True), 1, lambda ev: None) == [(0, 2)]
     assert read_results(run / "results").final().loc[2, "status"] == "ok"
 
 
 def test_limit_and_shard(tmp_path):
     run = _digits_run(tmp_path, 5)
-    run_batch(_cfg(run, epochs=1, limit=2), 1, lambda ev: None)
+    run_batch(*_cfg(run, epochs=1, limit=2), 1, lambda ev: None)
     assert len(read_results(run / "results").rows) == 2
-    run_batch(_cfg(run, epochs=1, shard=(1, 2)), 1, lambda ev: None)
+    run_batch(*_cfg(run, epochs=1, shard=(1, 2)), 1, lambda ev: None)
     ids = sorted(r["model_id"] for r in read_results(run / "results").rows)
     assert ids == [0, 1, 3]  # 0 and 1 from the limit, 3 from shard 1/2
 
@@ -167,7 +168,7 @@ def test_two_concurrent_workers_train_disjoint_models(tmp_path):
 def test_workers_processes(tmp_path):
     run = _digits_run(tmp_path, 4)
     events = []
-    run_batch(_cfg(run, epochs=1), 2, events.append)
+    run_batch(*_cfg(run, epochs=1), 2, events.append)
     rows = read_results(run / "results").rows
     assert sorted(r["model_id"] for r in rows) == list(range(4))
     assert {e["worker"] for e in events if e["kind"] == "done"} <= {"w0", "w1"}
@@ -262,7 +263,7 @@ def test_cuda_oom_is_retried_at_half_batch_then_recorded(tmp_path, monkeypatch):
         return (yield from real(arch, pipe, recipe, device, seed, batch_size, *args, **kw))
 
     monkeypatch.setattr(dsd.train.loop, "train_steps", train)
-    run_batch(_cfg(run, epochs=1), 1, lambda ev: None)
+    run_batch(*_cfg(run, epochs=1), 1, lambda ev: None)
     final = read_results(run / "results").final()
     assert final.loc[0, "status"] == "oom" and final.loc[0, "batch_size"] == 16
     assert final.loc[1, "status"] == "ok" and final.loc[1, "batch_size"] == 16

@@ -23,7 +23,7 @@ def run_cmd(
                                 f"per CPU core, {CUDA_AUTO_WORKERS} on a GPU."),
     threads: int = typer.Option(None, "--threads", help="Threads per worker (default: "
                                 "OMP_NUM_THREADS, else 1: small models train fastest on one thread each)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    device: str = TRAIN_OPTIONS["device"][1],
     limit: int = typer.Option(None, "--limit", help="Train at most K models in this call."),
     step: str = TRAIN_OPTIONS["step"][1],
     streams: int = TRAIN_OPTIONS["streams"][1],
@@ -49,12 +49,12 @@ def run_cmd(
         console.print(f"derived {out} (the same models, trained again)")
     for gap in S.window_gaps(st):
         err_console.print(f"warning: {gap}", markup=False, highlight=False, soft_wrap=True)
-    cfgs = S.configs(st, device, limit, threads, step, streams)
-    n_workers = resolve_workers(workers, cfgs[0].device, threads)
+    jobs, options = S.configs(st, device, limit, threads, step, streams)
+    n_workers = resolve_workers(workers, options.device, threads)
     ui = BatchDisplay(None, n_workers, multi=True)
     try:
         with ui.progress:
-            items = run_batch(cfgs, n_workers, ui.on_event)
+            items = run_batch(jobs, options, n_workers, ui.on_event)
     except KeyboardInterrupt:
         err_console.print("interrupted: finished models are saved; rerun the same command to go on")
         ui.summary()

@@ -47,18 +47,18 @@ def launch_cmd(
     from dataclasses import replace
 
     from dsd.cluster.sweep import Resources, launch, parse_slurm_args
-    from dsd.train.setup import prepare
+    from dsd.train.setup import batch_options, prepare
 
     res = Resources(executor, partition, gpus_per_task, cpus_per_task, mem_gb, parallel,
                     models_per_task, timeout_min, parse_slurm_args(slurm_arg), wckey)
     req = train_request(train, limit=limit)
     for run in runs:
         # The data set is read on the task's node, not on this (login) node.
-        cfg = prepare(run, req, load_data=False, write=False)  # launch fixes the recipe
-        cfg = replace(cfg, device=res.task_device(req.device))
-        if cfg.step == "graph" and cfg.device == "cpu":
+        job = prepare(run, req, load_data=False, write=False)  # launch fixes the recipe
+        options = replace(batch_options(req, load_data=False), device=res.task_device(req.device))
+        if options.step == "graph" and options.device == "cpu":
             raise DsdError("--step graph needs GPUs on the nodes: pass --gpus-per-task 1 (or more)")
-        info = launch(cfg, res, dry_run)
+        info = launch(job, options, res, dry_run)
         if not info["models"]:
             console.print(f"{run}: nothing left to train; submitted nothing")
         elif dry_run:

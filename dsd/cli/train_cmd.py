@@ -35,14 +35,16 @@ def train_batch(
     Example: dsd train-batch runs/demo/anynetx_a --epochs 3 --train-subset 10000
     """
     from dsd.train.batch import resolve_workers, run_batch
-    from dsd.train.setup import prepare
+    from dsd.train.setup import batch_options, prepare
 
-    cfg = prepare(run, train_request(train, limit=limit, shard=shard, threads=threads))
-    workers = resolve_workers(workers, cfg.device, threads)
-    ui = BatchDisplay(cfg.run.path, workers)
+    req = train_request(train, limit=limit, shard=shard, threads=threads)
+    job = prepare(run, req)
+    options = batch_options(req)
+    workers = resolve_workers(workers, options.device, threads)
+    ui = BatchDisplay(job.run.path, workers)
     try:
         with ui.progress:
-            ids = run_batch(cfg, workers, ui.on_event)
+            ids = run_batch(job, options, workers, ui.on_event)
     except KeyboardInterrupt:
         err_console.print("interrupted: finished models are saved; rerun the same command to go on")
         ui.summary()

@@ -1,50 +1,47 @@
-"""The training options, declared once for `train-batch` and `sweep launch`."""
+"""The training options of `train-batch` and `sweep launch` (`study run` takes a few).
+
+Each option is made from the field it sets: its help text, flag (where it is not
+--FIELD-NAME), type and default are declared once, on dsd.train.jobs.TrainRequest or, for
+a recipe override, on dsd.data.recipe.Recipe (whose options default to the run's recipe).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
+import types
 import typing
 
 import typer
 
+from dsd.data.recipe import Recipe
+from dsd.train.jobs import TrainRequest
+
+# The options in the order --help lists them.
+ORDER = ("dataset", "data_dir", "download", "epochs", "lr", "wd", "batch_size", "momentum",
+         "warmup_epochs", "augment", "precise_bn", "zero_init_final_gamma", "train_subset",
+         "test_subset", "seed", "device", "step", "streams", "retry_failed", "lease")
+
+# The fields with an option (dsd.data.recipe.option): the recipe's are overrides.
+_RECIPE = {f.name: f for f in dataclasses.fields(Recipe) if "help" in f.metadata}
+_REQUEST = {f.name: f for f in dataclasses.fields(TrainRequest) if "help" in f.metadata}
+RECIPE_KEYS = tuple(name for name in ORDER if name in _RECIPE)
+
+
+def _option(name: str) -> tuple[type, typer.models.OptionInfo]:
+    """The field's type (without None) and its typer option."""
+    recipe = name in _RECIPE
+    f = _RECIPE[name] if recipe else _REQUEST[name]
+    typ = typing.get_type_hints(Recipe if recipe else TrainRequest)[name]
+    if isinstance(typ, types.UnionType):
+        typ = next(t for t in typing.get_args(typ) if t is not type(None))
+    flag = f.metadata.get("flag", "--" + name.replace("_", "-"))
+    return typ, typer.Option(None if recipe else f.default, flag, help=f.metadata["help"])
+
+
 # name: (type, typer option)
-TRAIN_OPTIONS: dict[str, tuple[type, typer.models.OptionInfo]] = {
-    "dataset": (str, typer.Option(None, "--dataset", help="Data set (default: the run's).")),
-    "data_dir": (str, typer.Option(None, "--data-dir", help="Where the data set lives.")),
-    "download": (bool, typer.Option(False, "--download", help="Fetch Fashion-MNIST via "
-                                    "torchvision into --data-dir (needs internet).")),
-    "epochs": (int, typer.Option(None, "--epochs", help="Epochs per model.")),
-    "lr": (float, typer.Option(None, "--lr", help="Base learning rate.")),
-    "wd": (float, typer.Option(None, "--wd", help="Weight decay.")),
-    "batch_size": (int, typer.Option(None, "--batch-size", help="Training batch size.")),
-    "momentum": (float, typer.Option(None, "--momentum", help="SGD momentum.")),
-    "warmup_epochs": (float, typer.Option(None, "--warmup-epochs", help="Linear warmup epochs.")),
-    "augment": (str, typer.Option(None, "--augment", help="flip-crop, none or inception.")),
-    "precise_bn": (int, typer.Option(None, "--precise-bn", help="Training images for precise BN "
-                                     "statistics before each evaluation (0 = off).")),
-    "zero_init_final_gamma": (bool, typer.Option(
-        None, "--zero-init-final-gamma/--no-zero-init-final-gamma",
-        help="Zero the last BN gamma of every block.")),
-    "train_subset": (int, typer.Option(None, "--train-subset", help="Seeded stratified subset "
-                                       "of K training images.")),
-    "test_subset": (int, typer.Option(None, "--test-subset", help="Seeded stratified subset of "
-                                      "K held-out images.")),
-    "seed": (int, typer.Option(0, "--seed", help="Seed; with the model id it fixes init and "
-                               "data order.")),
-    "device": (str, typer.Option("auto", "--device", help="auto, cpu or cuda.")),
-    "step": (str, typer.Option("eager", "--step", help="How each training step runs: eager; graph "
-                               "(CUDA: the whole step captured once in a CUDA graph and replayed); "
-                               "compile (torch.compile, compile time counted).")),
-    "streams": (int, typer.Option(1, "--streams", help="Models each worker trains in turn, one step "
-                                  "each (on a GPU, each on its own CUDA stream).")),
-    "retry_failed": (bool, typer.Option(False, "--retry-failed", help="Train failed/oom models "
-                                        "again.")),
-    "lease": (float, typer.Option(300.0, "--lease", help="Seconds after which another host's "
-                                  "silent claim is taken over.")),
-}
-RECIPE_KEYS = ("epochs", "lr", "wd", "batch_size", "momentum", "warmup_epochs", "augment",
-               "precise_bn", "zero_init_final_gamma", "train_subset", "test_subset")
+TRAIN_OPTIONS: dict[str, tuple[type, typer.models.OptionInfo]] = {name: _option(name) for name in ORDER}
 
 
 def with_train_options(fn):
@@ -71,11 +68,7 @@ def recipe_overrides(train: dict) -> dict:
     return {k: v for k, v in train.items() if k in RECIPE_KEYS}
 
 
-def train_request(train: dict, **extra):
+def train_request(train: dict, **extra) -> TrainRequest:
     """The options as the library's TrainRequest."""
-    from dsd.train.setup import TrainRequest
-
-    return TrainRequest(dataset=train["dataset"], data_dir=train["data_dir"], download=train["download"],
-                        overrides=recipe_overrides(train), seed=train["seed"], device=train["device"],
-                        retry_failed=train["retry_failed"], lease=train["lease"], step=train["step"],
-                        streams=train["streams"], **extra)
+    asked = {k: v for k, v in train.items() if k in _REQUEST}
+    return TrainRequest(**asked, overrides=recipe_overrides(train), **extra)

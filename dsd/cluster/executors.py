@@ -28,7 +28,7 @@ class Executor(Protocol):
 
     def groups(self, ids: list[int], res) -> list[list[int]]: ...
     def check(self) -> None: ...
-    def submit(self, run: Run, res, task, cfg, groups: list[list[int]]) -> list[str]: ...
+    def submit(self, run: Run, res, task, args: tuple, groups: list[list[int]]) -> list[str]: ...
     def states(self, run: Run, job_ids: list[str]) -> dict[str, str]: ...
     def cancel(self, run: Run, job_ids: list[str]) -> list[str]: ...
     def script(self, run: Run, res, n_tasks: int) -> str | None: ...
@@ -75,14 +75,14 @@ class SlurmExecutor:
         return _make_sbatch_string(command=command, folder=folder, map_count=n_tasks,
                                    **self.parameters(run, res))
 
-    def submit(self, run: Run, res, task, cfg, groups: list[list[int]]) -> list[str]:
+    def submit(self, run: Run, res, task, args: tuple, groups: list[list[int]]) -> list[str]:
         import submitit
 
         self.check()
         ex = submitit.SlurmExecutor(folder=run.logs_dir, max_num_timeout=3)
         ex.update_parameters(**self.parameters(run, res))
         try:
-            jobs = ex.map_array(task, [cfg] * len(groups), groups)
+            jobs = ex.map_array(task, *([a] * len(groups) for a in args), groups)
         except Exception as e:  # sbatch's own refusal (bad partition, resources)
             raise DsdError(f"sbatch refused the sweep: {str(e).strip().splitlines()[-1]}") from None
         return [j.job_id for j in jobs]
@@ -127,7 +127,7 @@ class LocalExecutor:
     def script(self, run: Run, res, n_tasks: int) -> None:
         return None
 
-    def submit(self, run: Run, res, task, cfg, groups: list[list[int]]) -> list[str]:
+    def submit(self, run: Run, res, task, args: tuple, groups: list[list[int]]) -> list[str]:
         import submitit
 
         ex = submitit.LocalExecutor(folder=run.logs_dir, max_num_timeout=3)
@@ -140,7 +140,7 @@ class LocalExecutor:
                     first = (i * res.gpus_per_task) % n_gpus
                     params["visible_gpus"] = tuple((first + k) % n_gpus for k in range(res.gpus_per_task))
                 ex.update_parameters(**params)
-                ids.append(ex.submit(task, cfg, models).job_id)
+                ids.append(ex.submit(task, *args, models).job_id)
         return ids
 
     def states(self, run: Run, job_ids: list[str]) -> dict[str, str]:

@@ -18,7 +18,8 @@ from dsd.cluster.executors import get as get_executor
 from dsd.data.recipe import fix_for_run
 from dsd.errors import DsdError
 from dsd.store.run import Run
-from dsd.train.batch import BatchConfig, Worker, todo
+from dsd.train.batch import Worker, todo
+from dsd.train.jobs import BatchOptions, RunJob
 
 
 @dataclass
@@ -49,23 +50,23 @@ class Resources:
 class SweepTask:
     """One task: train these models of the run (a submitit Checkpointable)."""
 
-    def __call__(self, cfg: BatchConfig, ids: list[int]) -> dict:
+    def __call__(self, job: RunJob, options: BatchOptions, ids: list[int]) -> dict:
         from dsd.train.events import PlainLog
 
         log = PlainLog(lambda line: print(line, flush=True), total=len(ids))  # RUN/logs/
 
         cpus = int(os.environ.get("SLURM_CPUS_PER_TASK", "0"))
-        if cpus and cfg.device == "cpu":
-            cfg = replace(cfg, threads=cpus)  # the task's share of the node, not all its cores
-        Worker(cfg, log, name=os.environ.get("SLURM_ARRAY_TASK_ID", "local")).work(ids)
+        if cpus and options.device == "cpu":
+            options = replace(options, threads=cpus)  # the task's share of the node, not all its cores
+        Worker(job, options, log, name=os.environ.get("SLURM_ARRAY_TASK_ID", "local")).work(ids)
         return {"models": ids}
 
-    def checkpoint(self, cfg: BatchConfig, ids: list[int]):
+    def checkpoint(self, job: RunJob, options: BatchOptions, ids: list[int]):
         """Requeue with the same models: done ones are skipped, the one in flight resumes
         from its last epoch's checkpoint."""
         import submitit
 
-        return submitit.helpers.DelayedSubmission(self, cfg, ids)
+        return submitit.helpers.DelayedSubmission(self, job, options, ids)
 
 
 def parse_slurm_args(items: list[str] | None) -> dict[str, str]:
@@ -78,17 +79,17 @@ def parse_slurm_args(items: list[str] | None) -> dict[str, str]:
     return out
 
 
-def launch(cfg: BatchConfig, res: Resources, dry_run: bool = False) -> dict:
+def launch(job: RunJob, options: BatchOptions, res: Resources, dry_run: bool = False) -> dict:
     """Submit the run's untrained models; returns what was (or would be) submitted."""
-    run, ex = cfg.run, get_executor(res.executor)
-    ids = todo(run, cfg)
-    if cfg.limit is not None:
-        ids = ids[:cfg.limit]
+    run, ex = job.run, get_executor(res.executor)
+    ids = todo(run, options)
+    if options.limit is not None:
+        ids = ids[:options.limit]
     if not ids:
         return {"run": str(run.path), "models": 0, "tasks": 0, "job_ids": []}
     if not dry_run:
         ex.check()  # only now: a run with nothing to train needs no Slurm
-        fix_for_run(run, cfg.recipe)  # one run, one recipe, fixed at the first submission
+        fix_for_run(run, job.recipe)  # one run, one recipe, fixed at the first submission
     groups = ex.groups(ids, res)
     info = {"run": str(run.path), "models": len(ids), "tasks": len(groups),
             "executor": res.executor, "resources": asdict(res),
@@ -98,7 +99,7 @@ def launch(cfg: BatchConfig, res: Resources, dry_run: bool = False) -> dict:
         if script:
             info["sbatch"] = script
         return info
-    info["job_ids"] = ex.submit(run, res, SweepTask(), cfg, groups)
+    info["job_ids"] = ex.submit(run, res, SweepTask(), (job, options), groups)
     _record(run, info)
     return info
 

@@ -11,32 +11,44 @@ from __future__ import annotations
 import json
 import os
 import tomllib
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
 from dsd import tomlw
 from dsd.data.recipe_dims import drawn_fields
 from dsd.errors import DsdError
 
 
+def option(help: str, flag: str | None = None) -> dict:
+    """A field's command-line option, as its metadata: its help text and, where it is not
+    --FIELD-NAME, its flag (dsd.cli.train_options makes the options from them)."""
+    return {"help": help} if flag is None else {"help": help, "flag": flag}
+
+
 @dataclass(frozen=True)
 class Recipe:
+    """A field with an `option` is overridable from the command line (--epochs, ...)."""
+
     dataset: str
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 0.1
-    wd: float = 5e-4
-    momentum: float = 0.9
+    epochs: int = field(default=10, metadata=option("Epochs per model."))
+    batch_size: int = field(default=128, metadata=option("Training batch size."))
+    lr: float = field(default=0.1, metadata=option("Base learning rate."))
+    wd: float = field(default=5e-4, metadata=option("Weight decay."))
+    momentum: float = field(default=0.9, metadata=option("SGD momentum."))
     nesterov: bool = True
-    warmup_epochs: float = 0.0
+    warmup_epochs: float = field(default=0.0, metadata=option("Linear warmup epochs."))
     warmup_factor: float = 0.1
-    augment: str = "flip-crop"       # flip-crop | none | inception
+    augment: str = field(default="flip-crop",  # flip-crop | none | inception
+                         metadata=option("flip-crop, none or inception."))
     crop_pad: int = 4
     mean: tuple[float, ...] = (0.5,)
     std: tuple[float, ...] = (0.5,)
-    precise_bn: int = 2048           # training images for BN statistics before each eval; 0 = off
-    zero_init_final_gamma: bool = False
-    train_subset: int = 0            # 0 = the whole training split
-    test_subset: int = 0
+    precise_bn: int = field(default=2048, metadata=option(  # 0 = off
+        "Training images for precise BN statistics before each evaluation (0 = off)."))
+    zero_init_final_gamma: bool = field(default=False, metadata=option(
+        "Zero the last BN gamma of every block.", "--zero-init-final-gamma/--no-zero-init-final-gamma"))
+    train_subset: int = field(default=0, metadata=option(  # 0 = the whole training split
+        "Seeded stratified subset of K training images."))
+    test_subset: int = field(default=0, metadata=option("Seeded stratified subset of K held-out images."))
     subset_seed: int = 0
     eval_batch_size: int = 500
 

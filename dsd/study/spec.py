@@ -465,13 +465,15 @@ def _space_key(table: dict) -> dict:
 
 def configs(study: Study, device: str = "auto", limit: int | None = None, threads: int | None = None,
             step: str = "eager", streams: int = 1):
-    """One checked BatchConfig per space (the recipe is fixed in each run's train.toml)."""
-    from dsd.train.setup import TrainRequest, prepare
+    """One checked RunJob per space and derived run (the recipe is fixed in each run's
+    train.toml), and the batch's options, checked once for them all."""
+    from dsd.train.setup import TrainRequest, batch_options, prepare
 
     req = TrainRequest(dataset=study.dataset, data_dir=study.data_dir, overrides=study.recipe,
                        seed=study.seed, device=device, limit=limit, threads=threads, step=step,
                        streams=streams)
     longer = replace(req, overrides=study.fidelity.recipe) if study.fidelity else req
-    return [prepare(study.run_dir(s), req) for s in study.spaces] + [
+    jobs = [prepare(study.run_dir(s), req) for s in study.spaces] + [
         prepare(out, longer if purpose == "fidelity" else replace(req, seed=seed or 0))
         for _, out, purpose, _, seed in study.derived()]
+    return jobs, batch_options(req)

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from dsd.data.recipe import read_for_run
-from dsd.space.rebuild import arch_of, recipe_of
 from dsd.store.results import read_results
 from dsd.store.run import Run
 from dsd.study.spec import Study
@@ -37,29 +36,22 @@ def pick(st: Study, k: int, seed: int) -> list[tuple[str, int]]:
 
 
 def retrain(st: Study, space: str, model_id: int, device: str = "cpu") -> dict:
+    """Train the model again as its result row records it (dsd.train.one.train_one)."""
     import time
 
-    import torch
-
-    from dsd.data.registry import load
-    from dsd.train.loop import train_model
-    from dsd.train.pipeline import make_pipeline
+    from dsd.train.jobs import BatchOptions, RunJob
+    from dsd.train.one import train_one
 
     run = Run(st.out / space)
     row = read_results(run.results_dir).final().loc[model_id]
-    base = read_for_run(run)
     recorded = row.get("threads")
     threads = int(recorded) if recorded is not None and recorded == recorded else 1  # NaN: older rows
-    torch.set_num_threads(threads)
-    dev = torch.device(device)
-    pipe = make_pipeline(load(base.dataset, st.data_dir), base, dev, run.shape().resolution)
-    sample = run.samples().set_index("model_id", drop=False).loc[model_id]
-    arch = arch_of(run, sample)
-    recipe = recipe_of(run, base, sample)  # the model's own drawn lr, wd, ... as it trained
+    job = RunJob(run, read_for_run(run), st.data_dir)
     t0 = time.perf_counter()
-    res = train_model(arch, pipe, recipe, dev, int(row["seed"]), int(row["batch_size"]))
+    again = train_one(job, model_id, BatchOptions(device=device, threads=threads),
+                      seed=int(row["seed"]), batch_size=int(row["batch_size"]))
     return {"space": space, "model_id": model_id, "published": float(row["error_min"]),
-            "retrained": res.error_min, "diff": res.error_min - float(row["error_min"]),
+            "retrained": again["error_min"], "diff": again["error_min"] - float(row["error_min"]),
             "threads": threads, "published_device": row["device"], "seconds": time.perf_counter() - t0,
             "published_commit": row.get("git_commit"),
             "platform_differs": _platform_differs(row.get("platform"))}

@@ -19,49 +19,26 @@ import traceback
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, replace
 
-from dsd.data.recipe import Recipe
 from dsd.errors import DsdError
-from dsd.space.rebuild import arch_of, recipe_of
-from dsd.store.claims import DEFAULT_LEASE, try_claim
+from dsd.store.claims import try_claim
 from dsd.store.results import model_done, write_result
 from dsd.store.run import Run
-from dsd.train import faults
+from dsd.train import faults, one
+from dsd.train.jobs import BatchOptions, RunJob, resolve_threads
 from dsd.train.streams import drive, step_in_turn
 
 Event = dict
 Emit = Callable[[Event], None]
 
-
-@dataclass(frozen=True)
-class BatchConfig:
-    run: Run
-    recipe: Recipe
-    data_dir: str | None = None
-    device: str = "cpu"
-    seed: int = 0
-    limit: int | None = None
-    retry_failed: bool = False
-    shard: tuple[int, int] = (0, 1)
-    lease: float = DEFAULT_LEASE
-    threads: int | None = None
-    step: str = "eager"          # dsd.train.step: eager, graph or compile
-    streams: int = 1             # models stepped in turn by each worker (dsd.train.streams)
+Item = tuple[int, int]  # (index of the run's job, model id)
 
 
-Item = tuple[int, int]  # (index of the run's config, model id)
-
-
-def model_seed(seed: int, model_id: int) -> int:
-    """--seed plus the model id fix the initialisation and the data order."""
-    return seed * 1_000_003 + model_id
-
-
-def todo(run: Run, cfg: BatchConfig) -> list[int]:
+def todo(run: Run, options: BatchOptions) -> list[int]:
     from dsd.store.results import done_ids
 
     ids = run.samples(["model_id"]).model_id.tolist()
-    done = done_ids(run.results_dir, cfg.retry_failed)
-    i, n = cfg.shard
+    done = done_ids(run.results_dir, options.retry_failed)
+    i, n = options.shard
     return [m for m in ids if m not in done and m % n == i]
 
 
@@ -73,9 +50,13 @@ def interleave(lists: list[list[int]]) -> list[Item]:
     return out
 
 
+def _jobs(jobs: RunJob | list[RunJob]) -> list[RunJob]:
+    return [jobs] if isinstance(jobs, RunJob) else list(jobs)
+
+
 @dataclass
 class _RunContext:
-    cfg: BatchConfig
+    job: RunJob
     run: Run
     samples: object
     pipe: object
@@ -85,43 +66,42 @@ class Worker:
     """Trains models of one or more runs, one at a time, through the claims.
 
     Runs that share a data set, recipe and resolution share one pipeline (the data set
-    is loaded once per process).
+    is loaded once per process). Each model trains through dsd.train.one, as
+    `train_one` trains it; the worker adds the claims, checkpoints, the out-of-memory
+    retry, models stepped in turn and what a failure means.
     """
 
-    def __init__(self, cfgs: BatchConfig | list[BatchConfig], emit: Emit, name: str = "w0"):
+    def __init__(self, jobs: RunJob | list[RunJob], options: BatchOptions, emit: Emit,
+                 name: str = "w0"):
         import torch
 
-        self.cfgs = [cfgs] if isinstance(cfgs, BatchConfig) else list(cfgs)
+        self.jobs, self.options = _jobs(jobs), options
         self.emit, self.name = emit, name
-        torch.set_num_threads(self.cfgs[0].threads or resolve_threads(None))
-        self.device = torch.device(self.cfgs[0].device)
-        self.device_name = self._device_name()  # now: after a sticky error CUDA cannot tell
+        one.set_threads(options)
+        self.device = torch.device(options.device)
+        self.device_name = one.device_name(self.device)  # now: after a sticky error CUDA cannot tell
         self._contexts: dict[int, _RunContext] = {}
         self._pipes: dict[tuple, object] = {}
 
     def context(self, i: int) -> _RunContext:
         if i not in self._contexts:
-            from dsd.data.registry import load
-            from dsd.train.pipeline import make_pipeline
-
-            cfg = self.cfgs[i]
-            run = cfg.run
-            key = (cfg.recipe, cfg.data_dir, run.shape().resolution)
+            job = self.jobs[i]
+            run = job.run
+            key = (job.recipe, job.data_dir, run.shape().resolution)
             if key not in self._pipes:
-                dataset = load(cfg.recipe.dataset, cfg.data_dir)
-                self._pipes[key] = make_pipeline(dataset, cfg.recipe, self.device, key[2])
+                self._pipes[key] = one.pipeline(job, self.device)
             run.ckpt_dir.mkdir(exist_ok=True)
-            self._contexts[i] = _RunContext(cfg, run, run.samples().set_index("model_id", drop=False),
+            self._contexts[i] = _RunContext(job, run, run.samples().set_index("model_id", drop=False),
                                             self._pipes[key])
         return self._contexts[i]
 
     def work(self, items: list[Item] | list[int], budget: Callable[[], bool] | None = None) -> None:
-        jobs = self._claimed(items, budget)
-        if self.cfgs[0].streams > 1:
-            step_in_turn(jobs, self.cfgs[0].streams, self.device)
+        models = self._claimed(items, budget)  # one step generator per claimed model
+        if self.options.streams > 1:
+            step_in_turn(models, self.options.streams, self.device)
             return
-        for job in jobs:
-            drive(job)
+        for model in models:
+            drive(model)
 
     def _claimed(self, items, budget) -> Iterator[Generator]:
         """One generator per model this worker claims: it trains the model (yielding after
@@ -131,14 +111,14 @@ class Worker:
             if budget is not None and not budget():
                 return
             ctx = self.context(i)
-            claim = try_claim(ctx.run.claims_dir, mid, ctx.cfg.lease)
+            claim = try_claim(ctx.run.claims_dir, mid, self.options.lease)
             if claim is not None:
                 yield self._job(ctx, mid, claim)
 
     def _job(self, ctx: _RunContext, mid: int, claim) -> Generator[None, None, None]:
         done = False
         try:
-            if model_done(ctx.run.results_dir, mid, ctx.cfg.retry_failed):
+            if model_done(ctx.run.results_dir, mid, self.options.retry_failed):
                 done = True
                 return
             try:
@@ -162,12 +142,9 @@ class Worker:
         from dsd.train import loop
         from dsd.train.step import planned_mode
 
-        cfg = ctx.cfg
-        row = ctx.samples.loc[mid]
-        arch = arch_of(ctx.run, row)
-        recipe = recipe_of(ctx.run, cfg.recipe, row)  # the run's, with the model's drawn fields
-        seed = model_seed(cfg.seed, mid)
-        batch = recipe.batch_size
+        mode = self.options.step
+        m = one.model_of(ctx.job, mid, ctx.samples.loc[mid])  # the model's own drawn fields
+        recipe, batch = m.recipe, m.batch_size
         ckpt = ctx.run.ckpt(mid)
         self.emit({"kind": "start", "worker": self.name, "run": ctx.run.name, "model_id": mid})
 
@@ -184,70 +161,46 @@ class Worker:
         res, message = None, ""
         for attempt in range(2):
             try:
-                res = yield from loop.train_steps(arch, ctx.pipe, recipe, self.device, seed, batch,
-                                                  ckpt, progress, on_step, cfg.step)
+                res = yield from one.steps(m, ctx.pipe, self.device, batch, ckpt, progress, on_step, mode)
                 break
             except KeyboardInterrupt:
                 raise
             except Exception as e:  # a failure is data: record it and move on
-                res = self._failure(e, cfg, recipe, mid, seed, batch)
+                res = self._failure(e, m, batch)
                 if res is not None:
                     break
                 message = f"out of memory at batch {batch}: {faults.first_line(e)}"
                 if attempt == 0:
                     batch //= 2  # one retry at half the batch, recorded in batch_size
                     continue
-                res = loop.TrainResult("oom", message=message, step=planned_mode(cfg.step))
+                res = loop.TrainResult("oom", message=message, step=planned_mode(mode))
         if message and res.status == "ok":
             retried = f"retried at batch {batch} after: {message}"
             res.message = f"{res.message}; {retried}" if res.message else retried
-        return self._row(recipe, mid, res, seed, batch)
+        return one.result_row(m, res, batch, self.device, self.device_name)
 
-    def _failure(self, e: Exception, cfg: BatchConfig, recipe: Recipe, mid: int, seed: int, batch: int):
+    def _failure(self, e: Exception, m: one.Model, batch: int):
         """A failed model's `failed` result; None for out of memory (the caller retries or
         records `oom`); DeviceLost, carrying this model's row, when the device is gone."""
         from dsd.train import loop
         from dsd.train.step import planned_mode
 
+        mode = self.options.step
         probe = (lambda: faults.cuda_usable(self.device)) if self.device.type == "cuda" else None
         kind = faults.classify(e, probe)
         if kind == "sticky":
             why = (f"the device became unusable (worker {self.name} stopped; its other models are "
                    f"left for the next run): {faults.first_line(e)}")
-            res = loop.TrainResult("failed", message=why, step=planned_mode(cfg.step))
-            raise faults.DeviceLost(why, self._row(recipe, mid, res, seed, batch)) from e
+            res = loop.TrainResult("failed", message=why, step=planned_mode(mode))
+            raise faults.DeviceLost(why, one.result_row(m, res, batch, self.device,
+                                                        self.device_name)) from e
         if kind == "other":
             tb = traceback.format_exc(limit=3).strip().splitlines()[-1]
             return loop.TrainResult("failed", message=f"{type(e).__name__}: {e} ({tb})",
-                                    step=planned_mode(cfg.step))
+                                    step=planned_mode(mode))
         faults.free_cached_memory(self.device)
-        cfg.run.ckpt(mid).unlink(missing_ok=True)
+        m.run.ckpt(m.model_id).unlink(missing_ok=True)
         return None
-
-    def _row(self, recipe: Recipe, mid: int, res, seed: int, batch: int) -> dict:
-        """The result row; `recipe` is the one the model trained under (drawn fields included)."""
-        import torch
-
-        from dsd.provenance import stamp
-        from dsd.train.step import precision
-
-        return {
-            "model_id": mid, "status": res.status, "error_min": res.error_min,
-            "error_last": res.error_last, "curve": res.curve, "train_loss": res.train_loss,
-            "epochs": res.epochs, "seconds": res.seconds,
-            "images_per_second": res.images_per_second, "device": self.device_name,
-            "dataset": recipe.dataset, "recipe": recipe.to_json(),
-            "message": res.message, "seed": seed, "batch_size": batch,
-            "threads": torch.get_num_threads(), "step": res.step, "precision": precision(self.device),
-            **stamp(),
-        }
-
-    def _device_name(self) -> str:
-        import torch
-
-        if self.device.type == "cuda":
-            return f"cuda:{torch.cuda.get_device_name(self.device)}"
-        return f"cpu:{torch.get_num_threads()}threads"
 
 
 def die_with_parent() -> None:
@@ -259,14 +212,15 @@ def die_with_parent() -> None:
         pass
 
 
-def child_main(cfgs: list[BatchConfig], items: list[Item], name: str, queue, started, lock) -> None:
+def child_main(jobs: list[RunJob], options: BatchOptions, items: list[Item], name: str, queue,
+               started, lock) -> None:
     """Entry point of a spawned worker process."""
     die_with_parent()
 
     def emit(ev: Event) -> None:
         queue.put(ev)
 
-    limit = cfgs[0].limit
+    limit = options.limit
 
     def budget() -> bool:
         if limit is None:
@@ -278,7 +232,7 @@ def child_main(cfgs: list[BatchConfig], items: list[Item], name: str, queue, sta
             return True
 
     try:
-        Worker(cfgs, emit, name).work(items, budget)
+        Worker(jobs, options, emit, name).work(items, budget)
     except KeyboardInterrupt:
         pass
     except (DsdError, faults.DeviceLost) as e:
@@ -326,35 +280,18 @@ def resolve_workers(workers: str | int, device: str, threads: int | None = None)
     return max(1, cores() // (threads or 1))
 
 
-def resolve_threads(threads: int | None) -> int:
-    """Threads per worker: --threads, else OMP_NUM_THREADS, else one.
-
-    One is the measured default (README, Training): small models gain little from a
-    second thread on an idle machine, and lose most of their speed when another process
-    holds a core, as every parallel op then waits at its OpenMP barrier. Parallelism
-    comes from workers instead (--workers auto: one per core).
-    """
-    if threads is not None:
-        if threads < 1:
-            raise DsdError("--threads must be at least 1")
-        return threads
-    env = os.environ.get("OMP_NUM_THREADS", "")
-    if env.isdigit() and int(env) >= 1:
-        return int(env)
-    return 1
-
-
-def run_batch(cfgs: BatchConfig | list[BatchConfig], workers: int, on_event: Emit) -> list[Item]:
+def run_batch(jobs: RunJob | list[RunJob], options: BatchOptions, workers: int,
+              on_event: Emit) -> list[Item]:
     """Train the remaining models of one or more runs with `workers` processes (sharing
-    the device); returns the todo list as (run index, model id) items, interleaved."""
-    cfgs = [cfgs] if isinstance(cfgs, BatchConfig) else list(cfgs)
-    items = interleave([todo(c.run, c) for c in cfgs])
+    the device), all under the same options; returns the todo list as (run index, model
+    id) items, interleaved."""
+    jobs = _jobs(jobs)
+    items = interleave([todo(j.run, options) for j in jobs])
     if not items:
         return items
-    limit = cfgs[0].limit
+    limit = options.limit
     on_event({"kind": "plan", "total": len(items) if limit is None else min(limit, len(items))})
-    threads = resolve_threads(cfgs[0].threads)
-    cfgs = [replace(c, threads=threads) for c in cfgs]
+    options = replace(options, threads=resolve_threads(options.threads))
     if workers <= 1:
         started = 0
 
@@ -364,15 +301,16 @@ def run_batch(cfgs: BatchConfig | list[BatchConfig], workers: int, on_event: Emi
             return limit is None or started <= limit
 
         try:
-            Worker(cfgs, on_event).work(items, budget)
+            Worker(jobs, options, on_event).work(items, budget)
         except faults.DeviceLost as e:
             on_event({"kind": "error", "worker": "w0", "message": str(e)})
         return items
-    _run_children(cfgs, workers, items, on_event)
+    _run_children(jobs, options, workers, items, on_event)
     return items
 
 
-def _run_children(cfgs: list[BatchConfig], workers: int, items: list[Item], on_event: Emit) -> None:
+def _run_children(jobs: list[RunJob], options: BatchOptions, workers: int, items: list[Item],
+                  on_event: Emit) -> None:
     import multiprocessing as mp
     import queue as queue_mod
 
@@ -384,7 +322,8 @@ def _run_children(cfgs: list[BatchConfig], workers: int, items: list[Item], on_e
         mine = items[i::workers] + [m for j, m in enumerate(items) if j % workers != i]
         # Not daemonic: a worker may need children of its own (an image folder's DataLoader
         # workers); die_with_parent and the joins below keep it from outliving us.
-        p = ctx.Process(target=child_main, args=(cfgs, mine, f"w{i}", q, started, lock), daemon=False)
+        p = ctx.Process(target=child_main, args=(jobs, options, mine, f"w{i}", q, started, lock),
+                        daemon=False)
         p.start()
         procs.append(p)
     try:

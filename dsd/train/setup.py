@@ -1,4 +1,4 @@
-"""From options to a checked BatchConfig (shared by train-batch, sweeps and studies).
+"""From options to a checked RunJob and BatchOptions (shared by train-batch, sweeps and studies).
 
 Every check of a training request lives here, in the library's terms: the run, the
 recipe against the run's train.toml, the data set and whether the run's models fit it.
@@ -6,7 +6,6 @@ recipe against the run's train.toml, the data set and whether the run's models f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from dsd.data.recipe import check_for_run, fix_for_run, read_for_run, with_overrides
@@ -16,26 +15,8 @@ from dsd.data.registry import load as load_dataset
 from dsd.errors import DsdError
 from dsd.store.derived import derivation
 from dsd.store.run import Run, open_run
-from dsd.train.batch import BatchConfig, resolve_device
-
-
-@dataclass(frozen=True)
-class TrainRequest:
-    """What a user asks of a training call, before checking."""
-
-    dataset: str | None = None
-    data_dir: str | None = None
-    download: bool = False
-    overrides: dict | None = None
-    seed: int = 0
-    device: str = "auto"
-    limit: int | None = None
-    retry_failed: bool = False
-    shard: str | None = None
-    lease: float = 300.0
-    threads: int | None = None
-    step: str = "eager"
-    streams: int = 1
+from dsd.train.batch import resolve_device
+from dsd.train.jobs import BatchOptions, RunJob, TrainRequest
 
 
 def parse_shard(text: str | None) -> tuple[int, int]:
@@ -51,8 +32,9 @@ def parse_shard(text: str | None) -> tuple[int, int]:
 
 
 def prepare(run_path: str | Path, req: TrainRequest, load_data: bool = True,
-            write: bool = True) -> BatchConfig:
+            write: bool = True) -> RunJob:
     """Check the run, the recipe, the data set and its shape; fix the recipe in train.toml.
+    The batch's options are checked by `batch_options`, once for all the runs of a call.
 
     load_data=False checks the data set by its registered shape instead of reading it (a
     Slurm login node need not load what the nodes will); write=False leaves train.toml
@@ -75,11 +57,16 @@ def prepare(run_path: str | Path, req: TrainRequest, load_data: bool = True,
     recipe = with_overrides(base, **(req.overrides or {}))
     _check_shape(run, dataset, req, load_data)
     recipe = fix_for_run(run, recipe) if write else check_for_run(run, recipe)
+    return RunJob(run, recipe, req.data_dir, _seed(run, req.seed))
+
+
+def batch_options(req: TrainRequest, load_data: bool = True) -> BatchOptions:
+    """The request's batch options, checked: the device (resolved here unless the data is
+    read elsewhere, as on a Slurm node: load_data=False) and the step mode on it."""
     device = resolve_device(req.device) if load_data else req.device
     _check_step(req.step, device)
-    return BatchConfig(run, recipe, req.data_dir, device, _seed(run, req.seed), req.limit,
-                       req.retry_failed, parse_shard(req.shard), req.lease, req.threads,
-                       req.step, req.streams)
+    return BatchOptions(device, req.limit, req.retry_failed, parse_shard(req.shard), req.lease,
+                        req.threads, req.step, req.streams)
 
 
 def _seed(run: Run, asked: int) -> int:
