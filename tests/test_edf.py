@@ -268,8 +268,9 @@ def test_report_is_self_contained(tmp_path, cli):
 
 
 def test_runs_trained_differently_are_flagged(tmp_path, cli):
-    from dsd.data.recipe import fix_for_run, with_overrides
+    from dsd.data.recipe import with_overrides
     from dsd.data.registry import default_recipe
+    from dsd.store.recipe_file import fix_for_run
     from dsd.store.run import Run
 
     a, b, c = (_fake_run(tmp_path, n, 30, seed=s) for n, s in (("a", 0), ("b", 1), ("c", 2)))

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from dsd.api import sample
-from dsd.data.recipe import Recipe, fix_for_run
+from dsd.data.recipe import Recipe
 from dsd.errors import DsdError
 from dsd.interop.export import (
     Network,
@@ -27,6 +27,7 @@ from dsd.model.arch import Shape, anynet_arch
 from dsd.model.complexity import complexity
 from dsd.model.net import build
 from dsd.model.zoo import PUBLISHED, RegNetParams, find
+from dsd.store.recipe_file import fix_for_run
 
 yaml = pytest.importorskip("yaml")
 SMALL = Shape(3, 32, 10, 2)  # small enough to run, and still a stride-2 stem on 3 channels

@@ -23,7 +23,6 @@ import pytest
 import torchvision
 
 from dsd.analysis.runs import Options, compare, parse_metric
-from dsd.data.recipe import read_for_run
 from dsd.errors import DsdError
 from dsd.interop.pycls_sweep import import_pycls_sweep
 from dsd.model.arch import Arch, Shape, regnet_arch
@@ -31,6 +30,7 @@ from dsd.model.complexity import complexity
 from dsd.model.net import build, count_params
 from dsd.model.zoo import PUBLISHED
 from dsd.space.rebuild import arch_of
+from dsd.store.recipe_file import read_for_run
 from dsd.store.results import read_results
 from dsd.store.run import Run
 

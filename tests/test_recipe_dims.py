@@ -15,7 +15,7 @@ from dsd.analysis.conditions import differences, drawn_notes
 from dsd.analysis.runs import Options, compare, run_errors
 from dsd.analysis.trends import trends
 from dsd.api import results as api_results
-from dsd.data.recipe import fix_for_run, read_for_run, with_overrides
+from dsd.data.recipe import with_overrides
 from dsd.data.registry import default_recipe, load
 from dsd.errors import DsdError
 from dsd.model.arch import Shape
@@ -23,6 +23,7 @@ from dsd.space import spec as spaces
 from dsd.space.rebuild import arch_of, recipe_of
 from dsd.space.sample_run import sample_extend, sample_new
 from dsd.space.sampler import model_keys, sample
+from dsd.store.recipe_file import fix_for_run, read_for_run
 from dsd.store.results import read_results
 from dsd.store.run import Run
 from dsd.train.batch import run_batch

@@ -18,9 +18,10 @@ import json
 from dataclasses import fields
 
 from dsd.analysis.precision import precision_differences
-from dsd.data.recipe import Recipe, read_for_run
+from dsd.data.recipe import Recipe
 from dsd.data.recipe_dims import drawn_fields
 from dsd.space.rebuild import space_of
+from dsd.store.recipe_file import read_for_run
 from dsd.store.results import FINAL, read_results
 from dsd.store.run import Run
 

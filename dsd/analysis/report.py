@@ -19,11 +19,11 @@ from dsd.analysis import edf as E
 from dsd.analysis.comparison import Comparison
 from dsd.analysis.plots import COLORS, edf_figure, figure, plain_log_axis
 from dsd.analysis.runs import Options, RunErrors, compare, run_errors
-from dsd.data.recipe import read_for_run
 from dsd.data.recipe_dims import DRAWABLE, drawn_fields, log_scaled
 from dsd.errors import ParamError
 from dsd.model import params
 from dsd.store.manifest import Manifest
+from dsd.store.recipe_file import read_for_run
 from dsd.store.results import read_results
 from dsd.store.run import Run
 

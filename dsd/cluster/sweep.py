@@ -15,8 +15,8 @@ import os
 from dataclasses import asdict, dataclass, field, replace
 
 from dsd.cluster.executors import get as get_executor
-from dsd.data.recipe import fix_for_run
 from dsd.errors import DsdError
+from dsd.store.recipe_file import fix_for_run
 from dsd.store.run import Run
 from dsd.train.batch import Worker, todo
 from dsd.train.jobs import BatchOptions, RunJob

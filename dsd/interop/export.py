@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from dsd.data.recipe import Recipe, read_for_run
+from dsd.data.recipe import Recipe
 from dsd.data.registry import default_recipe
 from dsd.errors import DsdError
 from dsd.model.arch import IMAGENET, Arch, Shape, regnet_arch
@@ -36,6 +36,7 @@ from dsd.model.blocks import BLOCKS
 from dsd.model.complexity import complexity
 from dsd.model.zoo import RegNetParams, find, published
 from dsd.space.rebuild import arch_of, recipe_of
+from dsd.store.recipe_file import read_for_run
 from dsd.store.run import Run, open_run
 
 TARGETS = ("pycls", "torchvision", "timm", "onnx")

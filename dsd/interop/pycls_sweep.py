@@ -27,13 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dsd.analysis.conditions import varying_keys
-from dsd.data.recipe import Recipe, write_for_run
+from dsd.data.recipe import Recipe
 from dsd.errors import DsdError
 from dsd.interop.export import PYCLS_DEFAULTS, _inverse, pycls_cfg_to_arch
 from dsd.interop.pycls_recipe import pycls_recipe
 from dsd.interop.runs import ARCH_COLS, rebuild_space, write_imported_run
 from dsd.model.arch import Arch
 from dsd.model.complexity import complexity
+from dsd.store.recipe_file import write_for_run
 from dsd.store.run import Run
 
 COMPLEXITY = ("flops", "params", "acts")

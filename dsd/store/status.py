@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dsd.data.recipe import read_for_run
 from dsd.store.claims import in_flight
+from dsd.store.recipe_file import read_for_run
 from dsd.store.results import read_results
 from dsd.store.run import Run
 

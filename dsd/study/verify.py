@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dsd.data.recipe import read_for_run
+from dsd.store.recipe_file import read_for_run
 from dsd.store.results import read_results
 from dsd.store.run import Run
 from dsd.study.spec import Study

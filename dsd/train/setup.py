@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dsd.data.recipe import check_for_run, fix_for_run, read_for_run, with_overrides
+from dsd.data.recipe import with_overrides
 from dsd.data.registry import DATASETS
 from dsd.data.registry import get as get_dataset
 from dsd.data.registry import load as load_dataset
 from dsd.errors import DsdError
 from dsd.store.derived import derivation
+from dsd.store.recipe_file import check_for_run, fix_for_run, read_for_run
 from dsd.store.run import Run, open_run
 from dsd.train.batch import resolve_device
 from dsd.train.jobs import BatchOptions, RunJob, TrainRequest
