@@ -66,7 +66,11 @@ class Arch:
 
     @property
     def se(self) -> bool:
-        return self.block == "y" or self.se_ratio > 0
+        """Squeeze-excitation: the block has it by default (y), or an SE ratio asks for it."""
+        from dsd.model.blocks import BLOCKS
+
+        block = BLOCKS.get(self.block)
+        return (block is not None and block.default_se > 0) or self.se_ratio > 0
 
     @property
     def num_stages(self) -> int:
