@@ -4,6 +4,7 @@ one-line errors for malformed study files."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -203,6 +204,18 @@ def test_replicates_and_fidelity_train_the_same_models_again(tmp_path, cli):
     page = (tmp_path / "SUMMARY.md").read_text()
     assert "same models, longer budget (short -> long)" in page and "same verdict under seed noise" in page
     assert "| a RegNet space beats AnyNetX_C | anynetx_c -> regnetx |" in page and "dsd study summary" in page
+    # With no replicate trained yet, stability is not measured (resampling nothing would
+    # agree with itself 100% of the time), and the page says so instead of printing 100%.
+    moved = [d / "results" for d in (out / "replicates" / "seed-1").iterdir()]
+    for d in moved:
+        d.rename(d.with_name("results-away"))
+    r = cli("study", "report", str(f))
+    assert r.returncode == 0, r.stderr
+    noise = (out / "FINDINGS.md").read_text().split("## Noise")[1].split("##")[0]
+    assert "no replicated model is trained in any compared space" in noise
+    assert not re.search(r"\| \d+% \|", noise)
+    for d in moved:
+        d.with_name("results-away").rename(d)
     # Growing the replicates trains the next model only; shrinking them is refused by key.
     f.write_text(DERIVED.replace("models = 2\nseeds", "models = 3\nseeds"))
     before = {p.name for p in (rep / "results").glob("*.parquet")}

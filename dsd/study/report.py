@@ -248,6 +248,8 @@ def _noise_lines(st: Study, rows: list[dict], rep: Replication) -> list[str]:
         lines.append(f"| {name} | {nz.models} x {nz.replicates} | {nz.noise_sd:.2f} | "
                      f"{nz.between_sd:.2f} | {nz.icc:.2f} ({nz.icc_ci[0]:.2f}..{nz.icc_ci[1]:.2f}) | "
                      f"{nz.mean_abs_change:.2f} |")
+    if not rep.noise:
+        lines.append("| (none yet) | no replicated model is trained | | | | |")
     lines += ["", f"Verdict stability: the share of {rep.resamples} resampled studies (each "
               "replicated model's error drawn at random from its seeds, the others as "
               "published; the same rule: Holm over the findings, the declared window, "
@@ -257,6 +259,8 @@ def _noise_lines(st: Study, rows: list[dict], rep: Replication) -> list[str]:
     for k, share in rep.stability.items():
         r = rows[k]
         lines.append(f"| {r['finding']} | {r['a']} -> {r['b']} | {r['verdict']} | {share:.0%} |")
+    if not rep.stability:
+        lines.append("| (none yet) | | | no replicated model is trained in any compared space |")
     return lines + [""]
 
 

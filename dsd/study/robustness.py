@@ -80,6 +80,7 @@ class Replication:
     noise: dict[str, Noise]              # per space
     tables: dict[str, np.ndarray]        # per space: errors [models, seeds], published seed first
     stability: dict[int, float]          # per comparison index: share of resamples agreeing
+    # (only comparisons with a replicated model in a or b: elsewhere nothing is resampled)
     resamples: int
 
 
@@ -99,7 +100,12 @@ def replication(st: Study, published: dict[int, str],
             noises[name] = noise(table.to_numpy())
             choices[name] = table
     rng = np.random.default_rng(st.analysis.seed)
-    agree = {k: 0 for k in published}
+    # A comparison neither of whose spaces has a replicated model yet would agree with itself
+    # in every resample: its stability is not measured, not 100%.
+    measured = [k for k in published if {st.comparisons[k].a, st.comparisons[k].b} & set(choices)]
+    agree = {k: 0 for k in measured}
+    if not measured:
+        return Replication(noises, {}, {}, resamples)
     for _ in range(resamples):
         drawn = {}
         for name, t in base.items():
@@ -115,7 +121,8 @@ def replication(st: Study, published: dict[int, str],
             tests[k] = test_pair(st, drawn[c.a], drawn[c.b], st.analysis.normalize, rng,
                                  STABILITY_PERMUTATIONS)
         for k, v in family_verdicts(st, tests).items():
-            agree[k] += v == published[k]
+            if k in agree:
+                agree[k] += v == published[k]
     return Replication(noises, {k: c.to_numpy() for k, c in choices.items()},
                        {k: v / resamples for k, v in agree.items()}, resamples)
 
