@@ -19,7 +19,7 @@ the parent's by model id.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow.compute as pc
@@ -30,22 +30,6 @@ from dsd.store.manifest import Derived
 from dsd.store.run import Run, write_atomic_parquet, write_manifest
 
 PURPOSES = ("replicate", "fidelity")
-
-
-@dataclass(frozen=True)
-class Derivation:
-    of: Path            # the parent run's directory
-    purpose: str
-    models: int
-    train_seed: int | None
-
-
-def derivation(run: Run) -> Derivation | None:
-    """How `run` derives from another, or None for a run sampled on its own."""
-    d = run.manifest().derived
-    if d is None:
-        return None
-    return Derivation((run.path / d.of).resolve(), d.purpose, d.models, d.train_seed)
 
 
 def derive_run(parent: Run, out: Path, models: int, purpose: str,
@@ -86,13 +70,13 @@ def ensure_derived(parent: Run, out: Path, models: int, purpose: str,
     if not run.samples_path.exists():
         derive_run(parent, out, models, purpose, train_seed)
         return True
-    d = derivation(run)
+    d = run.manifest().derived
     if d is None:
         raise DsdError(f"{out} is a run of its own, not derived from {parent.path}; move it "
                        "away to derive one there")
-    want = Derivation(parent.path.resolve(), purpose, d.models, train_seed)
-    diff = [f"{k}: run has {getattr(d, k)!r}, asked {getattr(want, k)!r}"
-            for k in ("of", "purpose", "train_seed") if getattr(d, k) != getattr(want, k)]
+    have = {"of": (run.path / d.of).resolve(), "purpose": d.purpose, "train_seed": d.train_seed}
+    want = {"of": parent.path.resolve(), "purpose": purpose, "train_seed": train_seed}
+    diff = [f"{k}: run has {have[k]!r}, asked {want[k]!r}" for k in have if have[k] != want[k]]
     if models < d.models:
         diff.append(f"models: run has {d.models}, asked {models} (a derived run grows, never "
                     "shrinks)")

@@ -13,7 +13,6 @@ from dsd.data.registry import DATASETS
 from dsd.data.registry import get as get_dataset
 from dsd.data.registry import load as load_dataset
 from dsd.errors import DsdError
-from dsd.store.derived import derivation
 from dsd.store.recipe_file import check_for_run, fix_for_run, read_for_run
 from dsd.store.run import Run, open_run
 from dsd.train.batch import resolve_device
@@ -73,7 +72,7 @@ def batch_options(req: TrainRequest, load_data: bool = True) -> BatchOptions:
 def _seed(run: Run, asked: int) -> int:
     """A replicate run trains with its own seed (its manifest's), whatever --seed says by
     default; another explicit seed would make it a different replicate."""
-    d = derivation(run)
+    d = run.manifest().derived
     if d is None or d.train_seed is None:
         return asked
     if asked not in (0, d.train_seed):
