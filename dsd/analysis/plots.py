@@ -22,6 +22,19 @@ def figure(width: float = 6.4, height: float = 4.4):
     return plt.subplots(figsize=(width, height), dpi=100)
 
 
+def inch_margins(fig, left: float, right: float, top: float, bottom: float, wspace: float = 0.0,
+                 hspace: float = 0.0) -> None:
+    """Place a grid of panels by fixed margins and gaps in inches. For a grid whose text
+    sizes are fixed, this replaces tight_layout, which measures every tick label first
+    (for a 20-panel grid, a third of its drawing time)."""
+    w, h = fig.get_size_inches()
+    nrows, ncols = fig.axes[0].get_subplotspec().get_gridspec().get_geometry()
+    cell_w = (w - left - right - wspace * (ncols - 1)) / ncols
+    cell_h = (h - top - bottom - hspace * (nrows - 1)) / nrows
+    fig.subplots_adjust(left=left / w, right=1 - right / w, top=1 - top / h, bottom=bottom / h,
+                        wspace=wspace / cell_w, hspace=hspace / cell_h)
+
+
 def plain_log_axis(ax, axis: str = "y", base: int = 10) -> None:
     """Log scale with plain tick labels (32, 64, 128; not 10^1.5): widths and flops read as
     numbers. base=2 puts the ticks at powers of two (channel widths). With base 10, minor
@@ -40,6 +53,13 @@ def plain_log_axis(ax, axis: str = "y", base: int = 10) -> None:
     if hi / max(lo, 1e-12) < 1e3:  # up to three decades: ticks at 1, 2, 5 of each
         which.set_major_locator(LogLocator(base=10, subs=(1, 2, 5)))
     which.set_minor_formatter(NullFormatter())
+
+
+def plain_linear_axis(ax, axis: str = "x") -> None:
+    """Linear scale, tick labels as 1.2M rather than 1.2 with a 1e6 offset in the corner."""
+    from matplotlib.ticker import FuncFormatter
+
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(FuncFormatter(lambda v, _: _compact(v)))
 
 
 def _compact(v: float) -> str:

@@ -193,6 +193,14 @@ def compare(paths: list[str | Path], opt: Options, splits: list[str] | None = No
     return Comparison(opt, rng_range, grid, out_runs, pairs, differ, drawn_notes(named))
 
 
+def window_samples(paths: list[str | Path], opt: Options) -> list[E.Sample]:
+    """The runs' samples as `compare` builds them (raising as it would: too few models, an
+    empty bin), without its bands and tests."""
+    runs = _load(paths, opt.metric, opt.failed, list(COMPLEXITY))
+    _require_models(runs, False)
+    return _samples(runs, opt)[0]
+
+
 def plain_samples(paths: list[str | Path], metric: str = "error_min",
                   failed: str = "as-chance") -> tuple[list[str], list[E.Sample]]:
     """The runs' names and plain error samples, read as `compare` reads them (the pilots

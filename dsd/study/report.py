@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 from rich.table import Table
 
+from dsd.analysis.comparison import Comparison
 from dsd.analysis.plots import edf_lines_figure, edf_plot, replicate_edfs_plot, save
-from dsd.analysis.runs import MIN_MODELS, compare
+from dsd.analysis.runs import MIN_MODELS, compare, window_samples
 from dsd.errors import DsdError
 from dsd.study.findings import (
     StudyReport,
@@ -54,11 +55,12 @@ def write_study_report(st: Study) -> StudyReport:
             if cmp:
                 figures[f"{r['a']} vs {r['b']}"] = edf_plot(
                     cmp, st.out / "comparisons" / f"{r['a']}-vs-{r['b']}.png")
+    # The plain comparison of every ready space: the min-of-k figure and the HTML report's.
+    plain = compare([st.run_dir(s) for s in ready], _options(st, "none")) if ready else None
     if "min_of_k" in st.figures and ready:
         from dsd.analysis.minofk import min_of_k_plot
 
-        cmp = compare([st.run_dir(s) for s in ready], _options(st, "none"))
-        figures["min_of_k"] = min_of_k_plot(cmp, st.out / "min-of-k.png")
+        figures["min_of_k"] = min_of_k_plot(plain, st.out / "min-of-k.png")
     if "trends" in st.figures:
         figures["trends"] = _trends(st, ready)
     if "replicates" in st.figures and rep and rep.tables:
@@ -66,7 +68,7 @@ def write_study_report(st: Study) -> StudyReport:
     for paths in figures.values():
         files += paths
     partial = partial_status(st, counts)
-    report = _html_report(st, ready, rows, partial)
+    report = _html_report(st, ready, rows, partial, plain)
     if report:
         files.append(report)
     st.out.mkdir(parents=True, exist_ok=True)
@@ -93,7 +95,7 @@ def _all_edfs(st: Study, ready: list[str], normalize: str, name: str) -> list[Pa
 
 def _fills_window(st: Study, space: str, normalize: str) -> bool:
     try:
-        compare_in_window(st, [st.run_dir(space)], normalize)
+        window_samples([st.run_dir(space)], _options(st, normalize))
         return True
     except DsdError:
         return False
@@ -358,7 +360,8 @@ def _wall_span(st: Study) -> str:
             "between sessions included; the compute is in the table above)")
 
 
-def _html_report(st: Study, ready: list[str], rows: list[dict], partial: str) -> Path | None:
+def _html_report(st: Study, ready: list[str], rows: list[dict], partial: str,
+                 plain: Comparison | None) -> Path | None:
     from dsd.analysis.report import build_report
 
     if len(ready) < 1:
@@ -380,7 +383,7 @@ def _html_report(st: Study, ready: list[str], rows: list[dict], partial: str) ->
                "<table><tr><th>finding</th><th>a &rarr; b</th>"
                f"<th>D ({prim})</th><th>p</th><th>p (Holm)</th><th>verdict</th></tr>{''.join(cells)}</table>")
     return build_report([str(st.run_dir(s)) for s in ready], st.out / "report.html",
-                        _options(st, "none"), preface=preface, normalised=False)
+                        _options(st, "none"), preface=preface, normalised=False, cmp=plain)
 
 
 def _declared(st: Study) -> str:
