@@ -334,3 +334,56 @@ def test_a_run_read_again_sees_its_new_results(tmp_path):
     assert len(again.table) == 10 and again.table.error.min() == 1.0
     again.table = again.table.iloc[:2]  # a caller changing its copy changes nothing read later
     assert len(run_errors(out).table) == 10
+
+
+def test_window_samples_are_compares_samples(tmp_path):
+    """The study report checks that a space fills its window without `compare`'s bands:
+    the samples must be compare's, and an empty bin must raise as compare does."""
+    from dsd.analysis.runs import window_samples
+
+    a, b = _fake_run(tmp_path, "a", 30), _fake_run(tmp_path, "b", 27, seed=2)
+    opt = Options(normalize="flops", bins=4, range="2M:20M", bootstrap=50, permutations=50)
+    cmp = compare([a, b], opt)
+    for s, r in zip(window_samples([a, b], opt), cmp.runs):
+        assert np.array_equal(s.errors, r.sample.errors) and np.array_equal(s.weights, r.sample.weights)
+    many = Options(normalize="flops", bins=200, range="2M:20M")
+    with pytest.raises(DsdError) as direct:
+        compare([a], many)
+    with pytest.raises(DsdError) as cheap:
+        window_samples([a], many)
+    assert str(cheap.value) == str(direct.value)
+
+
+def test_parameter_grid_text_stays_clear(tmp_path):
+    """The report's parameter grid is placed by fixed margins, not tight_layout: every label
+    must stay inside the figure, off the other panels, and off the other panels' labels."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from dsd.analysis.report import params_grid
+    from dsd.analysis.runs import run_errors
+
+    fig, rows = params_grid(run_errors(_fake_run(tmp_path, "a", 30, space="anynetx_a", n=60)))
+    assert len(fig.axes) == len(rows) >= 16
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    box = fig.bbox
+
+    def drawn(labels, lim, i):  # tick labels of ticks inside the view; others are not drawn
+        lo, hi = sorted(lim)
+        return [t for t in labels if lo - 1e-9 * abs(hi) <= t.get_position()[i] <= hi + 1e-9 * abs(hi)]
+
+    def texts(ax):
+        return [t for t in (*drawn(ax.get_xticklabels(), ax.get_xlim(), 0),
+                            *drawn(ax.get_yticklabels(), ax.get_ylim(), 1), ax.xaxis.label, ax.yaxis.label)
+                if t.get_visible() and t.get_text()]
+
+    placed = [(i, t.get_window_extent(r)) for i, ax in enumerate(fig.axes) for t in texts(ax)]
+    placed.append((-1, fig._suptitle.get_window_extent(r)))
+    for i, bb in placed:
+        assert box.x0 - 1 <= bb.x0 and bb.x1 <= box.x1 + 1 and box.y0 - 1 <= bb.y0 and bb.y1 <= box.y1 + 1
+        for j, ax in enumerate(fig.axes):
+            assert j == i or not bb.overlaps(ax.bbox), (i, j)
+    for k, (i, bb) in enumerate(placed):
+        for j, other in placed[k + 1:]:
+            assert i == j or not bb.overlaps(other), (i, j)

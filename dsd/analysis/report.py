@@ -96,6 +96,13 @@ def _svg(fig, layout: bool = True) -> str:
 
 
 def _params_figure(r: RunErrors) -> tuple[str, list[dict]]:
+    fig, rows = params_grid(r)
+    return _svg(fig, layout=False), rows
+
+
+def params_grid(r: RunErrors):
+    """Error against every parameter that varies, one panel each; returns (figure, the good
+    range of each parameter as rows)."""
     from matplotlib.ticker import MaxNLocator, NullLocator
 
     cols = param_columns(r.table)
@@ -138,7 +145,7 @@ def _params_figure(r: RunErrors) -> tuple[str, list[dict]]:
                  "model of a random 25% lands (2.5..97.5%, exact); green line: its median, "
                  "not the best model", fontsize=9)
     inch_margins(fig, left=0.55, right=0.12, top=0.45, bottom=0.45, wspace=0.35, hspace=0.55)
-    return _svg(fig, layout=False), rows
+    return fig, rows
 
 
 def _widths_figure(r: RunErrors) -> str:
