@@ -2,7 +2,9 @@
 
 `compare` (dsd.analysis.runs) computes a `Comparison`; the library reads its fields, and
 only the CLI and the JSON edge turn it into a document with `to_json()`. A new statistic
-is a typed field here plus the line of `compare` that fills it.
+is a typed field here (with its key in `to_json()` and its column in `run_rows()` or
+`pair_rows()`, which `edf compare`'s tables and the HTML report both print) plus the line
+of `compare` that fills it.
 """
 
 from __future__ import annotations
@@ -134,6 +136,22 @@ class Comparison:
         fa, fb = (E.edf(E.Sample(r.sample.errors, r.sample.weights), at)[0]
                   for r in (self.runs[ia], self.runs[ib]))
         return float(fb - fa) > 0
+
+    def run_rows(self) -> list[dict[str, str]]:
+        """The per-run table, as display strings: `edf compare` and the HTML report print it."""
+        return [{"run": r.name, "n": str(r.n),
+                 "ok/div/fail/pend": "{ok}/{diverged}/{failed_oom}/{pending}".format(
+                     **r.counts, failed_oom=r.counts["failed"] + r.counts["oom"]),
+                 "out of range": str(r.dropped), "min": f"{r.min_error:.2f}",
+                 "best's good range": "{:.2f}..{:.2f}".format(*r.good_range),
+                 "median": f"{r.median_error:.2f}", "mean": f"{r.mean_error:.2f}",
+                 f"{self.ci:.0%} band +-": f"{r.sim_eps:.3f}"} for r in self.runs]
+
+    def pair_rows(self) -> list[dict[str, str]]:
+        """The KS test of every pair, as display strings (plain p-values, no exponents)."""
+        return [{"a": p.a, "b": p.b, "D": f"{p.ks_d:.3f}",
+                 "p-value": "< 0.0001" if p.p_value < 1e-4 else f"{p.p_value:.3g}",
+                 "at error": f"{p.argmax_error:.2f}", "method": p.p_method} for p in self.pairs]
 
     def to_json(self) -> dict:
         o = self.options

@@ -371,12 +371,8 @@ def build_report(paths: list[str], out: str | Path, opt: Options | None = None,
     parts.insert(1, _header(runs, cmp))
     parts.append(f"<h2>{SECTIONS[0]}</h2>")
     parts.append(f"<div class='fig'>{_svg(edf_figure(cmp))}</div>")
-    parts.append(_table([{"run": r.name, "n": r.n, "min": r.min_error,
-                          "min good range": "{:.2f}..{:.2f}".format(*r.good_range),
-                          "median": r.median_error, "mean": r.mean_error,
-                          **{k: v for k, v in r.counts.items()}} for r in cmp.runs]))
-    parts.append(_table([{"a": p.a, "b": p.b, "KS D": p.ks_d, "p-value": p.p_value,
-                          "at error": p.argmax_error, "method": p.p_method} for p in cmp.pairs]))
+    parts.append(_table(cmp.run_rows()))  # the same tables as `edf compare`
+    parts.append(_table(cmp.pair_rows()))
     if normalised:
         parts.append(_normalised_section(paths, opt))
     parts.append(f"<h2>{SECTIONS[1]}</h2>")

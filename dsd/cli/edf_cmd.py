@@ -138,30 +138,22 @@ def _emit(runs: list[str], opt: Options, plot: str | None, as_json: bool,
         console.print(f"plot: {p}")
 
 
+def _rich(title: str, rows: list[dict[str, str]], numbers_right: bool = False) -> Table:
+    t = Table(title=title)
+    for i, col in enumerate(rows[0]):
+        t.add_column(col, justify="right" if numbers_right and i else "left")
+    for row in rows:
+        t.add_row(*row.values())
+    return t
+
+
 def print_tables(cmp: Comparison) -> None:
     norm = cmp.normalize
     how = "plain EDF" if norm == "none" else (
         f"normalised by {norm}: {cmp.bins} bins on {cmp.range[0]:.4g}..{cmp.range[1]:.4g}")
-    t = Table(title=f"error EDFs ({cmp.metric}, {how})")
-    for col in ("run", "n", "ok/div/fail/pend", "out of range", "min",
-                "best's good range", "median", "mean", f"{cmp.ci:.0%} band +-"):
-        t.add_column(col, justify="right" if col != "run" else "left")
-    for r in cmp.runs:
-        c = r.counts
-        t.add_row(r.name, str(r.n),
-                  f"{c['ok']}/{c['diverged']}/{c['failed'] + c['oom']}/{c['pending']}",
-                  str(r.dropped), f"{r.min_error:.2f}",
-                  f"{r.good_range[0]:.2f}..{r.good_range[1]:.2f}",
-                  f"{r.median_error:.2f}", f"{r.mean_error:.2f}", f"{r.sim_eps:.3f}")
-    console.print(t)
+    console.print(_rich(f"error EDFs ({cmp.metric}, {how})", cmp.run_rows(), numbers_right=True))
     if cmp.pairs:
-        p = Table(title="two-sample KS tests")
-        for col in ("a", "b", "D", "p-value", "at error", "method"):
-            p.add_column(col)
-        for pr in cmp.pairs:
-            p.add_row(pr.a, pr.b, f"{pr.ks_d:.3f}", f"{pr.p_value:.3g}",
-                      f"{pr.argmax_error:.2f}", pr.p_method)
-        console.print(p)
+        console.print(_rich("two-sample KS tests", cmp.pair_rows()))
     console.print(f"diverged models count at chance error ({cmp.options.failed}); failed/oom models "
                   "are left out. error_min is the best epoch's error, optimistic by design. "
                   f"The {cmp.ci:.0%} band +- covers each whole EDF at once (simultaneous, "

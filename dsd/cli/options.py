@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from dsd.data.registry import dataset_shape, stem_stride_for
+from dsd.data.registry import DATASETS, dataset_shape, stem_stride_for
 from dsd.errors import DsdError
 from dsd.model.arch import IMAGENET, Shape
 
 DatasetOpt = typer.Option(None, "--dataset", help="Take channels, resolution and classes from "
-                          "a data set: fashion-mnist, cifar10, digits, imagenet-folder.")
+                          f"a data set: {', '.join(DATASETS)}.")
 ResolutionOpt = typer.Option(None, "--resolution", help="Input side in pixels (default 224).")
 ChannelsOpt = typer.Option(None, "--in-channels", help="Input channels (default 3).")
 ClassesOpt = typer.Option(None, "--num-classes", help="Classes (default 1000).")

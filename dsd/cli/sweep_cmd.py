@@ -10,6 +10,7 @@ from rich.table import Table
 from dsd.cli.app import app, console
 from dsd.cli.train_cmd import print_status
 from dsd.cli.train_options import train_request, with_train_options
+from dsd.cluster.executors import EXECUTORS
 from dsd.errors import DsdError
 from dsd.store.run import open_run
 
@@ -22,7 +23,8 @@ app.add_typer(sweep_app, name="sweep")
 @with_train_options
 def launch_cmd(
     runs: list[Path] = typer.Argument(..., help="One or more run directories."),
-    executor: str = typer.Option("slurm", "--executor", help="slurm, or local (processes here)."),
+    executor: str = typer.Option("slurm", "--executor",
+                                 help=" or ".join(EXECUTORS) + " (local: processes here)."),
     partition: str = typer.Option(None, "--partition", help="Slurm partition."),
     gpus_per_task: int = typer.Option(0, "--gpus-per-task", help="GPUs per array task."),
     cpus_per_task: int = typer.Option(1, "--cpus-per-task", help="CPUs per array task."),
