@@ -87,7 +87,8 @@ def random_arch(rng, block: str, stem: str, shape) -> Arch:
     gs = pick([1, 2, 4, 8]) if "g" in reads else [1] * n
     ks = tuple(pick([1, 3, 5])) if "k" in reads else ()
     es = tuple(float(e) for e in rng.choice([1, 3, 6], n)) if "e" in reads else ()
-    se_ratio = float(rng.choice([0.0, 0.25])) if "se_ratio" in reads and block != "y" else 0.0
+    own_se = get_block(block).default_se  # a block with its own SE ratio draws none
+    se_ratio = float(rng.choice([0.0, 0.25])) if "se_ratio" in reads and not own_se else 0.0
     return anynet_arch(ds, ws, bs, gs, shape=shape, stem_w=int(rng.choice([8, 16, 32])),
                        block=block, stem=stem, strides=tuple(pick([1, 2])), ks=ks,
                        act=str(rng.choice(ACTS)), se_ratio=se_ratio, es=es,

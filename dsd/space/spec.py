@@ -265,9 +265,10 @@ def _validate(t: dict, path: Path) -> Space:
             params[name] = Param(name, Dist("choice", values=tuple(range(len(names)))), True)
     params.update(recipe)
     # A drawn k, se_ratio or stem_w overrides the fixed key (a parent file may set it).
-    if "se_ratio" in params and "y" in (blocks or (block,)):
-        raise _fail(path, "params.se_ratio", "the y block fixes SE at 0.25; draw se_ratio with "
-                    "block = \"x\" (0 draws no SE)")
+    own_se = [b for b in (blocks or (block,)) if BLOCKS[b].default_se]  # a block with its own SE
+    if "se_ratio" in params and own_se:
+        raise _fail(path, "params.se_ratio", f"the {own_se[0]} block fixes SE at "
+                    f"{BLOCKS[own_se[0]].default_se:g}; draw se_ratio with block = \"x\" (0 draws no SE)")
     constraints = _constraints(t.get("constraints", {}), gen, params, path)
     flops = _get(t, "flops", str, path, default="") or None
     if flops is not None:
