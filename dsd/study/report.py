@@ -14,7 +14,7 @@ from rich.table import Table
 
 from dsd.analysis.comparison import Comparison
 from dsd.analysis.plots import edf_lines_figure, edf_plot, replicate_edfs_plot, save
-from dsd.analysis.runs import MIN_MODELS, compare, window_samples
+from dsd.analysis.runs import MIN_MODELS, window_samples
 from dsd.errors import DsdError
 from dsd.study.findings import (
     StudyReport,
@@ -44,8 +44,10 @@ def write_study_report(st: Study) -> StudyReport:
     fid = fidelity(st)
     files: list[Path] = []
     figures: dict[str, list[Path]] = {}
+    # The plain comparison of every ready space: the EDF and min-of-k figures and report.html.
+    plain = compare_in_window(st, [st.run_dir(s) for s in ready], "none") if ready else None
     if "edfs" in st.figures:
-        figures["edfs"] = _all_edfs(st, ready, "none", "edfs.png")
+        figures["edfs"] = _all_edfs(st, ready, "none", "edfs.png", plain)
     if "edfs_normalized" in st.figures and st.analysis.normalize != "none":
         figures["edfs_normalized"] = _all_edfs(st, ready, st.analysis.normalize,
                                                f"edfs-{st.analysis.normalize}.png")
@@ -55,8 +57,6 @@ def write_study_report(st: Study) -> StudyReport:
             if cmp:
                 figures[f"{r['a']} vs {r['b']}"] = edf_plot(
                     cmp, st.out / "comparisons" / f"{r['a']}-vs-{r['b']}.png")
-    # The plain comparison of every ready space: the min-of-k figure and the HTML report's.
-    plain = compare([st.run_dir(s) for s in ready], _options(st, "none")) if ready else None
     if "min_of_k" in st.figures and ready:
         from dsd.analysis.minofk import min_of_k_plot
 
@@ -79,13 +79,16 @@ def write_study_report(st: Study) -> StudyReport:
     return StudyReport(_rich_table(st, rows, partial), files, partial, rows)
 
 
-def _all_edfs(st: Study, ready: list[str], normalize: str, name: str) -> list[Path]:
+def _all_edfs(st: Study, ready: list[str], normalize: str, name: str,
+              plain: Comparison | None = None) -> list[Path]:
     """Every ready space's EDF; normalised, only the spaces with a model in every bin of
-    the study window (the title names any left out)."""
+    the study window (the title names any left out). `plain`: the plain comparison of
+    every ready space, when the caller has it."""
     shown = ready if normalize == "none" else [s for s in ready if _fills_window(st, s, normalize)]
     if not shown:
         return []
-    cmp = compare_in_window(st, [st.run_dir(s) for s in shown], normalize)
+    cmp = plain if normalize == "none" and plain else compare_in_window(
+        st, [st.run_dir(s) for s in shown], normalize)
     left = [st.label(s) for s in ready if s not in shown]
     title = f"{st.name}: error EDFs of {len(shown)} design spaces"
     if left:  # the figure appends its normalisation to the title's last line
