@@ -255,6 +255,8 @@ def test_report_is_self_contained(tmp_path, cli):
                  "training curves", "not the best model"):
         assert want in page, want
     assert "Few models" not in page  # 40 models each
+    # The normalised section's KS table is edf compare's too, not a hand-built copy.
+    assert page.count("<th>at error</th>") == 2 and "KS D" not in page
     assert "Quantized linear fits" not in page
     r = cli("report", str(a), str(b), "--out", str(out), "--bootstrap", "200", "--fit-top", "3")
     assert r.returncode == 0, r.stderr

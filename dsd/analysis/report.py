@@ -294,8 +294,7 @@ def _normalised_section(paths: list[str], opt: Options) -> str:
             cmp = compare(paths, replace(opt, normalize="flops", bins=bins, permutations=500))
         except DsdError:
             continue
-        pairs = _table([{"a": p.a, "b": p.b, "KS D": p.ks_d, "p-value": p.p_value,
-                         "method": p.p_method} for p in cmp.pairs])
+        pairs = _table(cmp.pair_rows())
         return ("<h3>Normalised by flops</h3><p>Each model weighted so every flops bin counts the "
                 f"same in every run ({bins} bins on the runs' shared range, 500 permutations): "
                 "differences in the runs' complexity spread no longer count. Exploratory: the bins "
