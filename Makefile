@@ -27,11 +27,11 @@ install: $(STAMP)
 # Two test processes: most slow tests wait on a one-thread training subprocess, so a
 # second process keeps the other core busy.
 test: $(STAMP)
-	$(VENV)/bin/ruff check dsd tests bench
+	$(VENV)/bin/ruff check dsd tests bench scripts
 	$(PY) -m pytest -q -n 2
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check dsd tests bench
+	$(VENV)/bin/ruff check dsd tests bench scripts
 
 # The embedded default data set: the real Fashion-MNIST from Debian (MIT licence).
 fashion-mnist:

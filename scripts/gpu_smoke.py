@@ -92,13 +92,13 @@ def graph_step(device: str) -> None:
     graph = GraphStep(b, opts[1], dev, latch=CaptureLatch(), amp=False, **kw)
     t0 = time.perf_counter()
     la, lb = [], []
-    for i in range(6):
+    for _ in range(6):
         x = torch.randn(64, 1, 28, 28, device=dev).contiguous(memory_format=torch.channels_last)
         y = torch.randint(0, 10, (64,), device=dev)
         la.append(float(eager(x, y, 0.02)))
         lb.append(float(graph(x, y, 0.02)))
-    print(f"mode {graph.mode!r}; eager losses {[round(v, 5) for v in la]}; graph {[round(v, 5) for v in lb]}; "
-          f"{time.perf_counter() - t0:.2f} s")
+    print(f"mode {graph.mode!r}; eager losses {[round(v, 5) for v in la]}; "
+          f"graph {[round(v, 5) for v in lb]}; {time.perf_counter() - t0:.2f} s")
     if device == "cuda" and (graph.replay is None or graph.mode != "graph"):
         sys.exit("the step was not captured")
     worst = max(abs(u - v) / abs(u) for u, v in zip(la, lb))
@@ -125,7 +125,8 @@ def end_to_end(device: str) -> None:
         from dsd.store.results import read_results
 
         row = read_results(run / "results").final().iloc[0]
-    keys = ("status", "error_min", "step", "precision", "batch_size", "images_per_second", "device", "message")
+    keys = ("status", "error_min", "step", "precision", "batch_size", "images_per_second", "device",
+            "message")
     print(json.dumps({k: _plain(row[k]) for k in keys} | {"train_batch_s": round(took, 1)}))
     # One epoch on 10,000 images learns (chance is 90%); the dry run's few steps need not.
     want = ("ok", "graph", "bf16-autocast", 60.0) if gpu else ("ok", "eager", "fp32", 100.0)
