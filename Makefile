@@ -26,8 +26,7 @@ install: $(STAMP)
 
 # Two test processes: most slow tests wait on a one-thread training subprocess, so a
 # second process keeps the other core busy.
-test: $(STAMP)
-	$(VENV)/bin/ruff check dsd tests bench scripts
+test: lint
 	$(PY) -m pytest -q -n 2
 
 lint: $(STAMP)

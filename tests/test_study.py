@@ -188,6 +188,7 @@ def test_replicates_and_fidelity_train_the_same_models_again(tmp_path, cli):
     r = cli("study", "report", str(f))
     assert r.returncode == 0, r.stderr
     md = (out / "FINDINGS.md").read_text()
+    assert "- Status: complete." in md
     noise = md.split("## Noise")[1].split("##")[0]
     assert "| anynetx_c | 2 x 2 |" in noise and "| regnetx | 2 x 2 |" in noise
     assert "| a RegNet space beats AnyNetX_C | anynetx_c -> regnetx |" in noise
@@ -211,8 +212,10 @@ def test_replicates_and_fidelity_train_the_same_models_again(tmp_path, cli):
         d.rename(d.with_name("results-away"))
     r = cli("study", "report", str(f))
     assert r.returncode == 0, r.stderr
-    noise = (out / "FINDINGS.md").read_text().split("## Noise")[1].split("##")[0]
-    assert "no replicated model is trained in any compared space" in noise
+    md = (out / "FINDINGS.md").read_text()
+    assert "still to train: 0 of 4 replicate models have a final result" in md
+    noise = md.split("## Noise")[1].split("##")[0]
+    assert "no compared space has 2 models with every seed trained" in noise
     assert not re.search(r"\| \d+% \|", noise)
     for d in moved:
         d.with_name("results-away").rename(d)

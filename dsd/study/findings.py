@@ -62,6 +62,23 @@ def run_counts(st: Study) -> dict[str, dict]:
     return out
 
 
+def derived_counts(st: Study) -> dict[str, tuple[int, int]]:
+    """purpose ("replicate", "fidelity") -> (models with a final result, models declared),
+    over every derived run; a run not made yet counts all its models as pending."""
+    from dsd.store.run import Run
+    from dsd.store.status import run_status
+
+    out: dict[str, tuple[int, int]] = {}
+    for _, d, purpose, models, _ in st.derived():
+        done = 0
+        if Run(d).samples_path.exists():
+            c = run_status(d)["counts"]
+            done = min(models, sum(c[k] for k in ("ok", "diverged", "failed", "oom")))
+        have, want = out.get(purpose, (0, 0))
+        out[purpose] = (have + done, want + models)
+    return out
+
+
 def holm(ps: list[float]) -> list[float]:
     """Holm's step-down adjustment of a family of p-values."""
     order = np.argsort(ps, kind="stable")

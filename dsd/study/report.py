@@ -21,6 +21,7 @@ from dsd.study.findings import (
     _options,
     compare_in_window,
     comparison_rows,
+    derived_counts,
     fmt_p,
     run_counts,
 )
@@ -114,6 +115,17 @@ def partial_status(st: Study, counts: dict) -> str:
         f"{k} {st.n - v}/{st.n}" for k, v in pending.items()) + ")"
 
 
+def _status_text(st: Study, partial: str) -> str:
+    """The FINDINGS status: the main models, then any replicate or fidelity models still to
+    train (the verdicts stand without them; the noise and fidelity sections do not)."""
+    derived = [f"{done} of {want} {purpose} models"
+               for purpose, (done, want) in derived_counts(st).items() if done < want]
+    if not derived:
+        return "PARTIAL: " + partial if partial else "complete"
+    main = "PARTIAL: " + partial if partial else "every space's models are trained"
+    return f"{main}; still to train: {', '.join(derived)} have a final result"
+
+
 def _pending(status: dict) -> int:
     """Models without a final result: not started, or in flight."""
     return status["counts"]["remaining"] + status["counts"]["in_flight"]
@@ -160,7 +172,7 @@ def findings_markdown(st: Study, rows: list[dict], counts: dict, figures: dict, 
              f"({a.bins} bins over the study window) with a KS test; each verdict reads its "
              f"p-value Holm-adjusted over the {len(rows)} comparisons at alpha = {a.alpha}, so "
              "the chance of any false verdict in the family stays at alpha; raw p beside it.",
-             f"- Status: {'complete' if not partial else 'PARTIAL: ' + partial}.", ""]
+             f"- Status: {_status_text(st, partial)}.", ""]
     head = ["finding", "a -> b", "paper predicts", f"D ({prim})", "p", "p (Holm)", "ahead",
             "D (plain)", "p (plain)", "median error a / b", "verdict"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -254,7 +266,8 @@ def _noise_lines(st: Study, rows: list[dict], rep: Replication) -> list[str]:
                      f"{nz.between_sd:.2f} | {nz.icc:.2f} ({nz.icc_ci[0]:.2f}..{nz.icc_ci[1]:.2f}) | "
                      f"{nz.mean_abs_change:.2f} |")
     if not rep.noise:
-        lines.append("| (none yet) | no replicated model is trained | | | | |")
+        lines.append("| (none yet) | no space has 2 models with every seed trained (the "
+                     "noise SD and ICC need two) | | | | |")
     lines += ["", f"Verdict stability: the share of {rep.resamples} resampled studies (each "
               "replicated model's error drawn at random from its seeds, the others as "
               "published; the same rule: Holm over the findings, the declared window, "
@@ -265,7 +278,7 @@ def _noise_lines(st: Study, rows: list[dict], rep: Replication) -> list[str]:
         r = rows[k]
         lines.append(f"| {r['finding']} | {r['a']} -> {r['b']} | {r['verdict']} | {share:.0%} |")
     if not rep.stability:
-        lines.append("| (none yet) | | | no replicated model is trained in any compared space |")
+        lines.append("| (none yet) | | | no compared space has 2 models with every seed trained |")
     return lines + [""]
 
 
