@@ -186,7 +186,8 @@ def baseline_loaders(sec: Section, device: torch.device, workers: int):
     kw = dict(num_workers=workers, pin_memory=pin, persistent_workers=workers > 0)
     train = torch.utils.data.DataLoader(ArrayDataset(x, y, train_tf), batch_size=r.batch_size,
                                         shuffle=True, drop_last=True, **kw)
-    test = torch.utils.data.DataLoader(ArrayDataset(data.test_x, data.test_y,
+    te = subset(data.test_y, r.test_subset or None, r.subset_seed)  # as dsd's pipeline picks it
+    test = torch.utils.data.DataLoader(ArrayDataset(data.test_x[te], data.test_y[te],
                                                     transforms.Compose([to_float, norm])),
                                        batch_size=r.eval_batch_size, **kw)
     return train, test
@@ -506,6 +507,7 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--big", type=int, default=8)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--train-images", type=int, default=10000)
+    ap.add_argument("--test-images", type=int, default=0, help="a test subset (0: all)")
     ap.add_argument("--concurrency", default="2,4,8,16")
     ap.add_argument("--big-concurrency", default="2,4,8")
     ap.add_argument("--sections", default="small,big")
@@ -524,7 +526,7 @@ def main() -> None:
     if device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("bench/gpu.py needs a CUDA device (or --cpu-dry-run)")
     if args.cpu_dry_run:
-        args.small, args.big, args.epochs, args.train_images = 2, 2, 1, 256
+        args.small, args.big, args.epochs, args.train_images, args.test_images = 2, 2, 1, 256, 256
         args.concurrency = args.big_concurrency = "2"
         args.loader_workers = 1
     out = Path(args.out)
@@ -550,7 +552,8 @@ def main() -> None:
             sample_new("regnetx", sec.models, sec.run, sec.shape, {"flops": sec.flops}, seed=0,
                        dataset=sec.dataset)
             sec.recipe = replace(with_overrides(default_recipe(sec.dataset), epochs=args.epochs,
-                                                train_subset=args.train_images), precise_bn=0)
+                                                train_subset=args.train_images,
+                                                test_subset=args.test_images), precise_bn=0)
             console.rule(sec.name)
             outs, skipped = run_section(sec, args, work, device, log, budget)
             s = summary(outs)

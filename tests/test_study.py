@@ -27,6 +27,7 @@ figures = ["edfs", "comparisons", "min_of_k", "trends"]
 
 [recipe]
 epochs = 1
+train_subset = 400
 
 [analysis]
 normalize = "none"

@@ -77,7 +77,8 @@ def test_local_cancel_stops_tasks_and_leaves_the_rest_resumable(tmp_path, cli):
     run = _run(tmp_path, 8)
     # capture_output reads the pipes to their end: if the tasks inherited launch's stdout,
     # this call would wait for the whole sweep instead of returning at submission.
-    r = cli("sweep", "launch", str(run), "--executor", "local", "--parallel", "2", "--epochs", "3")
+    r = cli("sweep", "launch", str(run), "--executor", "local", "--parallel", "2", "--epochs", "3",
+            "--train-subset", "400")
     assert r.returncode == 0, r.stderr
     jobs = [int(j) for j in json.loads((run / "sweep.json").read_text())[0]["job_ids"]]
     assert "RUNNING" in _states(cli, run), "launch returned only after its tasks ended"
@@ -88,7 +89,7 @@ def test_local_cancel_stops_tasks_and_leaves_the_rest_resumable(tmp_path, cli):
     assert "CANCELLED 2" in _states(cli, run)
     done = len(read_results(run / "results").rows)
     assert done < 8, "the tasks finished before the cancel could stop them"
-    r = cli("train-batch", str(run), "--epochs", "3", "--device", "cpu")
+    r = cli("train-batch", str(run), "--epochs", "3", "--train-subset", "400", "--device", "cpu")
     assert r.returncode == 0, r.stderr
     ids = sorted(r["model_id"] for r in read_results(run / "results").rows)
     assert ids == list(range(8)), ids  # every model once: none lost, none trained twice

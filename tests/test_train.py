@@ -124,6 +124,10 @@ def _train_proc(run: Path, *extra: str) -> subprocess.Popen:
                             preexec_fn=_default_sigint)
 
 
+# The kill and Ctrl-C tests need models that take a while, not the whole data set.
+SUBSET = ("--train-subset", "400")
+
+
 def _default_sigint() -> None:
     """A suite started in the background (`make test &`) ignores SIGINT, and so would its
     children: give the trainer the default, as a terminal would, so Ctrl-C can be tested."""
@@ -136,13 +140,13 @@ def _result_files(run: Path) -> list[Path]:
 
 def test_sigkill_mid_batch_then_restart_loses_nothing(tmp_path):
     run = _digits_run(tmp_path, 6)
-    p = _train_proc(run)
+    p = _train_proc(run, *SUBSET)
     wait_for(lambda: len(_result_files(run)) >= 2, "the trainer wrote 2 results", proc=p)
     p.send_signal(signal.SIGKILL)
     p.wait()
     before = {f.name: f.read_bytes() for f in _result_files(run)}
     assert len(before) < 6, "the trainer finished every model before it was killed"
-    r = _train_proc(run)
+    r = _train_proc(run, *SUBSET)
     assert r.wait(timeout=600) == 0, r.stderr.read()
     after = _result_files(run)
     ids = sorted(pq_ids(after))
@@ -273,7 +277,7 @@ def test_cuda_oom_is_retried_at_half_batch_then_recorded(tmp_path, monkeypatch):
 
 def test_ctrl_c_stops_cleanly(tmp_path):
     run = _digits_run(tmp_path, 6)
-    p = _train_proc(run)
+    p = _train_proc(run, *SUBSET)
     wait_for(lambda: len(_result_files(run)) >= 1, "the trainer wrote a result", proc=p)
     p.send_signal(signal.SIGINT)
     assert p.wait(timeout=120) == 130
@@ -281,7 +285,7 @@ def test_ctrl_c_stops_cleanly(tmp_path):
     assert 1 <= len(done) < 6
     assert not list((run / "claims").glob("[0-9]")) or all(
         not _claim_alive(c) for c in (run / "claims").glob("[0-9]"))
-    r = _train_proc(run)
+    r = _train_proc(run, *SUBSET)
     assert r.wait(timeout=600) == 0
     assert sorted(pq_ids(_result_files(run))) == list(range(6))
 
