@@ -25,10 +25,11 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # Two test processes: most slow tests wait on a one-thread training subprocess, so a
-# second process keeps the other core busy. The 15 slowest tests are listed at the end, so
-# that a slower CI run shows where the time went.
+# second process keeps the other core busy; worksteal lets an idle process take queued tests
+# from the busy one, so the slow tests do not pile up at the end. The 15 slowest tests are
+# listed at the end, so that a slower CI run shows where the time went.
 test: lint
-	$(PY) -m pytest -q -n 2 --durations=15
+	$(PY) -m pytest -q -n 2 --dist worksteal --durations=15
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check dsd tests bench scripts

@@ -81,7 +81,7 @@ def test_models_stepped_in_turn_train_as_if_alone(tmp_path):
     one = _run(tmp_path, "one")
     turns = tmp_path / "turns"
     shutil.copytree(one, turns)
-    recipe = with_overrides(default_recipe("digits"), epochs=2)
+    recipe = with_overrides(default_recipe("digits"), epochs=2, train_subset=400)
     run_batch(RunJob(Run(one), recipe), BatchOptions(device="cpu"), 1, lambda ev: None)
     events = []
     run_batch(RunJob(Run(turns), recipe), BatchOptions(device="cpu", streams=3), 1, events.append)

@@ -75,7 +75,7 @@ def test_two_space_study_end_to_end(tmp_path, cli):
     before = {p.name for p in (out / "anynetx_c" / "results").glob("*.parquet")}
     for p in (out / "regnetx" / "results").glob("*.parquet"):
         p.unlink()
-    r = cli("study", "run", str(f), "--workers", "1")
+    r = cli("study", "run", str(f), "--workers", "1", "--no-report")
     assert r.returncode == 0, r.stderr
     assert {p.name for p in (out / "anynetx_c" / "results").glob("*.parquet")} == before
     assert _ids(out / "regnetx") == [0, 1, 2, 3]
